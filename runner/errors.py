@@ -2,6 +2,7 @@
 
     RunnerError                      root of everything runner raises on purpose
     ├── ConfigError                  a worker.toml, an env value or an import path is wrong
+    │   └── ImportStringError        a "module:attr" path does not resolve (also an ImportError)
     ├── SerializationError           a job or result could not be encoded or decoded
     │   └── DeserializationError
     ├── ResultNotFound               the job has no result and is not queued (also a RuntimeError)
@@ -32,6 +33,12 @@ class ConfigError(RunnerError):
     """A configuration value is invalid; the message names the value and the fix."""
 
     default_message = "The configuration is invalid."
+
+
+class ImportStringError(ConfigError, ImportError):
+    """A ``"module:attr"`` import path is malformed or does not resolve."""
+
+    default_message = 'Import string must be in format "<module>:<attribute>".'
 
 
 class SerializationError(RunnerError, RuntimeError):
