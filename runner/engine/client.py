@@ -1,0 +1,266 @@
+"""The producer side: ``RunnerRedis`` enqueues jobs and wakes idle workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from redis.asyncio import Redis
+
+from runner.engine import keys, scripts
+from runner.engine.job import Job, JobDef, JobResult, deserialize_job, deserialize_result, serialize_job
+from runner.engine.serializers import Deserializer, Serializer
+from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_ms, to_unix_ms
+
+logger = logging.getLogger("runner.client")
+
+
+@dataclass
+class JobSpec:
+    """One job for ``enqueue_many``: the same options ``enqueue_job`` takes, as fields."""
+
+    function: str
+    args: Sequence[Any] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    job_id: str | None = None
+    queue_name: str | None = None
+    defer_until: datetime | None = None
+    defer_by: SecondsTimedelta | None = None
+    expires: SecondsTimedelta | None = None
+    job_try: int | None = None
+    unique_for: SecondsTimedelta | None = None
+
+
+class RunnerRedis(Redis):
+    """A ``redis.asyncio.Redis`` that also enqueues jobs; made by ``create_pool``.
+
+    Every enqueue is one round trip: a server-side script checks the id is free, writes the job and its score,
+    and wakes one idle worker.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        job_serializer: Serializer | None = None,
+        job_deserializer: Deserializer | None = None,
+        default_queue_name: str = keys.default_queue_name,
+        expires_extra_ms: int = keys.expires_extra_ms_default,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.configure(
+            job_serializer=job_serializer,
+            job_deserializer=job_deserializer,
+            default_queue_name=default_queue_name,
+            expires_extra_ms=expires_extra_ms,
+        )
+        self._enqueue_script = self.register_script(scripts.ENQUEUE)
+        self._embedded_lease: Any = None
+        self._result_waiter: ResultWaiter | None = None
+        self.settings_description = "redis"
+
+    def configure(
+        self,
+        *,
+        job_serializer: Serializer | None,
+        job_deserializer: Deserializer | None,
+        default_queue_name: str,
+        expires_extra_ms: int,
+    ) -> None:
+        self.job_serializer = job_serializer
+        self.job_deserializer = job_deserializer
+        self.default_queue_name = default_queue_name
+        self.expires_extra_ms = expires_extra_ms
+
+    async def enqueue_job(
+        self,
+        function: str,
+        *args: Any,
+        _job_id: str | None = None,
+        _queue_name: str | None = None,
+        _defer_until: datetime | None = None,
+        _defer_by: SecondsTimedelta | None = None,
+        _expires: SecondsTimedelta | None = None,
+        _job_try: int | None = None,
+        _unique_for: SecondsTimedelta | None = None,
+        **kwargs: Any,
+    ) -> Job | None:
+        """Enqueue ``function(ctx, *args, **kwargs)``; options start with ``_`` so they never clash with kwargs.
+
+        Args:
+            function: the name the worker knows the function by.
+            _job_id: a custom id; while a job with this id is queued, running, or has a kept result,
+                enqueueing it again does nothing and returns None.
+            _queue_name: the queue (default: the pool's ``default_queue_name``).
+            _defer_until: run no earlier than this time (a naive datetime is local time).
+            _defer_by: run no earlier than this long from now. Not with ``_defer_until``.
+            _expires: drop the job if it has not started by then (default: its delay plus ``expires_extra_ms``).
+            _job_try: the try number the job starts at.
+            _unique_for: refuse this id for this long after this enqueue, even once the job has finished
+                (an idempotency window; runner-only, arq ignores the marker).
+
+        Returns:
+            The ``Job``, or None when the id was taken.
+
+        Raises:
+            ValueError: both ``_defer_until`` and ``_defer_by`` were given.
+            SerializationError: the arguments cannot be serialized; nothing was written.
+        """
+        spec = JobSpec(
+            function, args, kwargs, _job_id, _queue_name, _defer_until, _defer_by, _expires, _job_try, _unique_for
+        )
+        jobs = await self.enqueue_many([spec])
+        return jobs[0]
+
+    async def enqueue_many(self, jobs: Iterable[JobSpec]) -> list[Job | None]:
+        """Enqueue many jobs in one round trip per queue; returns a ``Job`` or None (id taken) for each, in order."""
+        now = timestamp_ms()
+        by_queue: dict[str, list[tuple[int, list[Any]]]] = {}
+        for index, spec in enumerate(jobs):
+            queue_name = spec.queue_name or self.default_queue_name
+            by_queue.setdefault(queue_name, []).append((index, self._job_args(spec, now)))
+        results: dict[int, Job | None] = {}
+        for queue_name, entries in by_queue.items():
+            argv: list[Any] = [keys.job_key_prefix, keys.result_key_prefix, keys.unique_key_prefix]
+            for _, values in entries:
+                argv.extend(values)
+            written = await self._enqueue_script(
+                keys=[queue_name, keys.wake_key(queue_name), keys.abort_jobs_ss], args=argv
+            )
+            for (index, values), ok in zip(entries, written, strict=True):
+                results[index] = (
+                    Job(values[0], self, _queue_name=queue_name, _deserializer=self.job_deserializer) if ok else None
+                )
+        return [results[i] for i in range(len(results))]
+
+    def _job_args(self, spec: JobSpec, now: int) -> list[Any]:
+        if spec.defer_until is not None and spec.defer_by is not None:
+            raise ValueError("use either _defer_until or _defer_by, not both")
+        job_id = spec.job_id or uuid4().hex
+        if spec.defer_until is not None:
+            score = to_unix_ms(spec.defer_until)
+        elif spec.defer_by is not None:
+            score = now + (to_ms(spec.defer_by) or 0)
+        else:
+            score = now
+        expires_ms = to_ms(spec.expires) or (score - now + self.expires_extra_ms)
+        payload = serialize_job(
+            spec.function, tuple(spec.args), spec.kwargs, spec.job_try, now, serializer=self.job_serializer
+        )
+        unique_ms = to_ms(spec.unique_for) or 0
+        return [job_id, payload, score, max(expires_ms, 1), max(unique_ms, 0)]
+
+    async def queued_jobs(self, *, queue_name: str | None = None) -> list[JobDef]:
+        """Every job in the queue (queued, deferred or running), with its score."""
+        queue_name = queue_name or self.default_queue_name
+        entries = await self.zrange(queue_name, 0, -1, withscores=True)
+        if not entries:
+            return []
+        async with self.pipeline(transaction=False) as pipe:
+            for job_id, _ in entries:
+                pipe.get(keys.job_key_prefix + job_id.decode())
+            payloads = await pipe.execute()
+        found = []
+        for (job_id, score), payload in zip(entries, payloads, strict=True):
+            if payload:
+                job_def = deserialize_job(payload, deserializer=self.job_deserializer)
+                job_def.score = int(score)
+                job_def.job_id = job_id.decode()
+                found.append(job_def)
+        return found
+
+    async def all_job_results(self) -> list[JobResult]:
+        """Every stored result, oldest enqueue first."""
+        result_keys = [k async for k in self.scan_iter(match=keys.result_key_prefix + "*", count=1000)]
+        if not result_keys:
+            return []
+        payloads = await self.mget(result_keys)
+        results = [deserialize_result(p, deserializer=self.job_deserializer) for p in payloads if p]
+        return sorted(results, key=lambda r: r.enqueue_time)
+
+    def result_waiter(self) -> ResultWaiter:
+        if self._result_waiter is None:
+            self._result_waiter = ResultWaiter(self)
+        return self._result_waiter
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        if self._result_waiter is not None:
+            await self._result_waiter.close()
+            self._result_waiter = None
+        await super().aclose(close_connection_pool)
+        if self._embedded_lease is not None:
+            lease, self._embedded_lease = self._embedded_lease, None
+            await asyncio.to_thread(lease.release)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+# arq's name for the same thing, so moving from arq is an import change
+ArqRedis = RunnerRedis
+
+
+class ResultWaiter:
+    """Wakes ``Job.result()`` callers the moment a runner worker publishes that their job finished.
+
+    One pub/sub connection per pool serves every waiting caller; callers still poll at ``poll_delay`` so jobs
+    finished by arq workers (which publish nothing) are seen too.
+    """
+
+    def __init__(self, redis: RunnerRedis) -> None:
+        self._redis = redis
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._channels: set[str] = set()
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def register(self, queue_name: str, job_id: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, set()).add(future)
+        channel = keys.done_channel(queue_name)
+        if channel not in self._channels:
+            async with self._lock:
+                if channel not in self._channels:
+                    await self._pubsub.subscribe(channel)
+                    self._channels.add(channel)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen())
+        return future
+
+    def unregister(self, job_id: str, future: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(job_id)
+        if waiters is not None:
+            waiters.discard(future)
+            if not waiters:
+                del self._waiters[job_id]
+
+    async def _listen(self) -> None:
+        try:
+            while self._channels:
+                message = await self._pubsub.get_message(timeout=1.0)
+                if not message or message.get("type") != "message":
+                    continue
+                for raw_id in message["data"].split():
+                    for future in self._waiters.pop(raw_id.decode(), ()):
+                        if not future.done():
+                            future.set_result(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the connection dropped: waiters fall back to polling
+            logger.debug("result listener stopped: %r", exc)
+            self._channels.clear()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._pubsub.aclose()

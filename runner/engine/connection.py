@@ -1,0 +1,236 @@
+"""Connecting to Redis: ``RedisSettings`` (arq's fields) and ``create_pool``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as ssl_module
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisError
+
+from runner.engine.client import RunnerRedis
+from runner.engine.keys import default_queue_name, expires_extra_ms_default
+from runner.engine.serializers import Deserializer, Serializer
+from runner.errors import ConfigError, RedisUnavailable
+
+logger = logging.getLogger("runner.connection")
+
+SCHEMES = ("redis", "rediss", "unix", "embedded")
+
+
+@dataclass
+class RedisSettings:
+    """Where and how to reach Redis; the field names and defaults are arq's.
+
+    ``host`` may be a list of ``(host, port)`` pairs of sentinels when ``sentinel`` is true.
+    ``embedded_dir`` names the data directory of an embedded server (``embedded://DIR`` URLs).
+    """
+
+    host: str | list[tuple[str, int]] = "localhost"
+    port: int = 6379
+    unix_socket_path: str | None = None
+    database: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl: bool = False
+    ssl_keyfile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_cert_reqs: str = "required"
+    ssl_ca_certs: str | None = None
+    ssl_ca_data: str | None = None
+    ssl_check_hostname: bool = False
+    conn_timeout: float = 1
+    conn_retries: int = 5
+    conn_retry_delay: float = 1
+    max_connections: int | None = None
+    sentinel: bool = False
+    sentinel_master: str = "mymaster"
+    retry_on_timeout: bool = False
+    embedded_dir: str | None = None
+
+    @classmethod
+    def from_dsn(cls, dsn: str, **overrides: Any) -> RedisSettings:
+        """Settings from a URL: ``redis://[user:password@]host[:port][/db]``, ``rediss://…`` (TLS),
+        ``unix:///path/to/socket[?db=N]`` or ``embedded://DIR``.
+
+        Raises:
+            ConfigError: the scheme is not one of these, or the port or database is not a number.
+        """
+        parsed = urlparse(dsn)
+        if parsed.scheme not in SCHEMES:
+            raise ConfigError(
+                f'Redis URL "{mask_url(dsn)}" has an unsupported scheme; use redis://, rediss://, unix:// or embedded://.'
+            )
+        query = parse_qs(parsed.query)
+        kwargs: dict[str, Any] = {}
+        if parsed.scheme == "embedded":
+            directory = (parsed.netloc + parsed.path) or ".runner"
+            kwargs["embedded_dir"] = unquote(directory)
+        elif parsed.scheme == "unix":
+            if not parsed.path:
+                raise ConfigError(f'Redis URL "{mask_url(dsn)}" names no socket path; use unix:///path/to/socket.')
+            kwargs["unix_socket_path"] = unquote(parsed.path)
+        else:
+            try:
+                port = parsed.port
+            except ValueError:
+                raise ConfigError(f'Redis URL "{mask_url(dsn)}" has a port that is not a number.') from None
+            kwargs["host"] = parsed.hostname or "localhost"
+            kwargs["port"] = port or 6379
+            kwargs["ssl"] = parsed.scheme == "rediss"
+            db_path = parsed.path.lstrip("/")
+            if db_path:
+                kwargs["database"] = _int_or_error(db_path, dsn)
+        if "db" in query:
+            kwargs["database"] = _int_or_error(query["db"][0], dsn)
+        if parsed.username:
+            kwargs["username"] = unquote(parsed.username)
+        if parsed.password:
+            kwargs["password"] = unquote(parsed.password)
+        if "ssl_cert_reqs" in query:
+            kwargs["ssl_cert_reqs"] = query["ssl_cert_reqs"][0]
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def describe(self) -> str:
+        """Where these settings point, with the password masked: safe for logs and banners."""
+        if self.embedded_dir is not None:
+            return f"embedded://{self.embedded_dir}"
+        auth = ""
+        if self.username or self.password:
+            auth = f"{self.username or ''}{':***' if self.password else ''}@"
+        if self.unix_socket_path:
+            return f"unix://{auth}{self.unix_socket_path}?db={self.database}"
+        if self.sentinel:
+            hosts = self.host if isinstance(self.host, list) else [(self.host, self.port)]
+            joined = ",".join(f"{h}:{p}" for h, p in hosts)
+            return f"redis+sentinel://{auth}{joined}/{self.sentinel_master}/{self.database}"
+        scheme = "rediss" if self.ssl else "redis"
+        return f"{scheme}://{auth}{self.host}:{self.port}/{self.database}"
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name == 'password' and self.password else repr(getattr(self, f.name))}"
+            for f in fields(self)
+        )
+        return f"RedisSettings({shown})"
+
+
+def _int_or_error(value: str, dsn: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f'Redis URL "{mask_url(dsn)}" has a database "{value}" that is not a number.') from None
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    parsed = urlparse(url)
+    if not parsed.password:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return parsed._replace(netloc=netloc).geturl()
+
+
+def _connection_kwargs(settings: RedisSettings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "db": settings.database,
+        "username": settings.username,
+        "password": settings.password,
+        "socket_connect_timeout": settings.conn_timeout,
+        "retry_on_timeout": settings.retry_on_timeout,
+        "decode_responses": False,
+    }
+    if settings.max_connections is not None:
+        kwargs["max_connections"] = settings.max_connections
+    if settings.ssl:
+        kwargs.update(
+            ssl=True,
+            ssl_keyfile=settings.ssl_keyfile,
+            ssl_certfile=settings.ssl_certfile,
+            ssl_cert_reqs=settings.ssl_cert_reqs,
+            ssl_ca_certs=settings.ssl_ca_certs,
+            ssl_ca_data=settings.ssl_ca_data,
+            ssl_check_hostname=settings.ssl_check_hostname,
+        )
+    return kwargs
+
+
+async def create_pool(
+    settings_: RedisSettings | None = None,
+    *,
+    retry: int = 0,
+    job_serializer: Serializer | None = None,
+    job_deserializer: Deserializer | None = None,
+    default_queue_name: str = default_queue_name,
+    expires_extra_ms: int = expires_extra_ms_default,
+) -> RunnerRedis:
+    """Open a connection pool to Redis and check it answers, retrying ``conn_retries`` times.
+
+    Returns:
+        A ``RunnerRedis`` (a ``redis.asyncio.Redis``) that also enqueues jobs. Close it with ``await pool.aclose()``.
+
+    Raises:
+        RedisUnavailable: Redis did not answer after every retry; the message names the address.
+    """
+    settings = settings_ or RedisSettings()
+    lease = None
+    if settings.embedded_dir is not None:
+        from runner import embedded  # the embedded server is optional machinery outside the engine
+
+        lease = await asyncio.to_thread(embedded.acquire, settings.embedded_dir)
+        settings = replace(settings, unix_socket_path=lease.unix_socket_path, embedded_dir=None)
+
+    options = {
+        "job_serializer": job_serializer,
+        "job_deserializer": job_deserializer,
+        "default_queue_name": default_queue_name,
+        "expires_extra_ms": expires_extra_ms,
+    }
+    kwargs = _connection_kwargs(settings)
+    while True:
+        if settings.sentinel:
+            hosts = settings.host if isinstance(settings.host, list) else [(settings.host, settings.port)]
+            sentinel = Sentinel(hosts, **{k: v for k, v in kwargs.items() if k != "max_connections"})
+            pool = sentinel.master_for(settings.sentinel_master, redis_class=RunnerRedis, **kwargs)
+            pool.configure(**options)  # type: ignore[attr-defined]
+        elif settings.unix_socket_path:
+            kwargs.pop("ssl", None)
+            pool = RunnerRedis(unix_socket_path=settings.unix_socket_path, **kwargs, **options)
+        else:
+            pool = RunnerRedis(host=settings.host, port=settings.port, **kwargs, **options)
+        try:
+            await pool.ping()
+        except (RedisError, OSError, ssl_module.SSLError) as exc:
+            await pool.aclose()
+            if retry < settings.conn_retries:
+                logger.warning(
+                    "redis at %s not reachable (%s), retry %d of %d in %gs",
+                    _describe(settings, lease),
+                    type(exc).__name__,
+                    retry + 1,
+                    settings.conn_retries,
+                    settings.conn_retry_delay,
+                )
+                await asyncio.sleep(settings.conn_retry_delay)
+                retry += 1
+                continue
+            if lease is not None:
+                lease.release()
+            raise RedisUnavailable(
+                f"Could not connect to Redis at {_describe(settings, lease)} after {retry + 1} attempts "
+                f"({type(exc).__name__}: {exc}); check the URL and that the server is running."
+            ) from exc
+        pool._embedded_lease = lease
+        pool.settings_description = _describe(settings, lease)
+        return pool
+
+
+def _describe(settings: RedisSettings, lease: Any) -> str:
+    if lease is not None:
+        return f"embedded server at {settings.unix_socket_path}"
+    return settings.describe()

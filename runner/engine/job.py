@@ -1,0 +1,298 @@
+"""Jobs as stored on the wire, and ``Job``, the handle a producer holds."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from runner.engine import keys
+from runner.engine.serializers import Deserializer, Serializer
+from runner.engine.utils import ms_to_datetime, timestamp_ms
+from runner.errors import DeserializationError, ResultNotFound, SerializationError
+
+if TYPE_CHECKING:
+    from runner.engine.client import RunnerRedis
+
+
+class JobStatus(str, Enum):
+    """Where a job is in its life, as ``Job.status()`` reports it."""
+
+    deferred = "deferred"
+    queued = "queued"
+    in_progress = "in_progress"
+    complete = "complete"
+    not_found = "not_found"
+
+
+@dataclass
+class JobDef:
+    function: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    job_try: int | None
+    enqueue_time: datetime
+    score: int | None
+    job_id: str | None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.score, float):
+            self.score = int(self.score)
+
+
+@dataclass
+class JobResult(JobDef):
+    success: bool
+    result: Any
+    start_time: datetime
+    finish_time: datetime
+    queue_name: str | None
+
+
+class Job:
+    """A handle on one job: its status, its result, and a way to abort it."""
+
+    __slots__ = ("job_id", "_redis", "_queue_name", "_deserializer")
+
+    def __init__(
+        self,
+        job_id: str,
+        redis: RunnerRedis,
+        _queue_name: str = keys.default_queue_name,
+        _deserializer: Deserializer | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self._redis = redis
+        self._queue_name = _queue_name
+        self._deserializer = _deserializer
+
+    async def result(self, timeout: float | None = None, *, poll_delay: float = 0.5) -> Any:
+        """Wait for the job's result and return it, or raise the exception the job raised.
+
+        A runner worker announces each finish, so this returns within milliseconds of it; ``poll_delay`` is the
+        fallback check for jobs run by arq workers.
+
+        Raises:
+            ResultNotFound: the job has no result and is not queued (keep_result may be 0).
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        waiter = self._redis.result_waiter()
+        while True:
+            future = await waiter.register(self._queue_name, self.job_id)
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.get(keys.result_key_prefix + self.job_id)
+                    pipe.zscore(self._queue_name, self.job_id)
+                    raw, score = await pipe.execute()
+                if raw:
+                    info = deserialize_result(raw, deserializer=self._deserializer)
+                    if info.success:
+                        return info.result
+                    if isinstance(info.result, BaseException):
+                        raise info.result
+                    raise SerializationError(str(info.result))
+                if score is None:
+                    raise ResultNotFound(
+                        f"Job {self.job_id} has no stored result and is not queued; "
+                        "keep_result may be 0 or the result may have expired."
+                    )
+                wait = poll_delay
+                if deadline is not None:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise TimeoutError(f"Job {self.job_id} did not finish within {timeout}s.")
+                    wait = min(wait, remaining)
+                try:
+                    await asyncio.wait_for(asyncio.shield(future), wait)
+                except TimeoutError:
+                    pass
+            finally:
+                waiter.unregister(self.job_id, future)
+
+    async def info(self) -> JobDef | None:
+        """Everything known about the job, with its result when there is one; does not wait."""
+        info: JobDef | None = await self.result_info()
+        if info is None:
+            raw = await self._redis.get(keys.job_key_prefix + self.job_id)
+            if raw:
+                info = deserialize_job(raw, deserializer=self._deserializer)
+        if info is not None:
+            score = await self._redis.zscore(self._queue_name, self.job_id)
+            info.score = None if score is None else int(score)
+            info.job_id = self.job_id
+        return info
+
+    async def result_info(self) -> JobResult | None:
+        """The stored result, success or failure, without raising the job's exception; None when there is none."""
+        raw = await self._redis.get(keys.result_key_prefix + self.job_id)
+        return deserialize_result(raw, deserializer=self._deserializer) if raw else None
+
+    async def status(self) -> JobStatus:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.exists(keys.result_key_prefix + self.job_id)
+            pipe.exists(keys.in_progress_key_prefix + self.job_id)
+            pipe.zscore(self._queue_name, self.job_id)
+            is_complete, is_in_progress, score = await pipe.execute()
+        if is_complete:
+            return JobStatus.complete
+        if is_in_progress:
+            return JobStatus.in_progress
+        if score is not None:
+            return JobStatus.deferred if score > timestamp_ms() else JobStatus.queued
+        return JobStatus.not_found
+
+    async def abort(self, *, timeout: float | None = None, poll_delay: float = 0.5) -> bool:
+        """Ask the workers to abort the job and wait for the outcome.
+
+        A queued or deferred job fails with ``CancelledError`` before it starts; a running one is cancelled
+        (the worker needs ``allow_abort_jobs``).
+
+        Returns:
+            True when the job ended aborted, False when it finished anyway or its outcome is unknown.
+        """
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zscore(self._queue_name, self.job_id)
+            pipe.exists(keys.in_progress_key_prefix + self.job_id)
+            score, running = await pipe.execute()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if score is not None and score > timestamp_ms() and not running:
+                # a deferred job is brought forward so a worker sees the abort now
+                pipe.zadd(self._queue_name, {self.job_id: 1}, xx=True)
+                pipe.rpush(keys.wake_key(self._queue_name), b"1")
+            pipe.zadd(keys.abort_jobs_ss, {self.job_id: timestamp_ms()})
+            await pipe.execute()
+        try:
+            await self.result(timeout=timeout, poll_delay=poll_delay)
+        except asyncio.CancelledError:
+            return True
+        except ResultNotFound:
+            return False
+        return False
+
+    def __repr__(self) -> str:
+        return f"<runner job {self.job_id}>"
+
+
+def serialize_job(
+    function_name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    job_try: int | None,
+    enqueue_time_ms: int,
+    *,
+    serializer: Serializer | None = None,
+) -> bytes:
+    data = {"t": job_try, "f": function_name, "a": args, "k": kwargs, "et": enqueue_time_ms}
+    try:
+        return (serializer or pickle.dumps)(data)
+    except Exception as exc:
+        raise SerializationError(
+            f"Unable to serialize the arguments of job {function_name!r}: {type(exc).__name__}: {exc}."
+        ) from exc
+
+
+def serialize_result(
+    function: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    job_try: int,
+    enqueue_time_ms: int,
+    success: bool,
+    result: Any,
+    start_ms: int,
+    finished_ms: int,
+    queue_name: str,
+    job_id: str,
+    *,
+    serializer: Serializer | None = None,
+) -> bytes | None:
+    """The result record arq reads; an unserializable result is stored as a failure that says so."""
+    data = {
+        "t": job_try,
+        "f": function,
+        "a": args,
+        "k": kwargs,
+        "et": enqueue_time_ms,
+        "s": success,
+        "r": result,
+        "st": start_ms,
+        "ft": finished_ms,
+        "q": queue_name,
+        "id": job_id,
+    }
+    dumps = serializer or pickle.dumps
+    try:
+        return dumps(data)
+    except Exception:
+        data.update(s=False, r=SerializationError("unable to serialize result"))
+        try:
+            return dumps(data)
+        except Exception:
+            # even the arguments will not serialize with this serializer: keep the bare facts
+            data.update(a=(), k={}, r="unable to serialize result")
+            try:
+                return dumps(data)
+            except Exception:
+                return None
+
+
+def _decode(raw: bytes, deserializer: Deserializer | None, what: str) -> dict[str, Any]:
+    try:
+        data = (deserializer or pickle.loads)(raw)
+    except Exception as exc:
+        raise DeserializationError(f"Unable to deserialize {what}: {type(exc).__name__}: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise DeserializationError(f"Unable to deserialize {what}: expected a mapping, got {type(data).__name__}.")
+    return data
+
+
+def deserialize_job(raw: bytes, *, deserializer: Deserializer | None = None) -> JobDef:
+    data = _decode(raw, deserializer, "job")
+    try:
+        return JobDef(
+            function=data["f"],
+            args=tuple(data["a"]),
+            kwargs=dict(data["k"]),
+            job_try=data.get("t"),
+            enqueue_time=ms_to_datetime(data["et"]),
+            score=None,
+            job_id=None,
+        )
+    except (KeyError, TypeError) as exc:
+        raise DeserializationError(f"Unable to deserialize job: missing or malformed field {exc}.") from exc
+
+
+def deserialize_job_raw(
+    raw: bytes, *, deserializer: Deserializer | None = None
+) -> tuple[str, tuple[Any, ...], dict[str, Any], int | None, int]:
+    data = _decode(raw, deserializer, "job")
+    try:
+        return data["f"], tuple(data["a"]), dict(data["k"]), data.get("t"), int(data["et"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DeserializationError(f"Unable to deserialize job: missing or malformed field {exc}.") from exc
+
+
+def deserialize_result(raw: bytes, *, deserializer: Deserializer | None = None) -> JobResult:
+    data = _decode(raw, deserializer, "result")
+    try:
+        return JobResult(
+            job_id=data.get("id"),
+            function=data["f"],
+            args=tuple(data["a"]),
+            kwargs=dict(data["k"]),
+            job_try=data["t"],
+            enqueue_time=ms_to_datetime(data["et"]),
+            score=None,
+            success=data["s"],
+            result=data["r"],
+            start_time=ms_to_datetime(data["st"]),
+            finish_time=ms_to_datetime(data["ft"]),
+            queue_name=data.get("q"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise DeserializationError(f"Unable to deserialize result: missing or malformed field {exc}.") from exc

@@ -1,0 +1,846 @@
+"""The worker: claims due jobs in batches, runs them concurrently, and writes their outcomes in batches.
+
+One job's life on a runner worker, in round trips:
+  claim    one script call claims up to ``max_jobs`` due jobs (payload, try counter, abort flag included);
+  run      the coroutine runs under its timeout; the heartbeat keeps the claim alive meanwhile;
+  finish   outcomes that arrive together are written by one script call, which also wakes ``Job.result()``.
+An idle worker blocks on its queue's wake list, which runner producers push to, and still looks at the queue
+every ``poll_delay`` for jobs written by arq producers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from uuid import uuid4
+
+from redis.exceptions import RedisError
+
+from runner.engine import keys, scripts
+from runner.engine.client import RunnerRedis
+from runner.engine.connection import RedisSettings, create_pool
+from runner.engine.functions import Function, Hook, func
+from runner.engine.job import deserialize_job_raw, serialize_result
+from runner.engine.serializers import Deserializer, Serializer
+from runner.engine.utils import (
+    SecondsTimedelta,
+    args_to_string,
+    ms_to_datetime,
+    timestamp_ms,
+    to_seconds,
+    truncate,
+)
+from runner.errors import DeserializationError, FailedJobs, JobExecutionFailed, Retry
+
+logger = logging.getLogger("runner.worker")
+
+REDIS_ERRORS = (RedisError, OSError)
+
+
+@dataclass(slots=True)
+class Claim:
+    job_id: str
+    score: int
+    payload: bytes
+    job_try: int
+    aborted: bool
+
+
+class _Outcome:
+    """What to write for one job when its turn in the next batch comes."""
+
+    __slots__ = ("job_id", "kind", "payload", "number", "future")
+
+    def __init__(self, job_id: str, kind: str, payload: bytes, number: int, future: asyncio.Future[None]) -> None:
+        self.job_id = job_id
+        self.kind = kind
+        self.payload = payload
+        self.number = number
+        self.future = future
+
+
+class Worker:
+    """Runs jobs from one queue. The parameters and their defaults are arq's, plus ``lease``.
+
+    Args:
+        functions: coroutine functions, ``func(...)`` results or ``"module:attr"`` paths.
+        queue_name: the sorted set to take jobs from.
+        cron_jobs: ``cron(...)`` results to schedule.
+        redis_settings: where Redis is, when ``redis_pool`` is not given.
+        redis_pool: an open pool to use (the worker will not close it).
+        burst: stop once the queue is empty.
+        on_startup, on_shutdown: ``async def hook(ctx)`` run once around the worker's life.
+        on_job_start, on_job_end, after_job_end: ``async def hook(ctx)`` run around each job; ``after_job_end``
+            runs once the outcome is stored.
+        handle_signals: stop gracefully on SIGINT/SIGTERM (a second signal stops at once).
+        job_completion_wait: seconds running jobs get to finish on a graceful stop before they are requeued.
+        max_jobs: jobs run concurrently.
+        job_timeout: default per-job timeout (None: no timeout).
+        keep_result: default seconds a result is kept (0: not stored).
+        keep_result_forever: keep results with no expiry.
+        poll_delay: the longest an idle worker waits before looking at the queue again.
+        queue_read_limit: most jobs claimed in one round trip (default ``max(max_jobs * 5, 100)``, capped by free
+            slots).
+        max_tries: default number of runs a job gets.
+        health_check_interval: seconds between health records.
+        health_check_key: where the arq-compatible health record goes (default ``<queue>:health-check``).
+        ctx: the dict every job's ctx starts from.
+        retry_jobs: honour ``Retry`` and requeue jobs cancelled by a stop; when False both count as failures.
+        allow_abort_jobs: cancel running jobs that a client aborts.
+        max_burst_jobs: in burst mode, start at most this many jobs (negative: no limit).
+        job_serializer, job_deserializer: the queue's serializer pair (default pickle).
+        expires_extra_ms: used when the worker enqueues (cron).
+        timezone: the zone cron schedules use when they name none.
+        log_results: include return values in the job log lines.
+        lease: seconds a claim lives without a heartbeat; a dead worker's jobs run again after at most this long.
+    """
+
+    def __init__(
+        self,
+        functions: Sequence[Function | Callable[..., Awaitable[Any]] | str] = (),
+        *,
+        queue_name: str | None = keys.default_queue_name,
+        cron_jobs: Sequence[Any] | None = None,
+        redis_settings: RedisSettings | None = None,
+        redis_pool: RunnerRedis | None = None,
+        burst: bool = False,
+        on_startup: Hook | None = None,
+        on_shutdown: Hook | None = None,
+        on_job_start: Hook | None = None,
+        on_job_end: Hook | None = None,
+        after_job_end: Hook | None = None,
+        handle_signals: bool = True,
+        job_completion_wait: SecondsTimedelta = 0,
+        max_jobs: int = 10,
+        job_timeout: SecondsTimedelta | None = 300,
+        keep_result: SecondsTimedelta = 3600,
+        keep_result_forever: bool = False,
+        poll_delay: SecondsTimedelta = 0.5,
+        queue_read_limit: int | None = None,
+        max_tries: int = 5,
+        health_check_interval: SecondsTimedelta = 3600,
+        health_check_key: str | None = None,
+        ctx: dict[str, Any] | None = None,
+        retry_jobs: bool = True,
+        allow_abort_jobs: bool = False,
+        max_burst_jobs: int = -1,
+        job_serializer: Serializer | None = None,
+        job_deserializer: Deserializer | None = None,
+        expires_extra_ms: int = keys.expires_extra_ms_default,
+        timezone: tzinfo | None = None,
+        log_results: bool = True,
+        lease: SecondsTimedelta = 10,
+    ) -> None:
+        self.functions: dict[str, Any] = {}
+        for entry in functions:
+            function = entry if isinstance(entry, Function) else func(entry)
+            self._add_function(function)
+        self.cron_jobs = list(cron_jobs or [])
+        for cron_job in self.cron_jobs:
+            self._add_function(cron_job)
+        if not self.functions:
+            raise ValueError("at least one function or cron job must be registered")
+        if max_jobs < 1:
+            raise ValueError(f"max_jobs must be at least 1 (got {max_jobs})")
+        self.queue_name = queue_name or keys.default_queue_name
+        self.redis_settings = redis_settings or RedisSettings()
+        self._pool = redis_pool
+        self._own_pool = redis_pool is None
+        self.burst = burst
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+        self.on_job_start = on_job_start
+        self.on_job_end = on_job_end
+        self.after_job_end = after_job_end
+        self.handle_signals = handle_signals
+        self.job_completion_wait_s = to_seconds(job_completion_wait) or 0.0
+        self.max_jobs = max_jobs
+        self.job_timeout_s = to_seconds(job_timeout)
+        self.keep_result_s = to_seconds(keep_result) or 0.0
+        self.keep_result_forever = keep_result_forever
+        self.poll_delay_s = to_seconds(poll_delay) or 0.0
+        self.queue_read_limit = queue_read_limit or max(max_jobs * 5, 100)
+        self.max_tries = max_tries
+        self.health_check_interval_s = to_seconds(health_check_interval) or 3600.0
+        self.health_check_key = health_check_key or keys.health_check_key(self.queue_name)
+        self.ctx: dict[str, Any] = ctx if ctx is not None else {}
+        self.retry_jobs = retry_jobs
+        self.allow_abort_jobs = allow_abort_jobs
+        self.max_burst_jobs = max_burst_jobs
+        self.job_serializer = job_serializer
+        self.job_deserializer = job_deserializer
+        self.expires_extra_ms = expires_extra_ms
+        self.timezone = timezone
+        self.log_results = log_results
+        self.lease_ms = max(int((to_seconds(lease) or 10.0) * 1000), 1000)
+        self.worker_id = uuid4().hex[:12]
+
+        self.jobs_complete = 0
+        self.jobs_failed = 0
+        self.jobs_retried = 0
+        self.jobs_started = 0
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._aborting: set[str] = set()
+        self._requeue_scores: dict[str, int] = {}
+        self._outcomes: list[_Outcome] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[Any]] = []
+        self._slot_free: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopping = False
+        self._stop_requests = 0
+        self._outage_since: float | None = None
+        self._main_task: asyncio.Task[None] | None = None
+
+    def _add_function(self, function: Any) -> None:
+        if function.name in self.functions:
+            raise ValueError(f"two functions or cron jobs are named {function.name!r}; names must be unique")
+        self.functions[function.name] = function
+
+    @property
+    def pool(self) -> RunnerRedis:
+        if self._pool is None:
+            raise RuntimeError("the worker is not connected yet")
+        return self._pool
+
+    # -- running ---------------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until stopped (or, with ``burst``, until the queue is empty), then close the pool."""
+        asyncio.run(self.async_run())
+
+    async def run_check(self, retry_jobs: bool | None = None, max_burst_jobs: int | None = None) -> int:
+        """Run in burst mode and return the number of jobs completed.
+
+        Raises:
+            FailedJobs: some jobs failed; the exception carries their results.
+        """
+        if retry_jobs is not None:
+            self.retry_jobs = retry_jobs
+        if max_burst_jobs is not None:
+            self.max_burst_jobs = max_burst_jobs
+        self.burst = True
+        await self.async_run()
+        if self.jobs_failed:
+            failed = [r for r in await self.pool.all_job_results() if not r.success]
+            raise FailedJobs(self.jobs_failed, failed)
+        return self.jobs_complete
+
+    async def async_run(self) -> None:
+        """Run in the current event loop until stopped."""
+        self._main_task = asyncio.current_task()
+        self._stop = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._stopping = False
+        self._stop_requests = 0
+        loop = asyncio.get_running_loop()
+        if self.handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            await self._startup()
+            try:
+                await self._poll_loop()
+            finally:
+                await self._shutdown()
+        finally:
+            if self.handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    def _on_signal(self, signum: int) -> None:
+        logger.info("received %s, %s", signal.Signals(signum).name, "stopping" if not self._stopping else "forcing stop")
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """Stop taking jobs and shut down gracefully; a second call cancels running jobs at once (they are
+        requeued)."""
+        self._stop_requests += 1
+        self._stopping = True
+        if self._stop is not None:
+            self._stop.set()
+        if self._stop_requests > 1:
+            for job_id, task in list(self.tasks.items()):
+                if not task.done():
+                    task.cancel()
+                    logger.debug("cancelled %s on forced stop", job_id)
+
+    async def close(self) -> None:
+        """Close the pool if the worker opened it (``async_run`` does this itself when it ends)."""
+        if self._pool is not None and self._own_pool:
+            await self._pool.aclose()
+            self._pool = None
+
+    async def _startup(self) -> None:
+        if self._pool is None:
+            self._pool = await create_pool(
+                self.redis_settings,
+                job_serializer=self.job_serializer,
+                job_deserializer=self.job_deserializer,
+                default_queue_name=self.queue_name,
+                expires_extra_ms=self.expires_extra_ms,
+            )
+        pool = self.pool
+        self._claim_script = pool.register_script(scripts.CLAIM)
+        self._finish_script = pool.register_script(scripts.FINISH)
+        self._heartbeat_script = pool.register_script(scripts.HEARTBEAT)
+        logger.info(
+            "worker %s on %s: %d functions: %s",
+            self.worker_id,
+            self.queue_name,
+            len(self.functions),
+            ", ".join(self.functions),
+        )
+        self.ctx["redis"] = pool
+        if self.on_startup is not None:
+            await self.on_startup(self.ctx)
+        self._background.append(asyncio.create_task(self._maintenance_loop()))
+        if self.cron_jobs:
+            from runner.engine.cron import CronScheduler
+
+            scheduler = CronScheduler(
+                self.cron_jobs, pool=pool, queue_name=self.queue_name, default_tz=self.timezone
+            )
+            self._background.append(asyncio.create_task(scheduler.run()))
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        if self.tasks and self.job_completion_wait_s > 0 and self._stop_requests < 2:
+            logger.info("waiting up to %gs for %d running jobs", self.job_completion_wait_s, len(self.tasks))
+            await asyncio.wait(list(self.tasks.values()), timeout=self.job_completion_wait_s)
+        if self.tasks:
+            logger.info("requeueing %d running jobs", len(self.tasks))
+            for task in self.tasks.values():
+                task.cancel()
+            await asyncio.wait(list(self.tasks.values()), timeout=30)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._flusher), 30)
+        try:
+            await self._record_health()
+        except REDIS_ERRORS:
+            pass
+        if self.on_shutdown is not None:
+            await self.on_shutdown(self.ctx)
+        logger.info(
+            "worker %s stopped: j_complete=%d j_failed=%d j_retried=%d",
+            self.worker_id,
+            self.jobs_complete,
+            self.jobs_failed,
+            self.jobs_retried,
+        )
+        await self.close()
+
+    # -- the poll loop ---------------------------------------------------------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        assert self._slot_free is not None
+        while not self._stopping:
+            limit = min(self.max_jobs - len(self.tasks), self.queue_read_limit)
+            if self.burst and self.max_burst_jobs >= 0:
+                remaining = self.max_burst_jobs - self.jobs_started
+                if remaining <= 0:
+                    await self._wait_for_tasks()
+                    return
+                limit = min(limit, remaining)
+            if limit <= 0:
+                self._slot_free.clear()
+                await self._wait_any(self._slot_free.wait())
+                continue
+            try:
+                next_due, claims = await self._claim(limit)
+            except REDIS_ERRORS as exc:
+                await self._outage(exc)
+                continue
+            self._recovered()
+            for claim in claims:
+                self._start(claim)
+            if len(claims) == limit:
+                continue
+            if self.burst:
+                if self.tasks:
+                    self._slot_free.clear()
+                    await self._wait_any(self._slot_free.wait(), timeout=self._idle_timeout(next_due))
+                    continue
+                try:
+                    if await self.pool.zcard(self.queue_name) == 0:
+                        return
+                except REDIS_ERRORS as exc:
+                    await self._outage(exc)
+                    continue
+            await self._wait_for_wake(self._idle_timeout(next_due))
+
+    def _idle_timeout(self, next_due: int | None) -> float:
+        wait = self.poll_delay_s
+        if next_due is not None:
+            wait = min(wait, max(next_due - timestamp_ms(), 0) / 1000)
+        return wait
+
+    async def _wait_for_tasks(self) -> None:
+        while self.tasks:
+            await asyncio.wait(list(self.tasks.values()))
+
+    async def _wait_any(self, awaitable: Awaitable[Any], timeout: float | None = None) -> None:
+        """Wait for ``awaitable``, a stop request, or the timeout, whichever comes first."""
+        assert self._stop is not None
+        first = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({first, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for fut in (first, stop):
+                if not fut.done():
+                    fut.cancel()
+            await asyncio.gather(first, stop, return_exceptions=True)
+
+    async def _wait_for_wake(self, timeout: float) -> None:
+        """Block until a producer pushes a wake token, or ``timeout`` seconds."""
+        if timeout < 0.005:
+            await asyncio.sleep(timeout)
+            return
+
+        async def blpop() -> None:
+            try:
+                await self.pool.blpop([keys.wake_key(self.queue_name)], timeout=timeout)
+            except REDIS_ERRORS as exc:
+                await self._outage(exc)
+
+        await self._wait_any(blpop(), timeout=timeout + 1)
+
+    async def _claim(self, limit: int) -> tuple[int | None, list[Claim]]:
+        raw = await self._claim_script(
+            keys=[self.queue_name, keys.abort_jobs_ss, keys.wake_key(self.queue_name)],
+            args=[
+                timestamp_ms(),
+                limit,
+                self.lease_ms,
+                keys.job_key_prefix,
+                keys.in_progress_key_prefix,
+                keys.retry_key_prefix,
+                keys.retry_key_ttl_s,
+                1 if self.allow_abort_jobs else 0,
+            ],
+        )
+        next_due = int(float(raw[0]))
+        claims = [
+            Claim(raw[i].decode(), int(float(raw[i + 1])), raw[i + 2], int(raw[i + 3]), raw[i + 4] == 1)
+            for i in range(1, len(raw), 5)
+        ]
+        return (None if next_due < 0 else next_due), claims
+
+    def _start(self, claim: Claim) -> None:
+        self.jobs_started += 1
+        task = asyncio.create_task(self._run_job(claim))
+        self.tasks[claim.job_id] = task
+        task.add_done_callback(lambda t, job_id=claim.job_id: self._job_done(job_id, t))
+
+    def _job_done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self.tasks.get(job_id) is task:
+            del self.tasks[job_id]
+        assert self._slot_free is not None
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            logger.error("internal error finishing job %s: %r", job_id, exc, exc_info=exc)
+
+    # -- outages ---------------------------------------------------------------------------------------------------
+
+    async def _outage(self, exc: BaseException) -> None:
+        """Log an outage once, then back off; called on every failed Redis call until one succeeds."""
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+            logger.warning(
+                "redis unreachable at %s (%s: %s); retrying until it is back",
+                self.pool.settings_description,
+                type(exc).__name__,
+                exc,
+            )
+        delay = min(0.1 * 2 ** min(int(now - self._outage_since), 6), 2.0)
+        if self._stop is not None and not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+        else:
+            await asyncio.sleep(delay)
+
+    def _recovered(self) -> None:
+        if self._outage_since is not None:
+            logger.warning("redis reachable again after %.1fs", time.monotonic() - self._outage_since)
+            self._outage_since = None
+
+    # -- running one job -------------------------------------------------------------------------------------------
+
+    async def _run_job(self, claim: Claim) -> None:  # noqa: C901 - one job's whole life, step by step
+        job_id = claim.job_id
+        job_try = claim.job_try
+        start_ms = timestamp_ms()
+        function_name, args, kwargs, enqueue_ms = "<unknown>", (), {}, 0
+        function: Any = None
+
+        async def fail(exc: BaseException, message: str) -> None:
+            self.jobs_failed += 1
+            logger.warning(
+                "%6.2fs ! %s:%s %s",
+                (timestamp_ms() - (enqueue_ms or start_ms)) / 1000,
+                job_id,
+                function_name,
+                message,
+                extra=self._log_extra(job_id, function_name, job_try, None, "failed"),
+            )
+            await self._finish(
+                job_id, function, function_name, args, kwargs, job_try, enqueue_ms, False, exc, start_ms
+            )
+
+        if not claim.payload:
+            return await fail(JobExecutionFailed("job expired"), "expired before it ran")
+        try:
+            function_name, args, kwargs, payload_try, enqueue_ms = deserialize_job_raw(
+                claim.payload, deserializer=self.job_deserializer
+            )
+        except DeserializationError as exc:
+            return await fail(exc, f"has a payload that cannot be decoded ({exc})")
+        function = self.functions.get(function_name)
+        if claim.aborted:
+            return await fail(asyncio.CancelledError(), "aborted before start")
+        if function is None:
+            return await fail(
+                JobExecutionFailed(f"function {function_name!r} not found"),
+                f"names a function this worker does not have; registered: {', '.join(self.functions)}",
+            )
+        if payload_try and payload_try > job_try:
+            job_try = payload_try
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self.pool.setex(keys.retry_key_prefix + job_id, keys.retry_key_ttl_s, str(job_try))
+        max_tries = self.max_tries if function.max_tries is None else function.max_tries
+        if job_try > max_tries:
+            return await fail(
+                JobExecutionFailed(f"max {max_tries} retries exceeded"), f"max {max_tries} retries exceeded"
+            )
+
+        ctx = {
+            **self.ctx,
+            "job_id": job_id,
+            "job_try": job_try,
+            "enqueue_time": ms_to_datetime(enqueue_ms),
+            "score": claim.score,
+        }
+        timeout_s = self.job_timeout_s if function.timeout_s is None else function.timeout_s
+        is_info = logger.isEnabledFor(logging.INFO)
+        if self.on_job_start is not None:
+            await self.on_job_start(ctx)
+        start_ms = timestamp_ms()
+        if is_info:
+            extra = f" try={job_try}" if job_try > 1 else ""
+            if start_ms - claim.score > 1200:
+                extra += f" delayed={(start_ms - claim.score) / 1000:.2f}s"
+            logger.info(
+                "%6.2fs → %s:%s(%s)%s",
+                (start_ms - enqueue_ms) / 1000,
+                job_id,
+                function_name,
+                args_to_string(args, kwargs),
+                extra,
+                extra=self._log_extra(job_id, function_name, job_try, None, "started"),
+            )
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await function.coroutine(ctx, *args, **kwargs)
+        except (Exception, asyncio.CancelledError) as exc:
+            current = asyncio.current_task()
+            if current is not None and isinstance(exc, asyncio.CancelledError):
+                current.uncancel()
+            await self._job_raised(
+                exc, claim, ctx, function, function_name, args, kwargs, job_try, enqueue_ms, start_ms
+            )
+        else:
+            self.jobs_complete += 1
+            if is_info:
+                shown = "" if result is None or not self.log_results else truncate(repr(result))
+                duration = (timestamp_ms() - start_ms) / 1000
+                logger.info(
+                    "%6.2fs ← %s:%s ● %s",
+                    duration,
+                    job_id,
+                    function_name,
+                    shown,
+                    extra=self._log_extra(job_id, function_name, job_try, duration, "complete"),
+                )
+            if self.on_job_end is not None:
+                await self.on_job_end(ctx)
+            await self._finish(
+                job_id, function, function_name, args, kwargs, job_try, enqueue_ms, True, result, start_ms
+            )
+        if self.after_job_end is not None:
+            await self.after_job_end(ctx)
+
+    async def _job_raised(
+        self,
+        exc: BaseException,
+        claim: Claim,
+        ctx: dict[str, Any],
+        function: Any,
+        function_name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        job_try: int,
+        enqueue_ms: int,
+        start_ms: int,
+    ) -> None:
+        job_id = claim.job_id
+        duration = (timestamp_ms() - start_ms) / 1000
+        if self.retry_jobs and isinstance(exc, Retry):
+            self.jobs_retried += 1
+            defer_ms = exc.defer_score or 0
+            logger.info(
+                "%6.2fs ↻ %s:%s retrying in %.2fs",
+                duration,
+                job_id,
+                function_name,
+                defer_ms / 1000,
+                extra=self._log_extra(job_id, function_name, job_try, duration, "retried"),
+            )
+            if self.on_job_end is not None:
+                await self.on_job_end(ctx)
+            await self._queue_outcome(job_id, "q", b"", timestamp_ms() + defer_ms)
+            return
+        if isinstance(exc, asyncio.CancelledError) and job_id in self._aborting:
+            self._aborting.discard(job_id)
+            self.jobs_failed += 1
+            logger.info(
+                "%6.2fs ⊘ %s:%s aborted",
+                duration,
+                job_id,
+                function_name,
+                extra=self._log_extra(job_id, function_name, job_try, duration, "aborted"),
+            )
+        elif isinstance(exc, asyncio.CancelledError) and self.retry_jobs:
+            self.jobs_retried += 1
+            logger.info(
+                "%6.2fs ↻ %s:%s cancelled by the stop, will run again",
+                duration,
+                job_id,
+                function_name,
+                extra=self._log_extra(job_id, function_name, job_try, duration, "requeued"),
+            )
+            if self.on_job_end is not None:
+                await self.on_job_end(ctx)
+            await self._queue_outcome(job_id, "q", b"", claim.score)
+            return
+        else:
+            self.jobs_failed += 1
+            outcome = "timed out" if isinstance(exc, TimeoutError) else "failed"
+            logger.warning(
+                "%6.2fs ! %s:%s %s, %s: %s",
+                duration,
+                job_id,
+                function_name,
+                outcome,
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, TimeoutError | asyncio.CancelledError),
+                extra=self._log_extra(job_id, function_name, job_try, duration, "failed"),
+            )
+        if self.on_job_end is not None:
+            await self.on_job_end(ctx)
+        await self._finish(job_id, function, function_name, args, kwargs, job_try, enqueue_ms, False, exc, start_ms)
+
+    def _log_extra(
+        self, job_id: str, function: str, job_try: int, duration: float | None, outcome: str
+    ) -> dict[str, Any]:
+        return {
+            "job_id": job_id,
+            "function": function,
+            "job_try": job_try,
+            "duration": duration,
+            "outcome": outcome,
+            "queue": self.queue_name,
+        }
+
+    async def _finish(
+        self,
+        job_id: str,
+        function: Any,
+        function_name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        job_try: int,
+        enqueue_ms: int,
+        success: bool,
+        result: Any,
+        start_ms: int,
+    ) -> None:
+        """Store the outcome: the function's own keep_result settings apply even to early failures."""
+        keep_forever = self.keep_result_forever
+        keep_s = self.keep_result_s
+        if function is not None:
+            if function.keep_result_forever is not None:
+                keep_forever = function.keep_result_forever
+            if function.keep_result_s is not None:
+                keep_s = function.keep_result_s
+        payload = b""
+        keep_ms = -1 if keep_forever else int(keep_s * 1000)
+        if keep_ms != 0:
+            payload = (
+                serialize_result(
+                    function_name,
+                    args,
+                    kwargs,
+                    job_try,
+                    enqueue_ms,
+                    success,
+                    result,
+                    start_ms,
+                    timestamp_ms(),
+                    self.queue_name,
+                    job_id,
+                    serializer=self.job_serializer,
+                )
+                or b""
+            )
+        await self._queue_outcome(job_id, "f", payload, keep_ms)
+
+    # -- writing outcomes in batches -------------------------------------------------------------------------------
+
+    async def _queue_outcome(self, job_id: str, kind: str, payload: bytes, number: int) -> None:
+        """Queue one job's outcome for the next batch and wait until it is written (retried through outages)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append(_Outcome(job_id, kind, payload, number, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            args: list[Any] = [
+                keys.job_key_prefix,
+                keys.in_progress_key_prefix,
+                keys.retry_key_prefix,
+                keys.result_key_prefix,
+                keys.done_channel(self.queue_name),
+            ]
+            for outcome in batch:
+                args += [outcome.job_id, outcome.kind, outcome.payload, outcome.number]
+            while True:
+                try:
+                    await self._finish_script(keys=[self.queue_name, keys.abort_jobs_ss], args=args)
+                    break
+                except REDIS_ERRORS as exc:
+                    # the outcomes wait in memory until Redis is back; the claims' leases keep the jobs safe
+                    await self._outage(exc)
+                    if self._stop_requests > 1:
+                        logger.error("giving up writing %d outcomes; their jobs will run again", len(batch))
+                        break
+            self._recovered()
+            for outcome in batch:
+                if not outcome.future.done():
+                    outcome.future.set_result(None)
+
+    # -- heartbeat, aborts, health ---------------------------------------------------------------------------------
+
+    async def _maintenance_loop(self) -> None:
+        tick = max(min(self.poll_delay_s, 0.5), 0.05)
+        heartbeat_every = self.lease_ms / 3000
+        last_heartbeat = last_health = 0.0
+        while True:
+            now = time.monotonic()
+            try:
+                if self.allow_abort_jobs and self.tasks:
+                    await self._cancel_aborted()
+                if now - last_heartbeat >= heartbeat_every:
+                    await self._heartbeat()
+                    last_heartbeat = now
+                if now - last_health >= self.health_check_interval_s:
+                    await self._record_health()
+                    last_health = now
+            except REDIS_ERRORS as exc:
+                await self._outage(exc)
+                continue
+            await asyncio.sleep(tick)
+
+    async def _heartbeat(self) -> None:
+        running = list(self.tasks)
+        if not running:
+            return
+        lost = await self._heartbeat_script(
+            keys=[self.queue_name], args=[timestamp_ms(), self.lease_ms, keys.in_progress_key_prefix, *running]
+        )
+        for job_id in lost:
+            logger.error(
+                "job %s: another worker took over its claim while it ran here (this worker stalled longer than "
+                "the lease of %gs); it may run twice",
+                job_id.decode(),
+                self.lease_ms / 1000,
+            )
+
+    async def _cancel_aborted(self) -> None:
+        running = list(self.tasks)
+        scores = await self.pool.zmscore(keys.abort_jobs_ss, running)
+        aborted = [job_id for job_id, score in zip(running, scores, strict=True) if score is not None]
+        for job_id in aborted:
+            task = self.tasks.get(job_id)
+            if task is not None and not task.done():
+                self._aborting.add(job_id)
+                task.cancel()
+        if aborted:
+            await self.pool.zrem(keys.abort_jobs_ss, *aborted)
+
+    def health_line(self, queued: int) -> str:
+        now = datetime.now(tz=self.timezone or UTC)
+        return (
+            f"{now:%b-%d %H:%M:%S} j_complete={self.jobs_complete} j_failed={self.jobs_failed} "
+            f"j_retried={self.jobs_retried} j_ongoing={len(self.tasks)} queued={queued}"
+        )
+
+    async def _record_health(self) -> None:
+        queued = await self.pool.zcard(self.queue_name)
+        line = self.health_line(queued)
+        ttl_ms = int((self.health_check_interval_s + 1) * 1000)
+        async with self.pool.pipeline(transaction=False) as pipe:
+            pipe.psetex(self.health_check_key, ttl_ms, line.encode())
+            # each worker also keeps its own record, so several workers on a queue don't hide each other
+            pipe.psetex(f"{keys.workers_key_prefix}{self.queue_name}:{self.worker_id}", ttl_ms, line.encode())
+            await pipe.execute()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Worker {self.worker_id} queue={self.queue_name} j_complete={self.jobs_complete} "
+            f"j_failed={self.jobs_failed} j_retried={self.jobs_retried} j_ongoing={len(self.tasks)}>"
+        )
+
+
+async def async_check_health(
+    redis_settings: RedisSettings | None = None,
+    health_check_key: str | None = None,
+    queue_name: str | None = None,
+) -> int:
+    """arq's health check: 0 when the queue's health record exists (a worker reported within its interval), else 1."""
+    pool = await create_pool(redis_settings)
+    try:
+        key = health_check_key or keys.health_check_key(queue_name or keys.default_queue_name)
+        data = await pool.get(key)
+    finally:
+        await pool.aclose()
+    if not data:
+        logger.warning("health check failed: no health record found at %s", key)
+        return 1
+    logger.info("health check ok: %s", data.decode())
+    return 0
+
+
+def check_health(
+    redis_settings: RedisSettings | None = None, health_check_key: str | None = None, queue_name: str | None = None
+) -> int:
+    """``async_check_health`` for synchronous callers."""
+    return asyncio.run(async_check_health(redis_settings, health_check_key, queue_name))
