@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from runner import RedisSettings, RunnerRedis, Worker, create_pool
 from tests.servers import ValkeyServer
 
 
@@ -33,3 +35,30 @@ async def redis_url(redis_server_url: str) -> AsyncIterator[str]:
     finally:
         await client.aclose()
     yield redis_server_url
+
+
+@pytest.fixture
+async def pool(redis_url: str) -> AsyncIterator[RunnerRedis]:
+    """A runner pool on the clean test database."""
+    p = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        yield p
+    finally:
+        await p.aclose()
+
+
+@pytest.fixture
+def make_worker(redis_url: str) -> Callable[..., Worker]:
+    """Build a burst worker on the test server; keyword arguments override the defaults."""
+
+    def make(functions: Sequence[Any], **kwargs: Any) -> Worker:
+        options: dict[str, Any] = {
+            "redis_settings": RedisSettings.from_dsn(redis_url),
+            "burst": True,
+            "handle_signals": False,
+            "poll_delay": 0.05,
+        }
+        options.update(kwargs)
+        return Worker(functions, **options)
+
+    return make

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from redis.asyncio.retry import Retry as RedisRetry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from runner.engine.client import RunnerRedis
@@ -142,9 +144,13 @@ def _connection_kwargs(settings: RedisSettings) -> dict[str, Any]:
         "username": settings.username,
         "password": settings.password,
         "socket_connect_timeout": settings.conn_timeout,
-        "retry_on_timeout": settings.retry_on_timeout,
         "decode_responses": False,
+        # a quick retry rides over a dropped connection; longer outages are the caller's to wait out, so that
+        # create_pool's own retries and the worker's outage handling stay in charge of the pace
+        "retry": RedisRetry(ExponentialBackoff(cap=0.5, base=0.05), 2),
     }
+    if settings.retry_on_timeout:  # redis-py 6+ retries timeouts by default and warns about the flag
+        kwargs["retry_on_timeout"] = True
     if settings.max_connections is not None:
         kwargs["max_connections"] = settings.max_connections
     if settings.ssl:

@@ -1,0 +1,190 @@
+"""The producer side: RedisSettings, create_pool, enqueue_job / enqueue_many, queued_jobs, Job handles."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from runner import (
+    JobSpec,
+    JobStatus,
+    RedisSettings,
+    ResultNotFound,
+    RunnerRedis,
+    SerializationError,
+    create_pool,
+)
+from runner.engine import keys
+from runner.engine.utils import timestamp_ms
+from runner.errors import ConfigError, RedisUnavailable
+from tests.servers import free_port
+
+
+def test_from_dsn_redis() -> None:
+    s = RedisSettings.from_dsn("redis://user:s3cret@example.com:6380/4")
+    assert (s.host, s.port, s.database, s.username, s.password, s.ssl) == ("example.com", 6380, 4, "user", "s3cret", False)
+    assert "s3cret" not in repr(s)
+    assert s.describe() == "redis://user:***@example.com:6380/4"
+
+
+def test_from_dsn_rediss_unix_embedded() -> None:
+    assert RedisSettings.from_dsn("rediss://h").ssl is True
+    unix = RedisSettings.from_dsn("unix:///tmp/valkey.sock?db=3")
+    assert (unix.unix_socket_path, unix.database) == ("/tmp/valkey.sock", 3)
+    assert RedisSettings.from_dsn("embedded://.runner").embedded_dir == ".runner"
+    assert RedisSettings.from_dsn("embedded:///var/lib/runner").embedded_dir == "/var/lib/runner"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://x", 'Redis URL "http://x" has an unsupported scheme; use redis://, rediss://, unix:// or embedded://.'),
+        ("redis://:pw@h:port/0", 'Redis URL "redis://:***@h:port/0" has a port that is not a number.'),
+        ("redis://h/abc", 'Redis URL "redis://h/abc" has a database "abc" that is not a number.'),
+    ],
+)
+def test_from_dsn_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        RedisSettings.from_dsn(url)
+    assert str(info.value) == message
+
+
+async def test_create_pool_redis_down_retries_then_clear_error() -> None:
+    settings = RedisSettings(host="127.0.0.1", port=free_port(), conn_retries=2, conn_retry_delay=0.01)
+    with pytest.raises(RedisUnavailable) as info:
+        await create_pool(settings)
+    message = str(info.value)
+    assert message.startswith(f"Could not connect to Redis at redis://127.0.0.1:{settings.port}/0 after 3 attempts")
+    assert message.endswith("check the URL and that the server is running.")
+
+
+async def test_enqueue_writes_arq_layout(pool: RunnerRedis) -> None:
+    before = timestamp_ms()
+    job = await pool.enqueue_job("add", 1, 2, z=3, _job_id="j1")
+    assert job is not None and job.job_id == "j1"
+    raw = await pool.get(keys.job_key_prefix + "j1")
+    data = pickle.loads(raw)
+    assert data["f"] == "add" and data["a"] == (1, 2) and data["k"] == {"z": 3} and data["t"] is None
+    assert before <= data["et"] <= timestamp_ms()
+    score = await pool.zscore("arq:queue", "j1")
+    assert before <= score <= timestamp_ms()
+    ttl = await pool.pttl(keys.job_key_prefix + "j1")
+    assert 86_000_000 < ttl <= 86_400_000
+    assert await job.status() == JobStatus.queued
+
+
+async def test_job_id_dedupe(pool: RunnerRedis) -> None:
+    assert await pool.enqueue_job("f", _job_id="same") is not None
+    assert await pool.enqueue_job("f", _job_id="same") is None
+    assert await pool.zcard("arq:queue") == 1
+    # a kept result also blocks the id
+    await pool.delete(keys.job_key_prefix + "same")
+    await pool.zrem("arq:queue", "same")
+    await pool.set(keys.result_key_prefix + "same", b"x")
+    assert await pool.enqueue_job("f", _job_id="same") is None
+
+
+async def test_concurrent_enqueues_of_one_id_only_one_wins(pool: RunnerRedis) -> None:
+    results = await asyncio.gather(*(pool.enqueue_job("f", _job_id="race") for _ in range(20)))
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_unique_for_refuses_after_finish(pool: RunnerRedis) -> None:
+    assert await pool.enqueue_job("f", _job_id="u", _unique_for=60) is not None
+    await pool.delete(keys.job_key_prefix + "u")
+    await pool.zrem("arq:queue", "u")
+    assert await pool.enqueue_job("f", _job_id="u", _unique_for=60) is None
+    assert 0 < await pool.pttl(keys.unique_key_prefix + "u") <= 60_000
+
+
+async def test_defer_by_and_until(pool: RunnerRedis) -> None:
+    job = await pool.enqueue_job("f", _defer_by=timedelta(seconds=30))
+    assert job is not None
+    assert await job.status() == JobStatus.deferred
+    score = await pool.zscore("arq:queue", job.job_id)
+    assert score - timestamp_ms() > 25_000
+    ttl = await pool.pttl(keys.job_key_prefix + job.job_id)
+    assert ttl > 86_400_000  # the job lives its delay plus expires_extra_ms
+    when = datetime.now(UTC) + timedelta(minutes=5)
+    job2 = await pool.enqueue_job("f", _defer_until=when)
+    assert job2 is not None
+    assert await pool.zscore("arq:queue", job2.job_id) == int(round(when.timestamp() * 1000))
+    with pytest.raises(ValueError, match="either _defer_until or _defer_by"):
+        await pool.enqueue_job("f", _defer_until=when, _defer_by=1)
+
+
+async def test_defer_until_in_the_past_is_due_now(pool: RunnerRedis) -> None:
+    job = await pool.enqueue_job("f", _defer_until=datetime.now(UTC) - timedelta(hours=1))
+    assert job is not None
+    assert await job.status() == JobStatus.queued
+
+
+async def test_expires(pool: RunnerRedis) -> None:
+    job = await pool.enqueue_job("f", _expires=5)
+    assert job is not None
+    assert 0 < await pool.pttl(keys.job_key_prefix + job.job_id) <= 5000
+
+
+async def test_unserializable_args_clear_error_nothing_written(pool: RunnerRedis) -> None:
+    with pytest.raises(SerializationError) as info:
+        await pool.enqueue_job("send", threading.Lock())
+    assert str(info.value).startswith("Unable to serialize the arguments of job 'send': TypeError:")
+    assert await pool.dbsize() == 0
+
+
+async def test_enqueue_many_one_round_trip(pool: RunnerRedis) -> None:
+    specs = [JobSpec("f", (i,)) for i in range(100)] + [JobSpec("f", job_id="dup"), JobSpec("f", job_id="dup")]
+    specs.append(JobSpec("g", queue_name="other"))
+    jobs = await pool.enqueue_many(specs)
+    assert len(jobs) == 103
+    assert sum(j is not None for j in jobs) == 102
+    assert jobs[100] is not None and jobs[101] is None
+    assert await pool.zcard("arq:queue") == 101
+    assert await pool.zcard("other") == 1
+    listed = await pool.queued_jobs()
+    assert len(listed) == 101 and {j.function for j in listed} == {"f"}
+    assert all(j.score is not None and j.job_id for j in listed)
+
+
+async def test_wake_token_pushed_once(pool: RunnerRedis) -> None:
+    await pool.enqueue_many([JobSpec("f") for _ in range(10)])
+    await pool.enqueue_job("f")
+    assert await pool.llen(keys.wake_key("arq:queue")) == 1
+
+
+async def test_enqueue_clears_stale_abort(pool: RunnerRedis) -> None:
+    # an abort requested for a job id that no longer exists must not kill a later job with that id (arq #485)
+    await pool.zadd(keys.abort_jobs_ss, {"again": timestamp_ms()})
+    assert await pool.enqueue_job("f", _job_id="again") is not None
+    assert await pool.zscore(keys.abort_jobs_ss, "again") is None
+
+
+async def test_status_not_found_and_result_not_found(pool: RunnerRedis) -> None:
+    from runner import Job
+
+    job = Job("nope", pool)
+    assert await job.status() == JobStatus.not_found
+    assert await job.info() is None
+    with pytest.raises(ResultNotFound):
+        await job.result(timeout=1)
+
+
+async def test_result_timeout(pool: RunnerRedis) -> None:
+    job = await pool.enqueue_job("f")
+    assert job is not None
+    with pytest.raises(TimeoutError):
+        await job.result(timeout=0.1, poll_delay=0.02)
+
+
+async def test_info_of_queued_job(pool: RunnerRedis) -> None:
+    job = await pool.enqueue_job("f", 1, x=2)
+    assert job is not None
+    info = await job.info()
+    assert info is not None
+    assert (info.function, info.args, info.kwargs, info.job_id) == ("f", (1,), {"x": 2}, job.job_id)
+    assert info.score is not None
+    assert await job.result_info() is None
