@@ -9,6 +9,7 @@
     ├── JobExecutionFailed           a job failed before or outside its function (also a RuntimeError)
     ├── RedisUnavailable             Redis could not be reached after every retry
     ├── FailedJobs                   ``Worker.run_check()`` saw failed jobs
+    ├── EmbeddedServerError          the embedded server behind an ``embedded://`` URL could not start or stop
     └── Retry                        raised by a job to ask for another try (control flow, not an error)
 
 Library code raises these; only the CLI turns them into ``Error: …`` lines and exit codes.
@@ -71,6 +72,12 @@ class RedisUnavailable(RunnerError, ConnectionError):
     """Redis could not be reached after every configured retry."""
 
     default_message = "Redis could not be reached; check the URL and that the server is running."
+
+
+class EmbeddedServerError(RunnerError):
+    """The embedded Valkey server could not be started, reached or stopped; the message says why and what to do."""
+
+    default_message = "The embedded server could not be started."
 
 
 class FailedJobs(RunnerError, RuntimeError):
