@@ -1,0 +1,244 @@
+"""The models of worker.toml. Every level forbids unknown keys, so a typo is an error with a suggestion.
+
+Layout of the file::
+
+    max_jobs = 10                 # worker-wide defaults (WorkerOptions), overridable per queue
+    serializer = "pickle"         # or [serializer] dumps = "mod:f", loads = "mod:g"
+    [redis]                       # RedisConfig
+    [hooks]                       # HooksConfig
+    [functions.<name>]            # FunctionConfig
+    [cron.<name>]                 # CronConfig
+    [queues.<queue name>]         # QueueConfig; none declared means one queue "arq:queue" serving everything
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from runner.config.types import (
+    CronDay,
+    CronHour,
+    CronMinute,
+    CronMonth,
+    CronSecond,
+    CronWeekday,
+    Duration,
+    DurationOrZero,
+    ImportPath,
+    RedisUrl,
+    TimeZoneName,
+)
+
+DEFAULT_QUEUE = "arq:queue"
+SerializerName = Literal["pickle", "json", "msgpack"]
+
+_STRICT = ConfigDict(extra="forbid", validate_default=False)
+
+
+class RedisConfig(BaseModel):
+    """``[redis]``: where the queues live. The password may stay out of the file (RUNNER_REDIS__PASSWORD)."""
+
+    model_config = _STRICT
+
+    url: RedisUrl = Field("redis://localhost:6379/0", description="Server URL; a password in it is masked in output.")
+    username: str | None = Field(None, description="Overrides the user in url.")
+    password: SecretStr | None = Field(None, description="Overrides the password in url; best set by env.")
+    database: int | None = Field(None, ge=0, description="Overrides the database number in url.")
+    ssl: bool | None = Field(None, description="Use TLS; rediss:// URLs turn it on.")
+    ssl_keyfile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_cert_reqs: Literal["none", "optional", "required"] = "required"
+    ssl_ca_certs: str | None = None
+    ssl_ca_data: str | None = None
+    ssl_check_hostname: bool = False
+    conn_timeout: Duration = Field(1.0, description="Timeout of one connection attempt.")
+    conn_retries: int = Field(5, ge=0, description="Attempts after the first before giving up.")
+    conn_retry_delay: DurationOrZero = Field(1.0, description="Pause between attempts.")
+    max_connections: int | None = Field(None, gt=0)
+    retry_on_timeout: bool = False
+    sentinel: bool = Field(False, description="Connect through Redis Sentinel; list them in sentinels.")
+    sentinels: list[str] = Field(default_factory=list, description='Sentinel addresses, "host:port".')
+    sentinel_master: str = "mymaster"
+
+    @model_validator(mode="after")
+    def _sentinels_listed(self) -> RedisConfig:
+        if self.sentinel and not self.sentinels:
+            raise ValueError('sentinel = true needs sentinels = ["host:26379", ...]')
+        for address in self.sentinels:
+            host, sep, port = address.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f'sentinel address "{address}" must be in format "host:port"')
+        return self
+
+
+class FunctionConfig(BaseModel):
+    """``[functions.<name>]``: one job function; unset options fall back to the queue's, then the worker's."""
+
+    model_config = _STRICT
+
+    path: ImportPath = Field(description='The async function, as "module:attribute".')
+    timeout: Duration | None = None
+    max_tries: int | None = Field(None, gt=0)
+    keep_result: DurationOrZero | None = None
+    keep_result_forever: bool | None = None
+
+
+class CronConfig(BaseModel):
+    """``[cron.<name>]``: a job enqueued on a schedule: ``schedule`` or the arq-style fields, never both."""
+
+    model_config = _STRICT
+
+    function: str = Field(description='A name from [functions], or a "module:attribute" path.', min_length=1)
+    schedule: str | None = Field(None, description='A cron expression, e.g. "0 8 * * mon-fri".')
+    month: CronMonth = None
+    day: CronDay = None
+    weekday: CronWeekday = None
+    hour: CronHour = None
+    minute: CronMinute = None
+    second: CronSecond = None
+    tz: TimeZoneName | None = Field(None, description="Time zone of the schedule; default the worker's timezone.")
+    queue: str | None = Field(None, description="The queue whose worker runs it; default the first queue.")
+    run_at_startup: bool = False
+    unique: bool = True
+    job_id: str | None = None
+    timeout: Duration | None = None
+    max_tries: int | None = Field(None, gt=0)
+    keep_result: DurationOrZero | None = None
+    keep_result_forever: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_schedule(self) -> CronConfig:
+        fields = [name for name in CRON_TIME_FIELDS if getattr(self, name) is not None]
+        if self.schedule is not None and fields:
+            raise ValueError(f"use either schedule or {'/'.join(fields)}, not both")
+        if self.schedule is None and not fields:
+            raise ValueError(
+                'needs a schedule ("0 8 * * mon-fri") or at least one of month, day, weekday, hour, minute, second'
+            )
+        return self
+
+
+CRON_TIME_FIELDS = ("month", "day", "weekday", "hour", "minute", "second")
+
+
+class SerializerPaths(BaseModel):
+    """``[serializer]``: a custom pair of functions, ``dict -> bytes`` and ``bytes -> dict``."""
+
+    model_config = _STRICT
+
+    dumps: ImportPath
+    loads: ImportPath
+
+
+def _serializer_kind(value: Any) -> str:
+    return "name" if isinstance(value, str) else "paths"
+
+
+SerializerSetting = Annotated[
+    Annotated[SerializerName, Tag("name")] | Annotated[SerializerPaths, Tag("paths")],
+    Discriminator(_serializer_kind),
+]
+
+
+class HooksConfig(BaseModel):
+    """``[hooks]``: ``async def hook(ctx)`` functions called around the worker and each job."""
+
+    model_config = _STRICT
+
+    on_startup: ImportPath | None = None
+    on_shutdown: ImportPath | None = None
+    on_job_start: ImportPath | None = None
+    on_job_end: ImportPath | None = None
+    after_job_end: ImportPath | None = None
+
+
+class QueueConfig(BaseModel):
+    """``[queues.<name>]``: one Redis queue, its worker's functions and any option that differs."""
+
+    model_config = _STRICT
+
+    functions: list[str] | None = Field(None, description="Names from [functions]; default all of them.")
+    max_jobs: int | None = Field(None, gt=0)
+    job_timeout: Duration | None = None
+    max_tries: int | None = Field(None, gt=0)
+    keep_result: DurationOrZero | None = None
+    keep_result_forever: bool | None = None
+    poll_delay: Duration | None = None
+    queue_read_limit: int | None = Field(None, gt=0)
+    health_check_interval: Duration | None = None
+    health_check_key: str | None = None
+    allow_abort_jobs: bool | None = None
+    retry_jobs: bool | None = None
+    job_completion_wait: DurationOrZero | None = None
+    expires_extra_ms: int | None = Field(None, ge=0)
+    max_burst_jobs: int | None = Field(None, ge=-1)
+    log_results: bool | None = None
+    timezone: TimeZoneName | None = None
+
+
+# options a queue may override; the rest of WorkerSettings is process-wide
+QUEUE_OPTIONS = tuple(name for name in QueueConfig.model_fields if name != "functions")
+
+
+class WorkerSettings(BaseSettings):
+    """The whole worker.toml, after environment overrides.
+
+    Sources, highest precedence first (see :mod:`runner.config.sources`): CLI flags, ``RUNNER_*`` environment
+    variables, ``REDIS_URL``, the ``.env`` file beside worker.toml, worker.toml itself, then these defaults.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+        validate_default=False,
+        title="worker.toml",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    max_jobs: int = Field(10, gt=0, description="Jobs a worker runs at once.")
+    job_timeout: Duration = Field(300.0, description="Default time limit of a job.")
+    max_tries: int = Field(5, gt=0, description="Tries before a job is given up.")
+    keep_result: DurationOrZero = Field(3600.0, description="How long results are kept; 0 keeps none.")
+    keep_result_forever: bool = False
+    poll_delay: Duration = Field(0.5, description="Pause between polls of an empty queue.")
+    queue_read_limit: int | None = Field(None, gt=0, description="Jobs read per poll; default max_jobs.")
+    health_check_interval: Duration = 3600.0
+    health_check_key: str | None = None
+    allow_abort_jobs: bool = False
+    retry_jobs: bool = True
+    job_completion_wait: DurationOrZero = Field(0.0, description="Grace time for running jobs on shutdown.")
+    expires_extra_ms: int = Field(86_400_000, ge=0, description="A queued job expires this long after its time.")
+    max_burst_jobs: int = Field(-1, ge=-1, description="In burst mode stop after this many jobs; -1 no limit.")
+    log_results: bool = True
+    timezone: TimeZoneName | None = Field(None, description="Time zone of cron schedules; default local time.")
+    burst: bool = Field(False, description="Stop when the queue is empty (runner start --burst).")
+    serializer: SerializerSetting = Field("pickle", description='"pickle", "json", "msgpack", or a [serializer] pair.')
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
+    functions: dict[str, FunctionConfig] = Field(default_factory=dict)
+    cron: dict[str, CronConfig] = Field(default_factory=dict)
+    queues: dict[str, QueueConfig] = Field(
+        default_factory=dict, description=f'Named queues; none means one queue "{DEFAULT_QUEUE}" serving everything.'
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from runner.config.sources import current_sources
+
+        return current_sources(settings_cls, init_settings)
+
+    def queue_names(self) -> list[str]:
+        """The queues this file runs, in file order."""
+        return list(self.queues) or [DEFAULT_QUEUE]

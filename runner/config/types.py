@@ -1,0 +1,193 @@
+"""Field types of worker.toml: durations, import paths, Redis URLs, time zones, cron fields."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from runner.config.problems import mask_url, show_value
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+DURATION_PATTERN = r"^\s*-?(\d+(\.\d+)?(ms|s|m|h|d|w)?)+\s*$"
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+URL_SCHEMES = ("redis", "rediss", "unix", "embedded")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``30``, ``1.5``, ``"30"``, ``"30s"``, ``"500ms"``, ``"5m"``, ``"1h30m"``, ``"1d"`` or ``"2w"``.
+
+    Raises:
+        PydanticCustomError: the value is not a number or such a string.
+    """
+    if isinstance(value, bool):
+        raise PydanticCustomError("duration_type", f"must be a duration such as 30, \"30s\" or \"5m\" (got {show_value(value)})")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        sign = -1.0 if text.startswith("-") else 1.0
+        body = text.lstrip("-")
+        try:
+            return sign * float(body)
+        except ValueError:
+            pass
+        total, pos = 0.0, 0
+        for match in _DURATION_PART.finditer(body):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if body and pos == len(body):
+            return sign * total
+    raise PydanticCustomError(
+        "duration_format",
+        f'must be a duration such as 30, "30s", "5m", "1h30m" or "1d" (got {show_value(value)})',
+    )
+
+
+def _duration(minimum_exclusive: bool) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if minimum_exclusive and seconds <= 0:
+            raise PydanticCustomError("duration_positive", f"must be greater than 0 (got {show_value(value)})")
+        if not minimum_exclusive and seconds < 0:
+            raise PydanticCustomError("duration_negative", f"must not be negative (got {show_value(value)})")
+        return seconds
+
+    return check
+
+
+def _duration_schema(description: str, minimum_exclusive: bool) -> dict[str, Any]:
+    number: dict[str, Any] = {"type": "number"}
+    number["exclusiveMinimum" if minimum_exclusive else "minimum"] = 0
+    return {
+        "anyOf": [number, {"type": "string", "pattern": DURATION_PATTERN}],
+        "description": description,
+    }
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration(minimum_exclusive=True)),
+    WithJsonSchema(_duration_schema('Seconds, or a string such as "30s", "5m", "1h30m", "1d"; > 0.', True)),
+]
+"""A duration greater than zero, stored as float seconds."""
+
+DurationOrZero = Annotated[
+    float,
+    BeforeValidator(_duration(minimum_exclusive=False)),
+    WithJsonSchema(_duration_schema('Seconds, or a string such as "30s", "5m", "1h30m", "1d"; >= 0.', False)),
+]
+"""A duration that may be zero, stored as float seconds."""
+
+
+def check_import_path(value: str) -> str:
+    if not _IMPORT_PATH.match(value):
+        raise PydanticCustomError(
+            "import_path", f'import string "{value}" must be in format "<module>:<attribute>"'
+        )
+    return value
+
+
+ImportPath = Annotated[
+    str,
+    AfterValidator(check_import_path),
+    WithJsonSchema({"type": "string", "pattern": _IMPORT_PATH.pattern, "description": 'A "module:attribute" path.'}),
+]
+
+
+def check_redis_url(value: str) -> str:
+    shown = mask_url(value)
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise PydanticCustomError("redis_url", f'"{shown}" has a port that is not a number') from None
+    if parts.scheme not in URL_SCHEMES:
+        raise PydanticCustomError(
+            "redis_url",
+            f'"{shown}" has an unsupported scheme; use redis://, rediss://, unix:// or embedded://',
+        )
+    if parts.scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise PydanticCustomError("redis_url", f'"{shown}" names no host; use redis://HOST:PORT/DB')
+        if port == 0:
+            raise PydanticCustomError("redis_url", f'"{shown}" has port 0; use a port from 1 to 65535')
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise PydanticCustomError("redis_url", f'"{shown}" has a database "{db}" that is not a number')
+    if parts.scheme == "unix" and not parts.path:
+        raise PydanticCustomError("redis_url", f'"{shown}" names no socket path; use unix:///path/to/socket')
+    return value
+
+
+RedisUrl = Annotated[
+    str,
+    AfterValidator(check_redis_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(redis|rediss|unix|embedded)://",
+            "description": "redis://[user@]host[:port][/db], rediss://…, unix:///path/to/socket, embedded://DIR.",
+        }
+    ),
+]
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone", f'unknown time zone "{value}"; use an IANA name such as "UTC" or "Europe/Paris"'
+        ) from None
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    AfterValidator(check_timezone),
+    WithJsonSchema({"type": "string", "description": 'An IANA time zone name, e.g. "Europe/Paris".'}),
+]
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _cron_field(name: str, low: int, high: int, names: tuple[str, ...] = ()) -> Any:
+    def check(value: Any) -> int | str | list[int | str]:
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise PydanticCustomError("cron_field", "must not be an empty list")
+        for item in items:
+            if isinstance(item, str) and item.lower()[:3] in names:
+                continue
+            if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+                allowed = f"an integer from {low} to {high}" + (f" or a day name ({', '.join(names)})" if names else "")
+                raise PydanticCustomError(
+                    "cron_field", f"must be {allowed}, or a list of them (got {show_value(item)})"
+                )
+        return value  # type: ignore[no-any-return]
+
+    item_schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
+    if names:
+        item_schema = {"anyOf": [item_schema, {"type": "string", "enum": list(names)}]}
+    schema = {
+        "anyOf": [item_schema, {"type": "array", "items": item_schema, "minItems": 1}],
+        "description": f"The {name}s to run at: one value or a list.",
+    }
+    return Annotated[Any, BeforeValidator(check), WithJsonSchema(schema)]
+
+
+CronMonth = _cron_field("month", 1, 12)
+CronDay = _cron_field("day", 1, 31)
+CronWeekday = _cron_field("weekday", 0, 6, WEEKDAY_NAMES)
+CronHour = _cron_field("hour", 0, 23)
+CronMinute = _cron_field("minute", 0, 59)
+CronSecond = _cron_field("second", 0, 59)
