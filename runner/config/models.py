@@ -177,6 +177,7 @@ class QueueConfig(BaseModel):
     max_burst_jobs: int | None = Field(None, ge=-1)
     log_results: bool | None = None
     timezone: TimeZoneName | None = None
+    lease: Duration | None = None
 
 
 # options a queue may override; the rest of WorkerSettings is process-wide
@@ -216,10 +217,11 @@ class WorkerSettings(BaseSettings):
     max_burst_jobs: int = Field(-1, ge=-1, description="In burst mode stop after this many jobs; -1 no limit.")
     log_results: bool = True
     timezone: TimeZoneName | None = Field(None, description="Time zone of cron schedules; default local time.")
+    lease: Duration = Field(10.0, description="A claimed job runs again this long after its worker died.")
     burst: bool = Field(False, description="Stop when the queue is empty (runner start --burst).")
     serializer: SerializerSetting = Field("pickle", description='"pickle", "json", "msgpack", or a [serializer] pair.')
-    redis: RedisConfig = Field(default_factory=RedisConfig)
-    hooks: HooksConfig = Field(default_factory=HooksConfig)
+    redis: RedisConfig = Field(default_factory=lambda: RedisConfig.model_validate({}))
+    hooks: HooksConfig = Field(default_factory=lambda: HooksConfig())
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)
     cron: dict[str, CronConfig] = Field(default_factory=dict)
     queues: dict[str, QueueConfig] = Field(

@@ -27,7 +27,9 @@ def parse_duration(value: Any) -> float:
         PydanticCustomError: the value is not a number or such a string.
     """
     if isinstance(value, bool):
-        raise PydanticCustomError("duration_type", f"must be a duration such as 30, \"30s\" or \"5m\" (got {show_value(value)})")
+        raise PydanticCustomError(
+            "duration_type", f'must be a duration such as 30, "30s", "5m", "1h30m" or "1d" (got {show_value(value)})'
+        )
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):

@@ -1,0 +1,160 @@
+"""Engine objects from validated settings: ``RedisSettings``, the serializer pair and one ``Worker`` per queue."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from runner.config.checks import crons_of_queue, served_functions
+from runner.config.cronbridge import make_cron
+from runner.config.models import QUEUE_OPTIONS, RedisConfig, WorkerSettings
+from runner.engine.connection import RedisSettings
+from runner.engine.functions import Function, func
+from runner.engine.serializers import Deserializer, Serializer, get_serializer
+from runner.engine.utils import import_string
+from runner.engine.worker import Worker
+from runner.errors import ConfigError
+
+HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end", "after_job_end")
+
+
+def build_redis_settings(config: RedisConfig) -> RedisSettings:
+    """``RedisSettings`` from ``[redis]``: the URL first, then every option set beside it.
+
+    Raises:
+        ConfigError: the URL cannot be parsed.
+    """
+    settings = RedisSettings.from_dsn(config.url)
+    overrides: dict[str, Any] = {
+        "ssl_cert_reqs": config.ssl_cert_reqs,
+        "ssl_check_hostname": config.ssl_check_hostname,
+        "conn_timeout": config.conn_timeout,
+        "conn_retries": config.conn_retries,
+        "conn_retry_delay": config.conn_retry_delay,
+        "retry_on_timeout": config.retry_on_timeout,
+        "sentinel": config.sentinel,
+        "sentinel_master": config.sentinel_master,
+    }
+    optional = {
+        "username": config.username,
+        "password": config.password.get_secret_value() if config.password else None,
+        "database": config.database,
+        "ssl": config.ssl,
+        "ssl_keyfile": config.ssl_keyfile,
+        "ssl_certfile": config.ssl_certfile,
+        "ssl_ca_certs": config.ssl_ca_certs,
+        "ssl_ca_data": config.ssl_ca_data,
+        "max_connections": config.max_connections,
+    }
+    overrides.update({key: value for key, value in optional.items() if value is not None})
+    if config.sentinel:
+        hosts = []
+        for address in config.sentinels:
+            host, _, port = address.rpartition(":")
+            hosts.append((host, int(port)))
+        overrides["host"] = hosts
+    return replace(settings, **overrides)
+
+
+def build_serializer(settings: WorkerSettings) -> tuple[Serializer, Deserializer]:
+    """The ``(dumps, loads)`` pair the file names.
+
+    Raises:
+        ConfigError: an unknown name, msgpack not installed, or an import path that does not resolve.
+    """
+    spec = settings.serializer
+    if isinstance(spec, str):
+        return get_serializer(spec)
+    dumps: Serializer = import_string(spec.dumps)
+    loads: Deserializer = import_string(spec.loads)
+    return dumps, loads
+
+
+def _hooks(settings: WorkerSettings) -> dict[str, Any]:
+    return {
+        name: (import_string(path) if (path := getattr(settings.hooks, name)) else None) for name in HOOKS
+    }
+
+
+def queue_options(settings: WorkerSettings, queue: str) -> dict[str, Any]:
+    """The worker options of ``queue``: the file's worker-wide values with the queue's overrides on top."""
+    options = {name: getattr(settings, name) for name in QUEUE_OPTIONS}
+    if queue in settings.queues:
+        for name in QUEUE_OPTIONS:
+            value = getattr(settings.queues[queue], name)
+            if value is not None:
+                options[name] = value
+    return options
+
+
+def build_functions(settings: WorkerSettings, queue: str) -> list[Function]:
+    """The ``func(...)`` objects of the functions ``queue`` serves."""
+    functions = []
+    for name in served_functions(settings, queue):
+        entry = settings.functions[name]
+        functions.append(
+            func(
+                entry.path,
+                name=name,
+                timeout=entry.timeout,
+                keep_result=entry.keep_result,
+                keep_result_forever=entry.keep_result_forever,
+                max_tries=entry.max_tries,
+            )
+        )
+    return functions
+
+
+def build_crons(settings: WorkerSettings, queue: str) -> list[Any]:
+    """The engine cron jobs scheduled by the worker of ``queue``."""
+    jobs = []
+    for name in crons_of_queue(settings, queue):
+        entry = settings.cron[name]
+        target = entry.function
+        coroutine = import_string(target) if ":" in target else import_string(settings.functions[target].path)
+        if isinstance(coroutine, Function):
+            coroutine = coroutine.coroutine
+        try:
+            jobs.append(make_cron(name, entry, coroutine))
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise ConfigError(f"cron.{name}: {exc}") from exc
+    return jobs
+
+
+def build_workers(
+    settings: WorkerSettings, queue: str | None = None, *, handle_signals: bool = False
+) -> list[Worker]:
+    """One engine ``Worker`` per queue of the file (or only ``queue``), ready for ``async_run()``.
+
+    Raises:
+        ConfigError: ``queue`` is not declared, or an import path does not resolve.
+    """
+    names = settings.queue_names()
+    if queue is not None:
+        if queue not in names:
+            raise ConfigError(f'Queue "{queue}" is not in the file; choose one of: {", ".join(names)}.')
+        names = [queue]
+    redis_settings = build_redis_settings(settings.redis)
+    dumps, loads = build_serializer(settings)
+    hooks = _hooks(settings)
+    workers = []
+    for name in names:
+        options = queue_options(settings, name)
+        zone = options.pop("timezone")
+        workers.append(
+            Worker(
+                build_functions(settings, name),
+                queue_name=name,
+                cron_jobs=build_crons(settings, name),
+                redis_settings=redis_settings,
+                burst=settings.burst,
+                handle_signals=handle_signals,
+                job_serializer=dumps,
+                job_deserializer=loads,
+                timezone=ZoneInfo(zone) if zone else None,
+                **hooks,
+                **options,
+            )
+        )
+    return workers

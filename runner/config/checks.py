@@ -1,0 +1,268 @@
+"""Deep validation: what the schema cannot see.
+
+Names refer to things that exist, every import path resolves to the right kind of object, hooks take ``ctx``,
+the serializer round-trips a sample job and cron schedules parse (and agree with croniter). Every check adds
+:class:`Problem` values, so ``runner validate`` reports all of them at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runner.config.models import DEFAULT_QUEUE, WorkerSettings
+from runner.config.problems import Problem, suggest
+from runner.config.sources import LoadedConfig
+from runner.engine.functions import Function
+from runner.engine.utils import import_string
+from runner.errors import ConfigError
+
+KeyPath = tuple[str, ...]
+SAMPLE_JOB: dict[str, Any] = {
+    "t": 1,
+    "f": "send_email",
+    "a": [1, "two", None],
+    "k": {"x": 3.5},
+    "et": 1_700_000_000_000,
+}
+
+
+def add_import_dir(directory: Path) -> None:
+    """Make modules beside worker.toml importable, ahead of anything else of the same name."""
+    entry = str(directory)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
+class _Checker:
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self.settings: WorkerSettings = loaded.settings
+        self.problems: list[Problem] = []
+
+    def add(self, path: KeyPath, message: str) -> None:
+        origin = self.loaded.origin(path)
+        self.problems.append(Problem(origin.source, origin.line, ".".join(path), message, origin.variable))
+
+    # -- names ------------------------------------------------------------------------------------------------
+
+    def names(self) -> None:
+        s = self.settings
+        for table in ("functions", "cron", "queues"):
+            seen: dict[str, str] = {}
+            for name in getattr(s, table):
+                if name.lower() in seen:
+                    self.add(
+                        (table, name),
+                        f'name differs from "{seen[name.lower()]}" only by case; '
+                        "environment overrides could not tell them apart",
+                    )
+                seen.setdefault(name.lower(), name)
+        for queue_name, queue_config in s.queues.items():
+            listed: set[str] = set()
+            for name in queue_config.functions or []:
+                if name in listed:
+                    self.add(("queues", queue_name, "functions"), f'"{name}" is listed twice')
+                listed.add(name)
+                if name not in s.functions:
+                    self.add(("queues", queue_name, "functions"), self._unknown("function", name, s.functions))
+        queues = s.queue_names()
+        for cron_name, entry in s.cron.items():
+            if ":" not in entry.function and entry.function not in s.functions:
+                self.add(("cron", cron_name, "function"), self._unknown("function", entry.function, s.functions))
+            cron_queue = entry.queue or queues[0]
+            if entry.queue is not None and entry.queue not in s.queues:
+                hint = self._unknown("queue", entry.queue, s.queues) if s.queues else (
+                    f'unknown queue "{entry.queue}"; no [queues] are declared, so cron jobs run on "{DEFAULT_QUEUE}"'
+                )
+                self.add(("cron", cron_name, "queue"), hint)
+                continue
+            if cron_name in served_functions(s, cron_queue):
+                self.add(
+                    ("cron", cron_name),
+                    f'the name is already used by functions.{cron_name} on queue "{cron_queue}"; '
+                    "cron jobs and functions share one namespace, rename the cron entry",
+                )
+        for queue in queues:
+            if not served_functions(s, queue) and not crons_of_queue(s, queue):
+                path: KeyPath = ("queues", queue) if s.queues else ("functions",)
+                self.add(path, f'queue "{queue}" has no functions and no cron jobs; add functions to it or point a cron entry at it')
+
+    @staticmethod
+    def _unknown(kind: str, name: str, known: Any) -> str:
+        near = suggest(name, list(known))
+        if near:
+            return f'unknown {kind} "{name}"; did you mean `{near}`?'
+        if not known:
+            return f'unknown {kind} "{name}"; none are declared'
+        return f'unknown {kind} "{name}"; declared: {", ".join(sorted(known))}'
+
+    # -- imports ----------------------------------------------------------------------------------------------
+
+    def resolve(self, path: KeyPath, import_path: str) -> Any:
+        try:
+            return import_string(import_path)
+        except ConfigError as exc:
+            self.add(path, _sentence(str(exc)))
+            return None
+
+    def functions(self) -> None:
+        for name, entry in self.settings.functions.items():
+            obj = self.resolve(("functions", name, "path"), entry.path)
+            if obj is not None:
+                problem = job_function_problem(entry.path, obj)
+                if problem:
+                    self.add(("functions", name, "path"), problem)
+        for name, cron_entry in self.settings.cron.items():
+            if ":" in cron_entry.function:
+                obj = self.resolve(("cron", name, "function"), cron_entry.function)
+                if obj is not None:
+                    problem = job_function_problem(cron_entry.function, obj)
+                    if problem:
+                        self.add(("cron", name, "function"), problem)
+
+    def hooks(self) -> None:
+        for hook_name in type(self.settings.hooks).model_fields:
+            import_path = getattr(self.settings.hooks, hook_name)
+            if import_path is None:
+                continue
+            obj = self.resolve(("hooks", hook_name), import_path)
+            if obj is not None:
+                problem = hook_problem(hook_name, import_path, obj)
+                if problem:
+                    self.add(("hooks", hook_name), problem)
+
+    def serializer(self) -> None:
+        spec = self.settings.serializer
+        if isinstance(spec, str):
+            from runner.engine.serializers import get_serializer
+
+            try:
+                dumps, loads = get_serializer(spec)
+            except ConfigError as exc:
+                self.add(("serializer",), _sentence(str(exc)))
+                return
+        else:
+            dumps = self.resolve(("serializer", "dumps"), spec.dumps)
+            loads = self.resolve(("serializer", "loads"), spec.loads)
+            for key, obj, import_path in (("dumps", dumps, spec.dumps), ("loads", loads, spec.loads)):
+                if obj is not None and not callable(obj):
+                    self.add(("serializer", key), f'"{import_path}" is {_kind(obj)}, not a function')
+                    return
+            if dumps is None or loads is None:
+                return
+        problem = round_trip_problem(dumps, loads)
+        if problem:
+            self.add(("serializer",), problem)
+
+    def cron(self) -> None:
+        from runner.config import cronbridge
+
+        for name, entry in self.settings.cron.items():
+            for path, message in cronbridge.schedule_problems(name, entry, self.settings.timezone):
+                self.add(path, message)
+
+
+def served_functions(settings: WorkerSettings, queue: str) -> list[str]:
+    """The names from [functions] the worker of ``queue`` serves."""
+    if not settings.queues:
+        return list(settings.functions)
+    listed = settings.queues[queue].functions
+    if listed is None:
+        return list(settings.functions)
+    return [name for name in dict.fromkeys(listed) if name in settings.functions]
+
+
+def crons_of_queue(settings: WorkerSettings, queue: str) -> list[str]:
+    """The names from [cron] scheduled by the worker of ``queue`` (the first queue when a cron names none)."""
+    first = settings.queue_names()[0]
+    return [name for name, entry in settings.cron.items() if (entry.queue or first) == queue]
+
+
+def _sentence(message: str) -> str:
+    """An error sentence in the style of the other problems: lower-case start, no final period."""
+    message = message.strip().removesuffix(".")
+    return message[:1].lower() + message[1:]
+
+
+def _kind(obj: Any) -> str:
+    if inspect.isclass(obj):
+        return "a class"
+    if inspect.ismodule(obj):
+        return "a module"
+    name = type(obj).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _is_async(obj: Any) -> bool:
+    return inspect.iscoroutinefunction(obj) or (
+        not inspect.isclass(obj) and inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
+    )
+
+
+def job_function_problem(import_path: str, obj: Any) -> str | None:
+    """Why ``obj`` cannot be a job function (``async def job(ctx, ...)``), or None when it can."""
+    if isinstance(obj, Function):
+        obj = obj.coroutine
+    if not callable(obj) or inspect.isclass(obj):
+        return f'"{import_path}" is {_kind(obj)}, not an async function'
+    if not _is_async(obj):
+        return f'"{import_path}" is a plain function; jobs must be defined with async def'
+    try:
+        params = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return None  # a builtin or C callable: nothing to inspect
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    if not positional:
+        return f'"{import_path}" takes no positional argument; a job receives ctx first: async def job(ctx, ...)'
+    return None
+
+
+def hook_problem(hook_name: str, import_path: str, obj: Any) -> str | None:
+    """Why ``obj`` cannot be a hook (``async def hook(ctx)``), or None when it can."""
+    if not callable(obj) or inspect.isclass(obj):
+        return f'"{import_path}" is {_kind(obj)}, not an async function'
+    if not _is_async(obj):
+        return f'"{import_path}" is a plain function; hooks must be defined with async def'
+    try:
+        inspect.signature(obj).bind({})
+    except TypeError:
+        return f'"{import_path}" must take exactly one argument, ctx: async def {hook_name}(ctx)'
+    except ValueError:
+        return None
+    return None
+
+
+def round_trip_problem(dumps: Callable[[Any], Any], loads: Callable[[Any], Any]) -> str | None:
+    """Why a serializer pair cannot carry a job, or None when a sample job survives dumps then loads."""
+    try:
+        raw = dumps(dict(SAMPLE_JOB))
+    except Exception as exc:
+        return f"dumps failed on a sample job: {type(exc).__name__}: {exc}"
+    if not isinstance(raw, bytes | bytearray | str):
+        return f"dumps must return bytes (got {type(raw).__name__})"
+    try:
+        back = loads(raw)
+    except Exception as exc:
+        return f"loads failed on what dumps wrote: {type(exc).__name__}: {exc}"
+    if back != SAMPLE_JOB:
+        return "loads(dumps(job)) does not give back the job; check that the pair matches"
+    return None
+
+
+def check(loaded: LoadedConfig, *, imports: bool = True) -> list[Problem]:
+    """Every problem the schema alone cannot find (import paths are resolved unless ``imports`` is False)."""
+    checker = _Checker(loaded)
+    checker.names()
+    if imports:
+        add_import_dir(loaded.directory)
+        checker.functions()
+        checker.hooks()
+        checker.serializer()
+    elif isinstance(loaded.settings.serializer, str):
+        checker.serializer()
+    checker.cron()
+    return checker.problems
