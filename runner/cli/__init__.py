@@ -14,7 +14,9 @@ import click
 from runner import __version__
 
 # module name inside runner.cli -> attribute holding the click command
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "embedded": "embedded",
+}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -67,6 +67,7 @@ __all__ = [
     "EmbeddedLease",
     "ServerStatus",
     "acquire",
+    "live_clients",
     "socket_path_limit",
     "status",
     "stop",
