@@ -67,7 +67,7 @@ def embedded() -> None:
 @embedded.command("status")
 @click.argument("data_dir", metavar="[DIR]", default=".runner")
 def status_command(data_dir: str) -> None:
-    """Show pid, socket, uptime, clients, memory and keys of DIR's server."""
+    """Show pid, socket, uptime, clients, memory and keys of DIR."""
     paths = _data_dir(data_dir)
     try:
         status = server.status(paths.root)
