@@ -15,6 +15,11 @@ from runner import __version__
 
 # module name inside runner.cli -> attribute holding the click command
 COMMANDS: dict[str, str] = {
+    "validate": "validate",
+    "config_cmd": "config",
+    "init": "init",
+    "schema": "schema",
+    "import_arq": "import_arq",
     "embedded": "embedded",
 }
 

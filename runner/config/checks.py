@@ -89,7 +89,10 @@ class _Checker:
         for queue in queues:
             if not served_functions(s, queue) and not crons_of_queue(s, queue):
                 path: KeyPath = ("queues", queue) if s.queues else ("functions",)
-                self.add(path, f'queue "{queue}" has no functions and no cron jobs; add functions to it or point a cron entry at it')
+                self.add(
+                    path,
+                    f'queue "{queue}" has no functions and no cron jobs; list functions or point a cron entry at it',
+                )
 
     @staticmethod
     def _unknown(kind: str, name: str, known: Any) -> str:
@@ -265,4 +268,5 @@ def check(loaded: LoadedConfig, *, imports: bool = True) -> list[Problem]:
     elif isinstance(loaded.settings.serializer, str):
         checker.serializer()
     checker.cron()
-    return checker.problems
+    file_name = loaded.document.display_name
+    return sorted(checker.problems, key=lambda p: (p.source != file_name, p.line or 0))

@@ -198,7 +198,6 @@ class WorkerSettings(BaseSettings):
         case_sensitive=False,
         validate_default=False,
         title="worker.toml",
-        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
     )
 
     max_jobs: int = Field(10, gt=0, description="Jobs a worker runs at once.")
