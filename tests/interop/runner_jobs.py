@@ -1,0 +1,58 @@
+"""The runner worker's side of the interop scenarios: the names and behaviour of ``arq_side/arq_worker_settings``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from runner import Retry, func
+
+
+async def add(ctx: dict[str, Any], a: int, b: int, *, c: int = 0) -> int:
+    return a + b + c
+
+
+async def whoami(ctx: dict[str, Any]) -> dict[str, Any]:
+    return {"job_id": ctx["job_id"], "job_try": ctx["job_try"], "score": ctx["score"], "worker": "runner"}
+
+
+async def fail(ctx: dict[str, Any], message: str) -> None:
+    raise ValueError(message)
+
+
+async def retry_twice(ctx: dict[str, Any]) -> int:
+    if ctx["job_try"] < 3:
+        raise Retry(defer=0.05)
+    return int(ctx["job_try"])
+
+
+async def always_retry(ctx: dict[str, Any]) -> None:
+    raise Retry(defer=0.01)
+
+
+async def hold(ctx: dict[str, Any], gate: str) -> str:
+    # runs until the test sets the gate key, so the test sees it in progress for as long as it needs
+    while True:
+        if await ctx["redis"].exists(gate):
+            return "released"
+        await asyncio.sleep(0.01)
+
+
+async def no_result(ctx: dict[str, Any]) -> str:
+    return "dropped"
+
+
+async def unpicklable(ctx: dict[str, Any]) -> Any:
+    return lambda: None
+
+
+FUNCTIONS = [
+    add,
+    whoami,
+    fail,
+    retry_twice,
+    func(always_retry, max_tries=2),
+    hold,
+    func(no_result, keep_result=0),
+    unpicklable,
+]
