@@ -13,6 +13,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -29,7 +30,8 @@ HOLDER = textwrap.dedent(
     import json, os, sys
     from runner import embedded
     lease = embedded.acquire(sys.argv[1], linger=float(sys.argv[2]))
-    print(json.dumps({"pid": os.getpid(), "socket": lease.unix_socket_path}), flush=True)
+    server = embedded.DataDir.of(sys.argv[1]).supervisor_pid.read_text().split()[0]
+    print(json.dumps({"pid": os.getpid(), "socket": lease.unix_socket_path, "server": server}), flush=True)
     sys.stdin.readline()
     lease.release()
     """
@@ -70,13 +72,18 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 class Holder:
     """Another process holding a lease on the same directory until ``close()``."""
 
-    def __init__(self, data_dir: Path, linger: float = 0.2) -> None:
+    def __init__(self, data_dir: Path, linger: float = 0.2, *, wait: bool = True) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", HOLDER, str(data_dir), str(linger)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
+        self.info: dict[str, Any] = {}
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
         assert self.proc.stdout is not None
         self.info = json.loads(self.proc.stdout.readline())
 
@@ -123,15 +130,15 @@ def test_two_processes_share_one_server(data_dir: Path) -> None:
 
 
 def test_processes_starting_together_start_one_server(data_dir: Path) -> None:
-    holders = [Holder(data_dir) for _ in range(3)]
+    holders = [Holder(data_dir, wait=False) for _ in range(3)]
     try:
-        supervisors = {int(p.read_text().split()[0]) for p in [DataDir.of(data_dir).supervisor_pid]}
-        assert len(supervisors) == 1
-        valkey_servers = {read_pid_file(DataDir.of(data_dir).valkey_pid)}
-        assert len(valkey_servers) == 1
+        for holder in holders:
+            holder.wait_ready()
+        assert len({holder.info["server"] for holder in holders}) == 1
         status = embedded.status(data_dir)
         assert status is not None
-        assert len(status.clients) == 3
+        assert status.supervisor_pid == int(holders[0].info["server"])
+        assert status.clients == tuple(sorted(holder.info["pid"] for holder in holders))
     finally:
         for holder in holders:
             holder.close()
@@ -350,3 +357,35 @@ def test_format_duration(seconds: int, shown: str) -> None:
     from runner.cli.embedded import format_duration
 
     assert format_duration(seconds) == shown
+
+
+# --- through the engine ------------------------------------------------------------------------------------------
+
+
+async def double(ctx: dict[str, Any], value: int) -> int:
+    return value * 2
+
+
+async def test_a_job_enqueued_with_no_worker_runs_after_a_restart(data_dir: Path) -> None:
+    from runner import Job, RedisSettings, Worker, create_pool, func
+
+    settings = RedisSettings.from_dsn(f"embedded://{data_dir}")
+    pool = await create_pool(settings)
+    try:
+        assert await pool.enqueue_job("double", 21, _job_id="while-no-worker") is not None
+        assert embedded.live_clients(DataDir.of(data_dir)) == [os.getpid()]
+    finally:
+        await pool.aclose()
+    assert embedded.live_clients(DataDir.of(data_dir)) == []
+    assert embedded.stop(data_dir) is not None  # the job now lives only in the AOF
+
+    worker = Worker([func(double, name="double")], redis_settings=settings, burst=True, handle_signals=False)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+    pool = await create_pool(settings)
+    try:
+        assert await Job("while-no-worker", pool).result(timeout=10) == 42
+    finally:
+        await pool.aclose()
