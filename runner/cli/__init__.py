@@ -15,6 +15,7 @@ from runner import __version__
 
 # module name inside runner.cli -> attribute holding the click command
 COMMANDS: dict[str, str] = {
+    "start": "start",
     "validate": "validate",
     "config_cmd": "config",
     "init": "init",

@@ -5,13 +5,17 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from runner.config.models import CRON_TIME_FIELDS, CronConfig
+from runner.errors import ConfigError
 
 KeyPath = tuple[str, ...]
+CROSSCHECK_RUNS = 24  # enough to cross a day, a week boundary and most field wrap-arounds, and still quick
 
 
 def _cron_module() -> Any | None:
@@ -55,35 +59,43 @@ def make_cron(name: str, entry: CronConfig, coroutine: Callable[..., Awaitable[A
     return module.cron(coroutine, **kwargs)
 
 
-async def _placeholder(ctx: dict[str, Any]) -> None:
-    """Stands in for a cron job's function when only its schedule is checked."""
+def _sentence(message: str) -> str:
+    message = message.strip().removesuffix(".")
+    return message[:1].lower() + message[1:]
 
 
 def schedule_problems(name: str, entry: CronConfig, default_tz: str | None) -> list[tuple[KeyPath, str]]:
     """Problems with the schedule of ``[cron.<name>]``: it must parse, and agree with croniter."""
-    problems: list[tuple[KeyPath, str]] = []
-    if entry.schedule is not None and not croniter.is_valid(entry.schedule):
-        problems.append(
-            (("cron", name, "schedule"), f'"{entry.schedule}" is not a valid cron expression such as "0 8 * * mon-fri"')
-        )
-        return problems
-    module = _cron_module()
-    if module is None:
-        return problems
+    path: KeyPath = ("cron", name, "schedule") if entry.schedule is not None else ("cron", name)
     try:
-        job = make_cron(name, entry, _placeholder)
-    except (ValueError, TypeError) as exc:
-        key = "schedule" if entry.schedule is not None else ""
-        path: KeyPath = ("cron", name, key) if key else ("cron", name)
-        message = str(exc).strip().removesuffix(".")
-        problems.append((path, message[:1].lower() + message[1:]))
-        return problems
-    crosscheck = getattr(module, "crosscheck", None)
-    if crosscheck is not None:
-        try:
-            disagreement = crosscheck(job, tz=entry.tz or default_tz)
-        except TypeError:
-            disagreement = crosscheck(job)
-        if disagreement:
-            problems.append((("cron", name), f"the schedule disagrees with croniter: {disagreement}"))
-    return problems
+        from runner.engine.cron_check import crosscheck
+        from runner.engine.cron_schedule import Schedule
+    except ImportError:  # the engine's own parser is not there: croniter alone decides
+        if entry.schedule is not None and not croniter.is_valid(entry.schedule):
+            return [(path, f'"{entry.schedule}" is not a valid cron expression such as "0 8 * * mon-fri"')]
+        return []
+    try:
+        if entry.schedule is not None:
+            schedule = Schedule.from_crontab(entry.schedule)
+        else:
+            fields = {
+                field: set(value) if isinstance(value, list) else value
+                for field in CRON_TIME_FIELDS
+                if (value := getattr(entry, field)) is not None
+            }
+            schedule = Schedule.from_fields(label=f"cron.{name}", **fields)
+    except (ConfigError, ValueError, TypeError) as exc:
+        return [(path, _sentence(str(exc)))]
+    zone = ZoneInfo(entry.tz or default_tz or "UTC")
+    start = datetime.now(zone)
+    for disagreement in crosscheck(schedule, start, count=CROSSCHECK_RUNS, tz=zone):
+        if not disagreement.intended:
+            theirs = "an error" if disagreement.theirs is None else disagreement.theirs.isoformat()
+            return [
+                (
+                    path,
+                    f"runner's next run {disagreement.ours.isoformat()} disagrees with croniter's ({theirs}); "
+                    "please report this schedule",
+                )
+            ]
+    return []

@@ -1,0 +1,187 @@
+"""``runner start``: validate a worker.toml, then run one worker per queue in this process.
+
+With ``--processes N`` or ``--watch DIR`` this process becomes a supervisor (:mod:`runner.cli.supervisor`) that
+runs the workers in child processes.  Exit codes: 0 clean stop, 1 a worker failed, 2 usage, 3 could not start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner import __version__
+from runner.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_START,
+    EXIT_USAGE,
+    config_argument,
+    fail,
+    handled,
+    load,
+    setup_logging,
+)
+from runner.config import LoadedConfig, ProblemList, build_redis_settings, build_workers, check
+from runner.config.checks import crons_of_queue, served_functions
+from runner.engine.connection import create_pool
+from runner.engine.worker import Worker
+from runner.errors import RunnerError
+
+logger = logging.getLogger("runner.cli")
+
+
+@click.command("start")
+@config_argument
+@click.option("--burst/--no-burst", default=None, help="Stop when the queues are empty (overrides burst in the file).")
+@click.option("--queue", "queue_name", metavar="NAME", help="Run only this queue of the file.")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--watch",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Restart the workers when a .py file under DIR changes.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging, tracebacks of unexpected errors.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def start(
+    config_file: Path,
+    burst: bool | None,
+    queue_name: str | None,
+    processes: int,
+    watch: Path | None,
+    verbose: bool,
+    log_format: str,
+) -> None:
+    """Validate a worker.toml, then run a worker for each of its queues."""
+    setup_logging(verbose, log_format)
+    flags: dict[str, Any] = {} if burst is None else {"burst": burst}
+    loaded = _load_checked(config_file, flags, verbose)
+    names = loaded.settings.queue_names()
+    if queue_name is not None and queue_name not in names:
+        fail(f'queue "{queue_name}" is not in {config_file}; choose one of: {", ".join(names)}', EXIT_USAGE)
+    if processes > 1 or watch is not None:
+        from runner.cli.supervisor import Supervisor, child_command
+
+        command = child_command(config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format)
+        raise SystemExit(Supervisor(command, processes, watch=watch).run())
+    with handled(EXIT_START, verbose):
+        workers = build_workers(loaded.settings, queue_name, handle_signals=False)
+    raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose)))
+
+
+def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool) -> LoadedConfig:
+    with handled(EXIT_START, verbose):
+        try:
+            loaded = load(config_file, flags)
+        except ProblemList as exc:
+            problems = exc.problems
+        else:
+            problems = check(loaded)
+        if problems:
+            raise ProblemList(problems)
+    return loaded
+
+
+def banner(loaded: LoadedConfig, workers: list[Worker], server: str) -> str:
+    """What ``runner start`` prints before it runs: the file, the Redis it reached and every queue's contents."""
+    settings = loaded.settings
+    where = workers[0].redis_settings.describe() if workers else ""
+    lines = [f"runner {__version__}: {loaded.document.display_name}, Redis {where} ({server})"]
+    for worker in workers:
+        functions = served_functions(settings, worker.queue_name)
+        crons = crons_of_queue(settings, worker.queue_name)
+        cron_text = ", ".join(
+            f"{name} ({_schedule_text(settings.cron[name])})" for name in crons
+        ) or "none"
+        lines.append(
+            f"  queue {worker.queue_name}: functions {', '.join(functions) or 'none'}; cron jobs {cron_text}; "
+            f"max_jobs {worker.max_jobs}{', burst' if worker.burst else ''}"
+        )
+    return "\n".join(lines)
+
+
+def _schedule_text(entry: Any) -> str:
+    if entry.schedule is not None:
+        return str(entry.schedule)
+    fields = ("month", "day", "weekday", "hour", "minute", "second")
+    return " ".join(f"{name}={getattr(entry, name)}" for name in fields if getattr(entry, name) is not None)
+
+
+async def reach_redis(loaded: LoadedConfig) -> str:
+    """Connect once and describe the server (``valkey 8.1.1``), so the banner says what was reached.
+
+    Raises:
+        RunnerError: the server could not be reached.
+    """
+    settings = build_redis_settings(loaded.settings.redis)
+    try:
+        pool = await create_pool(settings)
+    except RunnerError:
+        raise
+    except Exception as exc:
+        raise RunnerError(f"Could not reach Redis at {settings.describe()}: {exc}") from exc
+    try:
+        info = await pool.info("server")
+    finally:
+        await pool.aclose()
+    if "valkey_version" in info:
+        return f"valkey {info['valkey_version']}"
+    return f"redis {info.get('redis_version', '?')}"
+
+
+async def run_workers(loaded: LoadedConfig, workers: list[Worker], *, verbose: bool = False) -> int:
+    """Run every worker until stopped; SIGINT/SIGTERM ask each to stop, a second signal stops at once.
+
+    Returns:
+        The exit code: 0 after a clean stop, 1 when a worker failed, 3 when Redis could not be reached.
+    """
+    try:
+        server = await reach_redis(loaded)
+    except RunnerError as exc:
+        if verbose:
+            logger.exception("could not reach Redis")
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_START
+    click.echo(banner(loaded, workers, server))
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        logger.info(
+            "received %s, %s", signal.Signals(signum).name, "stopping" if signals == 1 else "stopping at once"
+        )
+        for worker in workers:
+            worker.request_stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    tasks = {asyncio.create_task(worker.async_run(), name=worker.queue_name): worker for worker in workers}
+    code = EXIT_OK
+    try:
+        pending = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                failure = task.exception()
+                if failure is None:
+                    continue
+                code = EXIT_FAILURE
+                if verbose:
+                    logger.error("worker for queue %s failed", task.get_name(), exc_info=failure)
+                click.echo(
+                    f"Error: worker for queue {task.get_name()} failed: {type(failure).__name__}: {failure}", err=True
+                )
+                for other in pending:
+                    tasks[other].request_stop()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+    return code

@@ -1,0 +1,184 @@
+"""The supervisor behind ``runner start --processes N`` and ``--watch DIR``.
+
+It runs the workers in child processes (``python -m runner.cli start …``), each in its own session so a Ctrl-C
+in the terminal reaches only the supervisor, which forwards SIGINT/SIGTERM to every child (a second signal is
+forwarded too, and stops the children at once). A child that dies is restarted after a pause that doubles with
+each quick death; a child that exits 0 (a finished ``--burst`` run) is not; a child that could not start (exit 3)
+stops everything, since a restart would fail the same way. With ``--watch`` every child is restarted when a
+``.py`` file under the directory changes (the directory is polled, so no extra package is needed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from runner.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_START
+
+logger = logging.getLogger("runner.supervisor")
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+HEALTHY_AFTER = 30.0  # a child that lived this long starts its backoff again from the first pause
+TICK = 0.1
+WATCH_INTERVAL = 0.5
+
+
+def child_command(
+    config_file: Path, *, burst: bool | None, queue: str | None, verbose: bool, log_format: str
+) -> list[str]:
+    """The argv of one child: the same ``start`` without ``--processes``/``--watch``."""
+    command = [sys.executable, "-m", "runner.cli", "start", str(config_file), "--log-format", log_format]
+    if burst is not None:
+        command.append("--burst" if burst else "--no-burst")
+    if queue is not None:
+        command += ["--queue", queue]
+    if verbose:
+        command.append("-v")
+    return command
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    failures: int = 0
+    restart_at: float | None = None
+    done: bool = False
+
+
+def _py_mtimes(directory: Path) -> dict[Path, float]:
+    found: dict[Path, float] = {}
+    for path in directory.rglob("*.py"):
+        try:
+            found[path] = path.stat().st_mtime
+        except OSError:  # removed while scanning
+            continue
+    return found
+
+
+class Supervisor:
+    """Runs ``processes`` copies of ``command`` until told to stop; see the module docstring."""
+
+    def __init__(self, command: list[str], processes: int, *, watch: Path | None = None) -> None:
+        self.command = command
+        self.slots = [_Slot(i) for i in range(processes)]
+        self.watch = watch
+        self.signals = 0
+        self.last_signal = signal.SIGTERM
+
+    # -- children -------------------------------------------------------------------------------------------------
+
+    def _spawn(self, slot: _Slot) -> None:
+        slot.process = subprocess.Popen(self.command, start_new_session=True)
+        slot.started = time.monotonic()
+        slot.restart_at = None
+        logger.info("started worker process %d (pid %d)", slot.index + 1, slot.process.pid)
+
+    def _send(self, sig: int) -> None:
+        for slot in self.slots:
+            if slot.process is not None and slot.process.poll() is None:
+                os.kill(slot.process.pid, sig)
+
+    def _wait_all(self) -> list[int]:
+        codes = []
+        for slot in self.slots:
+            if slot.process is not None:
+                codes.append(slot.process.wait())
+        return codes
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signals += 1
+        self.last_signal = signal.Signals(signum)
+        self._send(signum)
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Supervise until a signal, every child finishing, or a child that cannot start; the exit code."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._loop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _loop(self) -> int:
+        for slot in self.slots:
+            self._spawn(slot)
+        mtimes = _py_mtimes(self.watch) if self.watch else {}
+        next_watch = time.monotonic() + WATCH_INTERVAL
+        while True:
+            if self.signals:
+                return self._stop_all()
+            now = time.monotonic()
+            for slot in self.slots:
+                code = self._reap(slot, now)
+                if code == EXIT_START:
+                    logger.error("worker process %d could not start; stopping", slot.index + 1)
+                    self._send(signal.SIGTERM)
+                    self._wait_all()
+                    return EXIT_START
+            if all(slot.done for slot in self.slots):
+                return EXIT_OK
+            if self.watch is not None and now >= next_watch:
+                next_watch = now + WATCH_INTERVAL
+                current = _py_mtimes(self.watch)
+                if current != mtimes:
+                    changed = sorted(str(p) for p in set(current) ^ set(mtimes) | {
+                        p for p in current if p in mtimes and current[p] != mtimes[p]
+                    })
+                    mtimes = current
+                    logger.info("changes in %s; restarting workers", ", ".join(changed[:3]))
+                    self._restart_all()
+            time.sleep(TICK)
+
+    def _reap(self, slot: _Slot, now: float) -> int | None:
+        """Restart a dead child when its pause is over; the child's exit code when it just ended."""
+        if slot.done or slot.process is None:
+            return None
+        if slot.restart_at is not None:
+            if now >= slot.restart_at:
+                self._spawn(slot)
+            return None
+        code = slot.process.poll()
+        if code is None:
+            return None
+        if code == EXIT_OK:
+            slot.done = True
+            logger.info("worker process %d (pid %d) finished", slot.index + 1, slot.process.pid)
+            return code
+        if code == EXIT_START:
+            return code
+        slot.failures = 1 if now - slot.started >= HEALTHY_AFTER else slot.failures + 1
+        delay = min(BACKOFF_FIRST * 2 ** (slot.failures - 1), BACKOFF_MAX)
+        logger.warning(
+            "worker process %d (pid %d) exited with code %d; restarting in %.1fs",
+            slot.index + 1,
+            slot.process.pid,
+            code,
+            delay,
+        )
+        slot.restart_at = now + delay
+        return code
+
+    def _restart_all(self) -> None:
+        self._send(signal.SIGTERM)
+        self._wait_all()
+        for slot in self.slots:
+            slot.done = False
+            self._spawn(slot)
+
+    def _stop_all(self) -> int:
+        logger.info("received %s, stopping %d worker processes", self.last_signal.name, len(self.slots))
+        codes = self._wait_all()
+        bad = [code for code in codes if code not in (EXIT_OK, -signal.SIGTERM, -signal.SIGINT)]
+        return EXIT_FAILURE if bad else EXIT_OK
