@@ -268,7 +268,7 @@ class Schedule:
         """The first allowed time of day at or after ``earliest`` (None = midnight), or None if none is left."""
         levels = (self.hours, self.minutes, self.seconds, self.microseconds)
         if earliest is None:
-            return _time((level[0] for level in levels))
+            return _time(level[0] for level in levels)
         wanted = (earliest.hour, earliest.minute, earliest.second, earliest.microsecond)
         return _first_at_or_after(levels, wanted)
 

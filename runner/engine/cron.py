@@ -1,0 +1,372 @@
+"""Cron jobs: ``cron(...)`` declares one, ``CronScheduler`` (run by the Worker) enqueues each occurrence once.
+
+Exactly once across any number of workers: every worker's scheduler enqueues every occurrence, under the id
+``<name>:<unix ms of the scheduled time>`` (arq's format) and with an idempotency window (``_unique_for``) that
+outlives the job, so the first enqueue wins and every later one — even after the job finished — is refused.
+
+Missed occurrences (no worker was running) are not replayed; ``catch_up=True`` enqueues the most recent
+missed one when a worker starts, using the last scheduled occurrence recorded under ``runner:cron:last:<name>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from redis.exceptions import RedisError
+
+from runner.engine.cron_check import KNOWN_DIFFERENCES, Comparison, Disagreement, compare, crosscheck
+from runner.engine.cron_schedule import FieldValue, Schedule
+from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
+from runner.errors import ConfigError
+
+__all__ = [
+    "KNOWN_DIFFERENCES",
+    "Comparison",
+    "CronJob",
+    "CronScheduler",
+    "Disagreement",
+    "Schedule",
+    "compare",
+    "cron",
+    "crosscheck",
+    "last_key",
+    "resolve_tz",
+]
+
+logger = logging.getLogger("runner.cron")
+
+last_key_prefix = "runner:cron:last:"  # STRING per cron name: unix ms of the latest occurrence enqueued
+
+# keep the key at the larger of the stored and the new value: workers race, and an older write must not win
+_RECORD_LAST = """
+local current = redis.call('GET', KEYS[1])
+if not current or tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
+"""
+
+
+def last_key(name: str) -> str:
+    """The Redis key holding the last scheduled occurrence (unix ms) of the cron job ``name``."""
+    return last_key_prefix + name
+
+
+def resolve_tz(value: str | tzinfo | None, what: str = "tz") -> tzinfo | None:
+    """An IANA zone name (or a tzinfo, or None) as a tzinfo.
+
+    Raises:
+        ConfigError: the name is not a known zone.
+    """
+    if value is None or isinstance(value, tzinfo):
+        return value
+    if value.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f'{what}: unknown time zone "{value}"; use an IANA name like "Europe/London" or "UTC"'
+        ) from None
+
+
+@dataclass
+class CronJob:
+    """A job the scheduler enqueues on a schedule; build it with :func:`cron`.
+
+    The Worker registers it in its functions table under ``name`` (it has the attributes of ``Function``)
+    and runs a :class:`CronScheduler` for all of them.
+    """
+
+    name: str
+    coroutine: Callable[..., Awaitable[Any]]
+    schedule: Schedule
+    tz: tzinfo | None = None
+    run_at_startup: bool = False
+    unique: bool = True
+    job_id: str | None = None
+    timeout_s: float | None = None
+    keep_result_s: float | None = 0.0
+    keep_result_forever: bool | None = False
+    max_tries: int | None = 1
+    catch_up: bool = False
+
+    def zone(self, default_tz: tzinfo | None = None) -> tzinfo:
+        """The zone this job's schedule is read in: its own, else the worker's, else UTC."""
+        return self.tz or default_tz or UTC
+
+    def next_run(self, after: datetime, default_tz: tzinfo | None = None) -> datetime:
+        """The first run strictly after ``after`` (aware), in this job's zone (see ``Schedule.next_run``)."""
+        return self.schedule.next_run(after, self.zone(default_tz))
+
+    def describe(self) -> str:
+        """The schedule for messages and tables: the crontab string or the arq-style fields."""
+        return self.schedule.describe()
+
+
+def cron(
+    coroutine: Callable[..., Awaitable[Any]] | str,
+    *,
+    name: str | None = None,
+    month: FieldValue = None,
+    day: FieldValue = None,
+    weekday: FieldValue = None,
+    hour: FieldValue = None,
+    minute: FieldValue = None,
+    second: FieldValue = 0,
+    microsecond: int = 123_456,
+    run_at_startup: bool = False,
+    unique: bool = True,
+    job_id: str | None = None,
+    timeout: SecondsTimedelta | None = None,
+    keep_result: SecondsTimedelta | None = 0,
+    keep_result_forever: bool = False,
+    max_tries: int = 1,
+    schedule: str | None = None,
+    tz: str | tzinfo | None = None,
+    catch_up: bool = False,
+) -> CronJob:
+    """Declare a cron job, from arq-style fields or a crontab string (never both).
+
+    Args:
+        coroutine: ``async def job(ctx)``, or a ``"module:attr"`` path to one.
+        name: the name the job is enqueued under (default ``"cron:<function name>"``).
+        month, day, weekday, hour, minute, second: when to run, as in arq: an int, a set/list of ints, or None
+            for "any"; ``weekday`` is 0–6 (monday–sunday) or ``"mon"``…``"sun"``. A day must match both
+            ``day`` and ``weekday``.
+        microsecond: the microsecond of the second the job runs at (arq's default 123456).
+        run_at_startup: also enqueue one run when a worker starts (once per worker).
+        unique: enqueue each occurrence under ``name:unix_ms`` so it runs once however many workers run.
+            False gives each enqueue a random id, so every worker enqueues its own copy.
+        job_id: a fixed job id used for every occurrence (one run at a time, like arq).
+        timeout: the job's timeout (default: the worker's).
+        keep_result: how long to keep the result (default 0: not kept).
+        keep_result_forever: keep results without expiry.
+        max_tries: how many times to try the job (default 1: a failed cron run is not retried).
+        schedule: a crontab string such as ``"0 8 * * mon-fri"`` (5 fields, or 6 with seconds last).
+        tz: the IANA zone the schedule's wall-clock times are in (default: the worker's, else UTC).
+        catch_up: when a worker starts, enqueue the most recent occurrence missed while no worker ran.
+
+    Raises:
+        ConfigError: a bad field, crontab string or zone, or both ``schedule`` and fields.
+        ImportStringError: a ``"module:attr"`` path does not resolve.
+        TypeError: the object is not an ``async def`` function.
+    """
+    if isinstance(coroutine, str):
+        name = name or "cron:" + coroutine.rpartition(":")[2]
+        function: Callable[..., Awaitable[Any]] = import_string(coroutine)
+    else:
+        function = coroutine
+    if not inspect.iscoroutinefunction(function) and not inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004 - an instance with an async __call__ is a coroutine too
+    ):
+        raise TypeError(f"{function!r} is not a coroutine function; cron jobs must be defined with `async def`.")
+    name = name or "cron:" + getattr(function, "__qualname__", type(function).__name__)
+    label = f'cron job "{name}"'
+    if schedule is not None:
+        given: dict[str, FieldValue] = {
+            key: value
+            for key, value in (("month", month), ("day", day), ("weekday", weekday), ("hour", hour), ("minute", minute))
+            if value is not None
+        }
+        if second != 0:
+            given["second"] = second
+        if given:
+            raise ConfigError(
+                f"{label}: give either schedule or the fields ({', '.join(given)}), not both; "
+                "a crontab string has its own minute, hour, day, month and weekday columns"
+            )
+        if microsecond not in (0, 123_456):
+            raise ConfigError(f"{label}: microsecond cannot be combined with schedule; crontab runs on the second")
+        parsed = Schedule.from_crontab(schedule)
+    else:
+        parsed = Schedule.from_fields(
+            month=month,
+            day=day,
+            weekday=weekday,
+            hour=hour,
+            minute=minute,
+            second=second,
+            microsecond=microsecond,
+            label=label,
+        )
+    if max_tries < 1:
+        raise ConfigError(f"{label}: max_tries must be at least 1 (got {max_tries})")
+    return CronJob(
+        name=name,
+        coroutine=function,
+        schedule=parsed,
+        tz=resolve_tz(tz, f"{label}: tz"),
+        run_at_startup=run_at_startup,
+        unique=unique,
+        job_id=job_id,
+        timeout_s=to_seconds(timeout),
+        keep_result_s=to_seconds(keep_result),
+        keep_result_forever=keep_result_forever,
+        max_tries=max_tries,
+        catch_up=catch_up,
+    )
+
+
+class CronScheduler:
+    """Enqueues every occurrence of every cron job, shortly before it is due, deferred to its exact time.
+
+    The Worker creates one, runs ``run()`` as a task and cancels it at shutdown. Several workers may run
+    schedulers for the same jobs: ids and ``_unique_for`` make each occurrence run once.
+
+    Args:
+        cron_jobs: the jobs.
+        pool: a ``RunnerRedis`` (anything with ``enqueue_job`` and redis-py's commands).
+        queue_name: the queue to enqueue on.
+        default_tz: the zone for jobs that name none (default UTC); a tzinfo or an IANA name.
+        lead: how many seconds before an occurrence to enqueue it.
+        max_late: an occurrence found more than this many seconds late (the process stalled, the machine slept)
+            is dropped, except the most recent one; missed occurrences are not replayed.
+    """
+
+    def __init__(
+        self,
+        cron_jobs: Sequence[CronJob],
+        *,
+        pool: Any,
+        queue_name: str,
+        default_tz: tzinfo | str | None = None,
+        lead: float = 1.0,
+        max_late: float = 60.0,
+    ) -> None:
+        self.cron_jobs = list(cron_jobs)
+        self.pool = pool
+        self.queue_name = queue_name
+        self.default_tz = resolve_tz(default_tz, "timezone")
+        self.lead = timedelta(seconds=lead)
+        self.max_late = timedelta(seconds=max_late)
+        self._next: dict[str, datetime] = {}
+        self._record_last: Any = None
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    async def run(self) -> None:
+        """Schedule forever (until cancelled)."""
+        self._record_last = self.pool.register_script(_RECORD_LAST)
+        now = self.now()
+        for job in self.cron_jobs:
+            # kept in UTC: aware datetimes sharing a zone compare by wall time, ignoring fold
+            self._next[job.name] = job.next_run(now, self.default_tz).astimezone(UTC)
+        await self.startup(now)
+        while True:
+            await self.tick(self.now())
+            await asyncio.sleep(self._sleep_s(self.now()))
+
+    async def startup(self, now: datetime) -> None:
+        """run_at_startup and catch_up, once per worker start."""
+        for job in self.cron_jobs:
+            try:
+                if job.catch_up:
+                    await self._catch_up(job, now)
+                if job.run_at_startup:
+                    at = now.astimezone(job.zone(self.default_tz))
+                    job_id = job.job_id or (f"{job.name}:{_unix_ms(at)}" if job.unique else None)
+                    logger.info("%s: run at startup", job.name)
+                    await self.pool.enqueue_job(job.name, _job_id=job_id, _queue_name=self.queue_name)
+            except (RedisError, OSError) as exc:
+                logger.warning("%s: startup enqueue failed: %s", job.name, exc)
+
+    async def tick(self, now: datetime) -> None:
+        """Enqueue every occurrence due within ``lead`` of ``now``."""
+        for job in self.cron_jobs:
+            occurrence = self._next[job.name]
+            due: list[datetime] = []
+            while occurrence <= now + self.lead:
+                due.append(occurrence)
+                occurrence = job.next_run(occurrence, self.default_tz).astimezone(UTC)
+            if not due:
+                continue
+            on_time = [o for o in due if o >= now - self.max_late] or [due[-1]]
+            if len(on_time) < len(due):
+                logger.warning(
+                    "%s: %d occurrences were more than %gs late and are skipped (missed runs are not replayed)",
+                    job.name,
+                    len(due) - len(on_time),
+                    self.max_late.total_seconds(),
+                )
+            for index, scheduled in enumerate(on_time):
+                following = on_time[index + 1] if index + 1 < len(on_time) else occurrence
+                try:
+                    await self.enqueue(job, scheduled, following)
+                except (RedisError, OSError) as exc:
+                    # keep this occurrence as the next one, to try again on the next tick
+                    logger.warning("%s: enqueue of %s failed, will retry: %s", job.name, scheduled.isoformat(), exc)
+                    occurrence = scheduled
+                    break
+            self._next[job.name] = occurrence
+
+    async def enqueue(self, job: CronJob, scheduled: datetime, following: datetime) -> bool:
+        """Enqueue one occurrence; False when another worker (or an earlier enqueue) already did."""
+        unix_ms = _unix_ms(scheduled)
+        unique_for: timedelta | None = None
+        if job.job_id is not None:
+            job_id: str | None = job.job_id
+        elif job.unique:
+            job_id = f"{job.name}:{unix_ms}"
+            # long enough that no worker can still be about to enqueue this occurrence when the marker expires
+            unique_for = max(2 * (following - scheduled), timedelta(hours=1))
+        else:
+            job_id = None
+        result = await self.pool.enqueue_job(
+            job.name,
+            _job_id=job_id,
+            _queue_name=self.queue_name,
+            _defer_until=scheduled,
+            _unique_for=unique_for,
+        )
+        await self._record_last(keys=[last_key(job.name)], args=[unix_ms])
+        if result is not None:
+            logger.debug("%s: enqueued %s for %s", job.name, result.job_id, scheduled.isoformat())
+        return result is not None
+
+    async def _catch_up(self, job: CronJob, now: datetime) -> None:
+        stored = await self.pool.get(last_key(job.name))
+        if stored is None:
+            return  # never scheduled before: nothing was missed
+        last = datetime.fromtimestamp(int(stored) / 1000, UTC)
+        missed = latest_between(job, last, now, self.default_tz)
+        if missed is None:
+            return
+        logger.info("%s: catching up the missed run of %s", job.name, missed.isoformat())
+        following = job.next_run(missed, self.default_tz)
+        await self.enqueue(job, missed, following)
+
+    def _sleep_s(self, now: datetime) -> float:
+        if not self._next:
+            return 60.0
+        until = min(self._next.values()) - self.lead - now
+        # wake at least every 10s, so a wall-clock jump is noticed soon
+        return min(max(until.total_seconds(), 0.0), 10.0)
+
+
+def latest_between(job: CronJob, lower: datetime, upper: datetime, default_tz: tzinfo | None = None) -> datetime | None:
+    """The latest occurrence in (lower, upper], or None; searches backwards in growing windows."""
+    window = timedelta(seconds=1)
+    while True:
+        probe = max(lower, upper - window)
+        latest = None
+        occurrence = job.next_run(probe, default_tz)
+        while occurrence <= upper:
+            latest = occurrence
+            occurrence = job.next_run(occurrence, default_tz)
+        if latest is not None or probe == lower:
+            return latest
+        window *= 4
+
+
+def _unix_ms(moment: datetime) -> int:
+    return int(round(moment.timestamp() * 1000))
