@@ -15,7 +15,7 @@ from typing import Any
 
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.config.problems import Problem, suggest
-from runner.config.sources import LoadedConfig
+from runner.config.sources import LoadedConfig, Origin
 from runner.engine.functions import Function
 from runner.engine.utils import import_string
 from runner.errors import ConfigError
@@ -45,6 +45,9 @@ class _Checker:
 
     def add(self, path: KeyPath, message: str) -> None:
         origin = self.loaded.origin(path)
+        if origin.source == "default":  # nothing was written there: point at the file
+            document = self.loaded.document
+            origin = Origin(document.display_name, document.line_of(path))
         self.problems.append(Problem(origin.source, origin.line, ".".join(path), message, origin.variable))
 
     # -- names ------------------------------------------------------------------------------------------------
@@ -87,12 +90,17 @@ class _Checker:
                     "cron jobs and functions share one namespace, rename the cron entry",
                 )
         for queue in queues:
+            listed_names = s.queues[queue].functions if queue in s.queues else None
+            if listed_names:  # it names only unknown functions, reported above
+                continue
             if not served_functions(s, queue) and not crons_of_queue(s, queue):
-                path: KeyPath = ("queues", queue) if s.queues else ("functions",)
-                self.add(
-                    path,
-                    f'queue "{queue}" has no functions and no cron jobs; list functions or point a cron entry at it',
-                )
+                if s.queues:
+                    self.add(
+                        ("queues", queue),
+                        f'queue "{queue}" has no functions and no cron jobs; list functions or point a cron entry at it',
+                    )
+                else:
+                    self.add(("functions",), 'nothing to run; add a [functions.NAME] table with path = "module:attr"')
 
     @staticmethod
     def _unknown(kind: str, name: str, known: Any) -> str:

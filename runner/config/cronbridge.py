@@ -28,6 +28,8 @@ def _cron_module() -> Any | None:
 def cron_kwargs(name: str, entry: CronConfig) -> dict[str, Any]:
     """The keyword arguments of ``runner.engine.cron.cron`` for ``entry`` (unset options left out)."""
     kwargs: dict[str, Any] = {"name": name, "run_at_startup": entry.run_at_startup, "unique": entry.unique}
+    if entry.catch_up:
+        kwargs["catch_up"] = True
     if entry.schedule is not None:
         kwargs["schedule"] = entry.schedule
     for field in CRON_TIME_FIELDS:

@@ -102,7 +102,8 @@ class CronConfig(BaseModel):
     tz: TimeZoneName | None = Field(None, description="Time zone of the schedule; default the worker's timezone.")
     queue: str | None = Field(None, description="The queue whose worker runs it; default the first queue.")
     run_at_startup: bool = False
-    unique: bool = True
+    unique: bool = Field(True, description="Each run enqueued once however many workers schedule it.")
+    catch_up: bool = Field(False, description="After downtime, enqueue the latest missed run once.")
     job_id: str | None = None
     timeout: Duration | None = None
     max_tries: int | None = Field(None, gt=0)

@@ -79,6 +79,14 @@ def parse_toml_text(text: str, path: Path, display_name: str) -> TomlDocument:
                 line = text.count("\n") + 1
                 message = f"{message[: end.start()]} (at end of file)"
         message = message[:1].lower() + message[1:]
+        # tomllib names tables as Python tuples; show them as TOML headers
+        message = re.sub(
+            r"\(((?:'[^']*'(?:, )?)+)\)",
+            lambda m: "[" + ".".join(re.findall(r"'([^']*)'", m.group(1))) + "]",
+            message,
+        )
+        if message.startswith("illegal character '\\n'"):
+            message = "a string is not closed before the end of the line" + message[len("illegal character '\\n'") :]
         raise ProblemList([Problem(display_name, line, "", f"invalid TOML: {message}")]) from None
     return TomlDocument(path=path, display_name=display_name, data=data, lines=key_lines(text))
 

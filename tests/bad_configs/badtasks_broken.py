@@ -1,0 +1,3 @@
+"""A task module that fails while being imported."""
+
+raise RuntimeError("database not configured")
