@@ -53,10 +53,15 @@ class _Checker:
     # -- names ------------------------------------------------------------------------------------------------
 
     def names(self) -> None:
-        s = self.settings
+        self._case_clashes()
+        self._queue_lists()
+        self._cron_targets()
+        self._empty_queues()
+
+    def _case_clashes(self) -> None:
         for table in ("functions", "cron", "queues"):
             seen: dict[str, str] = {}
-            for name in getattr(s, table):
+            for name in getattr(self.settings, table):
                 if name.lower() in seen:
                     self.add(
                         (table, name),
@@ -64,6 +69,9 @@ class _Checker:
                         "environment overrides could not tell them apart",
                     )
                 seen.setdefault(name.lower(), name)
+
+    def _queue_lists(self) -> None:
+        s = self.settings
         for queue_name, queue_config in s.queues.items():
             listed: set[str] = set()
             for name in queue_config.functions or []:
@@ -72,35 +80,42 @@ class _Checker:
                 listed.add(name)
                 if name not in s.functions:
                     self.add(("queues", queue_name, "functions"), self._unknown("function", name, s.functions))
-        queues = s.queue_names()
+
+    def _cron_targets(self) -> None:
+        s = self.settings
+        first_queue = s.queue_names()[0]
         for cron_name, entry in s.cron.items():
             if ":" not in entry.function and entry.function not in s.functions:
                 self.add(("cron", cron_name, "function"), self._unknown("function", entry.function, s.functions))
-            cron_queue = entry.queue or queues[0]
             if entry.queue is not None and entry.queue not in s.queues:
                 hint = self._unknown("queue", entry.queue, s.queues) if s.queues else (
                     f'unknown queue "{entry.queue}"; no [queues] are declared, so cron jobs run on "{DEFAULT_QUEUE}"'
                 )
                 self.add(("cron", cron_name, "queue"), hint)
                 continue
+            cron_queue = entry.queue or first_queue
             if cron_name in served_functions(s, cron_queue):
                 self.add(
                     ("cron", cron_name),
                     f'the name is already used by functions.{cron_name} on queue "{cron_queue}"; '
                     "cron jobs and functions share one namespace, rename the cron entry",
                 )
-        for queue in queues:
+
+    def _empty_queues(self) -> None:
+        s = self.settings
+        for queue in s.queue_names():
             listed_names = s.queues[queue].functions if queue in s.queues else None
-            if listed_names:  # it names only unknown functions, reported above
+            if listed_names:  # it names only unknown functions, reported already
                 continue
-            if not served_functions(s, queue) and not crons_of_queue(s, queue):
-                if s.queues:
-                    self.add(
-                        ("queues", queue),
-                        f'queue "{queue}" has no functions and no cron jobs; list functions or point a cron entry at it',
-                    )
-                else:
-                    self.add(("functions",), 'nothing to run; add a [functions.NAME] table with path = "module:attr"')
+            if served_functions(s, queue) or crons_of_queue(s, queue):
+                continue
+            if s.queues:
+                self.add(
+                    ("queues", queue),
+                    f'queue "{queue}" has no functions and no cron jobs; list functions or point a cron at it',
+                )
+            else:
+                self.add(("functions",), 'nothing to run; add a [functions.NAME] table with path = "module:attr"')
 
     @staticmethod
     def _unknown(kind: str, name: str, known: Any) -> str:
