@@ -256,7 +256,6 @@ class CronScheduler:
 
     async def run(self) -> None:
         """Schedule forever (until cancelled)."""
-        self._record_last = self.pool.register_script(_RECORD_LAST)
         now = self.now()
         for job in self.cron_jobs:
             # kept in UTC: aware datetimes sharing a zone compare by wall time, ignoring fold
@@ -328,6 +327,8 @@ class CronScheduler:
             _defer_until=scheduled,
             _unique_for=unique_for,
         )
+        if self._record_last is None:
+            self._record_last = self.pool.register_script(_RECORD_LAST)
         await self._record_last(keys=[last_key(job.name)], args=[unix_ms])
         if result is not None:
             logger.debug("%s: enqueued %s for %s", job.name, result.job_id, scheduled.isoformat())
