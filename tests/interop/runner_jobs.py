@@ -30,7 +30,7 @@ async def always_retry(ctx: dict[str, Any]) -> None:
     raise Retry(defer=0.01)
 
 
-async def hold(ctx: dict[str, Any], gate: str) -> str:
+async def hold(ctx: dict[str, Any], gate: str, *extra: Any, **options: Any) -> str:
     # runs until the test sets the gate key, so the test sees it in progress for as long as it needs
     while True:
         if await ctx["redis"].exists(gate):
