@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,10 +47,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "cfgtasks.py").write_text(TASKS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield tmp_path
+    return tmp_path
 
 
 def write(project: Path, text: str, dotenv: str | None = None) -> Path:
@@ -110,7 +109,8 @@ k = 2
     assert lines[("serializer", "loads")] == 4
     assert lines[("functions", "send")] == 5
     assert lines[("functions", "send", "path")] == 6
-    assert ("line",) not in lines and ("functions", "send", "line") not in lines
+    assert ("line",) not in lines
+    assert ("functions", "send", "line") not in lines
     assert lines[("functions", "send", "a", "b")] == 10
     assert lines[("functions", "send", "a")] == 10
     assert lines[("arr", "0", "k")] == 12
@@ -208,7 +208,8 @@ def test_password_from_env_not_in_file(project: Path, monkeypatch: pytest.Monkey
     loaded = load_settings(write(project, BASE))
     redis = build_redis_settings(loaded.settings.redis)
     assert redis.password == "s3cret"
-    assert redis.host == "localhost" and redis.database == 2
+    assert redis.host == "localhost"
+    assert redis.database == 2
     assert "s3cret" not in repr(loaded.settings)
 
 
@@ -238,12 +239,17 @@ def test_redis_options_reach_settings(project: Path) -> None:
     )
     redis = build_redis_settings(load_settings(write(project, text)).settings.redis)
     assert redis.ssl is True
-    assert redis.conn_timeout == 3.0 and redis.conn_retries == 2 and redis.max_connections == 50
-    assert redis.sentinel and redis.host == [("s1", 26379), ("s2", 26380)] and redis.sentinel_master == "main"
+    assert redis.conn_timeout == 3.0
+    assert redis.conn_retries == 2
+    assert redis.max_connections == 50
+    assert redis.sentinel
+    assert redis.host == [("s1", 26379), ("s2", 26380)]
+    assert redis.sentinel_master == "main"
 
 
 def test_errors_report_every_bad_value(project: Path) -> None:
-    text = "job_timeout = \"x\"\n" + BASE.replace("max_jobs = 4", "max_jobs = 0").replace('timeout = "30s"', "timeout = -1")
+    text = BASE.replace("max_jobs = 4", "max_jobs = 0").replace('timeout = "30s"', "timeout = -1")
+    text = 'job_timeout = "x"\n' + text
     with pytest.raises(ProblemList) as info:
         load_settings(write(project, text), display_name="worker.toml")
     assert [str(p) for p in info.value.problems] == [
@@ -286,9 +292,12 @@ def test_build_workers_one_per_queue(project: Path) -> None:
     assert isinstance(mail.functions["send_email"], Function)
     assert mail.functions["send_email"].timeout_s == 30.0
     assert set(maintenance.functions) == {"cleanup", "nightly"}
-    assert mail.max_jobs == 4 and maintenance.max_jobs == 1
-    assert maintenance.keep_result_s == 0.0 and mail.keep_result_s == 3600.0
-    assert mail.on_startup is not None and mail.on_startup.__name__ == "startup"
+    assert mail.max_jobs == 4
+    assert maintenance.max_jobs == 1
+    assert maintenance.keep_result_s == 0.0
+    assert mail.keep_result_s == 3600.0
+    assert mail.on_startup is not None
+    assert mail.on_startup.__name__ == "startup"
     assert not mail.handle_signals
     assert mail.redis_settings.database == 2
     assert [job.name for job in maintenance.cron_jobs] == ["nightly"]
@@ -313,10 +322,12 @@ def test_queue_overrides_from_env(project: Path, monkeypatch: pytest.MonkeyPatch
 def test_serializer_by_name_and_pair(project: Path) -> None:
     settings = load_settings(write(project, 'serializer = "json"\n' + BASE)).settings
     (worker,) = build_workers(settings)
-    assert worker.job_serializer is not None and worker.job_serializer({"a": 1}) == b'{"a":1}'
+    assert worker.job_serializer is not None
+    assert worker.job_serializer({"a": 1}) == b'{"a":1}'
     text = '\n[serializer]\ndumps = "pickle:dumps"\nloads = "pickle:loads"\n'
     settings = load_settings(write(project, BASE + text)).settings
     (worker,) = build_workers(settings)
     import pickle
 
-    assert worker.job_serializer is pickle.dumps and worker.job_deserializer is pickle.loads
+    assert worker.job_serializer is pickle.dumps
+    assert worker.job_deserializer is pickle.loads

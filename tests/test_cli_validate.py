@@ -1,0 +1,113 @@
+"""``runner validate``: text and JSON reports, --no-import, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import clean_env, invoke, make_project
+
+GOOD = """\
+[functions.send_email]
+path = "valtasks:send_email"
+
+[functions.cleanup]
+path = "valtasks:cleanup"
+
+[cron.nightly]
+function = "cleanup"
+schedule = "0 3 * * *"
+queue = "maintenance"
+
+[queues.mail]
+functions = ["send_email"]
+
+[queues.maintenance]
+functions = ["cleanup"]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_clean_file(tmp_path: Path) -> None:
+    make_project(tmp_path, GOOD, "valtasks")
+    result = invoke("validate", "worker.toml")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "worker.toml: OK (queue mail: 1 function, 0 cron jobs; queue maintenance: 1 function, 1 cron job)\n"
+    )
+
+
+def test_every_problem_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNNER_MAX_JOBS", "lots")
+    text = GOOD.replace('path = "valtasks:cleanup"', 'path = "valtasks:missing"\ntimout = 3').replace(
+        '"0 3 * * *"', '"0 3 * *"'
+    )
+    make_project(tmp_path, text, "valtasks")
+    result = invoke("validate", "worker.toml")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "worker.toml:6: functions.cleanup.timout: unknown key; did you mean `timeout`?",
+        'env RUNNER_MAX_JOBS: max_jobs: must be an integer (got "lots")',
+    ]
+    assert result.stderr == "worker.toml: 2 problems\n"
+    # once the schema is right, the deep checks run and report theirs, all at once
+    monkeypatch.delenv("RUNNER_MAX_JOBS")
+    (tmp_path / "worker.toml").write_text(text.replace("timout = 3\n", ""))
+    result = invoke("validate", "worker.toml")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        'worker.toml:5: functions.cleanup.path: attribute "missing" not found in module "valtasks"',
+        'worker.toml:9: cron.nightly.schedule: cron "0 3 * *": expected 5 fields (minute hour day-of-month month '
+        "day-of-week) or 6 with seconds last, got 4",
+    ]
+
+
+def test_no_import_skips_modules(tmp_path: Path) -> None:
+    make_project(tmp_path, GOOD.replace("valtasks:", "not_installed_anywhere:"), "valtasks")
+    assert invoke("validate", "worker.toml").exit_code == 1
+    result = invoke("validate", "worker.toml", "--no-import")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("worker.toml: OK")
+
+
+def test_json_format(tmp_path: Path) -> None:
+    make_project(tmp_path, GOOD.replace('["send_email"]', '["send_emails"]'), "valtasks")
+    result = invoke("validate", "worker.toml", "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "file": "worker.toml",
+        "valid": False,
+        "problems": [
+            {
+                "source": "worker.toml",
+                "line": 13,
+                "variable": None,
+                "path": "queues.mail.functions",
+                "message": 'unknown function "send_emails"; did you mean `send_email`?',
+            }
+        ],
+    }
+    make_project(tmp_path, GOOD, "valtasks")
+    result = invoke("validate", "worker.toml", "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"file": "worker.toml", "valid": True, "problems": []}
+
+
+def test_missing_file() -> None:
+    result = invoke("validate", "nowhere.toml")
+    assert result.exit_code == 1
+    assert result.stdout == "nowhere.toml: file not found; create one with: runner init\n"
+
+
+def test_usage_error_exits_2() -> None:
+    result = invoke("validate")
+    assert result.exit_code == 2
+    assert "Missing argument 'WORKER_TOML'" in result.stderr
