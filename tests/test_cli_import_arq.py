@@ -142,7 +142,13 @@ def test_translation() -> None:
                 "run_at_startup": True,
                 "unique": True,
             },
-            "cron:odd": {"function": "report", "minute": [15, 45], "second": 0, "run_at_startup": False, "unique": True},
+            "cron:odd": {
+                "function": "report",
+                "minute": [15, 45],
+                "second": 0,
+                "run_at_startup": False,
+                "unique": True,
+            },
         },
         "queues": {"emails": {}},
     }
