@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "schema": "schema",
     "import_arq": "import_arq",
     "embedded": "embedded",
+    "next_cron": "next_cron",
 }
 
 
