@@ -45,11 +45,6 @@ def run(command: list[str], cwd: Path, timeout: float = 90) -> subprocess.Comple
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
-def runner_script() -> str:
-    script = Path(sys.executable).with_name("runner")
-    return str(script) if script.exists() else shutil.which("runner") or "runner"
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
     """A copy of the project's examples/ in a temp directory; its embedded server is stopped afterwards."""

@@ -1,0 +1,147 @@
+"""The README's quickstart runs as written, and its test command is the one CI runs.
+
+Installing into a fresh venv is too slow for the suite, so ``pip install …`` steps are skipped: the commands after
+them run with this interpreter and its ``runner`` script, in a temp copy of examples/, exactly as the README shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+TEST_COMMAND = 'pip install -e ".[test]" && pytest'
+
+
+def section(title: str) -> str:
+    """The text under ``## title`` up to the next heading of the same level."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README.read_text(), flags=re.S | re.M)
+    assert match, f"README.md has no '## {title}' section"
+    return match.group(1)
+
+
+def console_blocks(text: str) -> list[list[str]]:
+    """The commands of each ```console block, one list per block."""
+    blocks = re.findall(r"^```console\n(.*?)^```", text, flags=re.S | re.M)
+    return [[line for line in block.splitlines() if line.strip()] for block in blocks]
+
+
+def runner_script() -> str:
+    script = Path(sys.executable).with_name("runner")
+    found = str(script) if script.exists() else shutil.which("runner")
+    assert found, "the runner script is not installed next to this interpreter"
+    return found
+
+
+def as_run_here(command: str) -> list[list[str]]:
+    """The steps of one README command line, minus installs, with this interpreter and runner script."""
+    steps = []
+    for part in command.split("&&"):
+        argv = shlex.split(part)
+        if argv[:2] == ["pip", "install"]:
+            continue  # already installed: this interpreter runs the tests
+        if argv[0] == "python":
+            argv[0] = sys.executable
+        elif argv[0] == "runner":
+            argv[0] = runner_script()
+        else:
+            pytest.fail(f"the quickstart runs {argv[0]!r}, which this test does not know how to run")
+        steps.append(argv)
+    return steps
+
+
+def clean_env() -> dict[str, str]:
+    # a fresh machine has none of these: let worker.toml and the examples decide where Redis is
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("RUNNER_") and k not in ("REDIS_URL", "EXAMPLE_OUTBOX")
+    }
+
+
+def run(argv: list[str], cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """Run one step to its end; on a hang, end it and whatever it started (its own session) by id."""
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{shlex.join(argv)} did not finish in {timeout}s:\n{out}\n{err}")
+    assert proc.returncode == 0, f"{shlex.join(argv)} exited with {proc.returncode}:\n{out}\n{err}"
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Iterator[Path]:
+    """What the quickstart needs of a checkout (examples/), in a temp directory; servers stopped afterwards."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns(".runner", "__pycache__"))
+    yield tmp_path
+    # the examples' server, and one in the working directory should something resolve .runner against it
+    for data in (tmp_path / "examples" / ".runner", tmp_path / ".runner"):
+        embedded.stop(data, timeout=10)
+
+
+async def stored_results(data_dir: Path) -> list[object]:
+    from runner import RedisSettings, create_pool
+
+    pool = await create_pool(RedisSettings.from_dsn(f"embedded://{data_dir}"))
+    try:
+        return list(await pool.all_job_results())
+    finally:
+        await pool.aclose()
+
+
+def test_test_command_is_the_one_ci_runs() -> None:
+    assert console_blocks(section("Tests")) == [[TEST_COMMAND]]
+    assert console_blocks(section("Quickstart"))[-1] == [TEST_COMMAND]
+    ci_steps = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    # .ci/run spells the same two steps on two lines, in a fresh venv
+    assert [step.strip() for step in TEST_COMMAND.split("&&")] == [s for s in ci_steps if s in TEST_COMMAND]
+
+
+def test_quickstart_commands_run_as_written(checkout: Path) -> None:
+    first, persistence, tests = console_blocks(section("Quickstart"))
+    assert len(first) == 1
+    assert first[0].startswith("pip install -e . && ")  # one command: install, then run the example worker
+
+    # 1. the demo: enqueues, runs `runner start examples/worker.toml`, prints results
+    (demo,) = as_run_here(first[0])
+    out = run(demo, checkout).stdout
+    assert "Starting the worker: runner start examples/worker.toml" in out
+    assert out.count(" ✓ ") == 4
+    assert out.count(" ✗ TimeoutError") == 1
+
+    # 2. jobs enqueued with no worker running survive a server stop and run after `runner start --burst`
+    steps = [step for line in persistence for step in as_run_here(line)]
+    assert [shlex.join(step[1:]) for step in steps] == [
+        "examples/demo.py --enqueue-only",
+        "embedded stop examples/.runner",
+        "start examples/worker.toml --burst",
+    ]
+    outputs = [run(step, checkout).stdout for step in steps]
+    assert outputs[0].startswith("Enqueued 5 jobs into embedded://")
+    assert outputs[1].startswith(f"Stopped the embedded server in {checkout / 'examples' / '.runner'} (pid ")
+    data_dir = checkout / "examples" / ".runner"
+    assert not (checkout / ".runner").exists(), (
+        'runner start resolved url = "embedded://.runner" against the working directory; it is relative to worker.toml'
+    )
+    outbox = data_dir / "outbox"
+    assert len(list(outbox.glob("*.eml"))) == 4  # two from the demo, two from the burst run
+    results = asyncio.run(stored_results(data_dir))
+    assert len(results) == 10
+    assert sum(1 for result in results if getattr(result, "success", False)) == 8
