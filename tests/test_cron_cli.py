@@ -133,3 +133,12 @@ def test_bad_schedule_in_the_file(config: Path) -> None:
 def test_no_cron_jobs(config: Path) -> None:
     config.write_text('[functions.report]\npath = "tasks:report"\n')
     assert _run("worker.toml") == (0, "worker.toml: no cron jobs\n", "")
+
+
+def test_readme_example_is_real_output() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    command = "$ runner next-cron worker.toml --from 2024-11-01T12:00 --count 4\n"
+    start = readme.index(command) + len(command)
+    shown = readme[start : readme.index("```", start)]
+    assert EXPECTED.startswith(shown)
+    assert shown.count("\n") == 9

@@ -164,8 +164,18 @@ def oracle_next(schedule: Schedule, after: datetime, tz: tzinfo) -> datetime:
 
 
 def _croniter_next(expression: str, day_or: bool, start: datetime) -> datetime:
-    result: datetime = croniter(expression, start, day_or=day_or).get_next(datetime)
+    iterator = _ITERATORS.get((expression, day_or))
+    if iterator is None:
+        if len(_ITERATORS) > 256:
+            _ITERATORS.clear()
+        iterator = _ITERATORS[(expression, day_or)] = croniter(expression, start, day_or=day_or)
+    # start_time resets croniter's position (and zone) each call, so one parsed iterator serves every question
+    result: datetime = iterator.get_next(datetime, start_time=start)
     return result
+
+
+# parsing an expression is most of croniter's cost; a crosscheck asks the same expression many times
+_ITERATORS: dict[tuple[str, bool], croniter] = {}
 
 
 # -- classification ----------------------------------------------------------------------------------------------
