@@ -343,6 +343,34 @@ def test_cli_status_and_stop(data_dir: Path) -> None:
         holder.close()
 
 
+def test_a_server_that_does_not_answer(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = DataDir.of(data_dir)
+    paths.clients.mkdir(parents=True)
+    # a live process in supervisor.pid, but nothing on the socket: a hung server, as far as anyone can tell
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        embedded.files.write_pid_file(paths.supervisor_pid, silent.pid)
+        monkeypatch.setattr(embedded, "ANSWER_TIMEOUT_S", 0.2)
+        message = (
+            f"The embedded server in {paths.root} (pid {silent.pid}) is not answering on {paths.socket}; "
+            f"stop it with `runner embedded stop {paths.root}`."
+        )
+        with pytest.raises(EmbeddedServerError) as info:
+            embedded.acquire(data_dir)
+        assert str(info.value) == message
+        result = CliRunner().invoke(cli, ["embedded", "status", str(data_dir)])
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"Error: {message}\n")
+        result = CliRunner().invoke(cli, ["embedded", "stop", str(data_dir)])
+        assert (result.exit_code, result.stdout) == (
+            0,
+            f"Stopped the embedded server in {paths.root} (pid {silent.pid}).\n",
+        )
+        assert silent.wait(10) == -signal.SIGTERM
+    finally:
+        _kill(silent.pid)
+        silent.wait()
+
+
 def test_cli_status_relative_dir_defaults_to_dot_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["embedded", "status"])

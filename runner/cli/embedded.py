@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 import click
 
 from runner import embedded as server
-from runner.errors import RunnerError
+from runner.cli.output import EXIT_FAILURE, handled
 
 EMBEDDED_SCHEME = "embedded://"
 
@@ -17,11 +15,6 @@ def _data_dir(value: str) -> server.DataDir:
     if value.startswith(EMBEDDED_SCHEME):
         value = value[len(EMBEDDED_SCHEME) :] or ".runner"
     return server.DataDir.of(value)
-
-
-def _fail(exc: RunnerError) -> NoReturn:
-    click.echo(f"Error: {exc}", err=True)
-    raise SystemExit(1)
 
 
 def format_duration(seconds: int) -> str:
@@ -64,31 +57,32 @@ def embedded() -> None:
     """See and stop the embedded server behind embedded:// URLs."""
 
 
+verbose_option = click.option("-v", "--verbose", is_flag=True, help="Tracebacks of unexpected errors.")
+
+
 @embedded.command("status")
 @click.argument("data_dir", metavar="[DIR]", default=".runner")
-def status_command(data_dir: str) -> None:
+@verbose_option
+def status_command(data_dir: str, verbose: bool) -> None:
     """Show pid, socket, uptime, clients, memory and keys of DIR."""
     paths = _data_dir(data_dir)
-    try:
+    with handled(EXIT_FAILURE, verbose):
         status = server.status(paths.root)
-    except RunnerError as exc:
-        _fail(exc)
     if status is None:
         click.echo(f"No embedded server is running in {paths.root}.")
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FAILURE)
     click.echo(format_status(status))
 
 
 @embedded.command("stop")
 @click.argument("data_dir", metavar="[DIR]", default=".runner")
-def stop_command(data_dir: str) -> None:
+@verbose_option
+def stop_command(data_dir: str, verbose: bool) -> None:
     """Stop the embedded server of DIR cleanly (its data is kept)."""
     paths = _data_dir(data_dir)
-    try:
+    with handled(EXIT_FAILURE, verbose):
         clients = server.live_clients(paths, clean=False)
         pid = server.stop(paths.root)
-    except RunnerError as exc:
-        _fail(exc)
     if pid is None:
         click.echo(f"No embedded server is running in {paths.root}.")
         return

@@ -75,6 +75,9 @@ __all__ = [
 
 logger = logging.getLogger("runner.embedded")
 
+# how long a running server may stay silent before acquire() and status() call it broken
+ANSWER_TIMEOUT_S = 5.0
+
 
 class EmbeddedLease:
     """One process's claim on a shared embedded server: the server stays up while any lease is held.
@@ -195,20 +198,24 @@ def _running(paths: DataDir) -> bool:
     """Whether a healthy server runs for ``paths`` (call with the lock held); cleans up after a dead one."""
     supervisor = read_pid_file(paths.supervisor_pid)
     if supervisor is not None and pid_alive(*supervisor):
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + ANSWER_TIMEOUT_S
         while not ping(paths.socket):
             if not pid_alive(*supervisor):
                 break
             if time.monotonic() > deadline:
-                raise EmbeddedServerError(
-                    f"The embedded server in {paths.root} (pid {supervisor[0]}) is not answering on {paths.socket}; "
-                    f"stop it with `runner embedded stop {paths.root}` and try again."
-                )
+                raise _not_answering(paths, supervisor[0])
             time.sleep(0.05)
         else:
             return True
     _clean_stale(paths)
     return False
+
+
+def _not_answering(paths: DataDir, pid: int) -> EmbeddedServerError:
+    return EmbeddedServerError(
+        f"The embedded server in {paths.root} (pid {pid}) is not answering on {paths.socket}; "
+        f"stop it with `runner embedded stop {paths.root}`."
+    )
 
 
 def _clean_stale(paths: DataDir) -> None:
@@ -299,16 +306,16 @@ def status(data_dir: str | os.PathLike[str]) -> ServerStatus | None:
     supervisor = read_pid_file(paths.supervisor_pid)
     if supervisor is None or not pid_alive(*supervisor):
         return None
-    if not ping(paths.socket) and wait_gone(*supervisor, timeout=5.0):
-        return None  # it was shutting down
+    not_answering = _not_answering(paths, supervisor[0])
+    if not ping(paths.socket):
+        if wait_gone(*supervisor, timeout=ANSWER_TIMEOUT_S):
+            return None  # it was shutting down
+        raise not_answering
     client = redis.Redis(unix_socket_path=str(paths.socket), socket_timeout=5, socket_connect_timeout=5)
     try:
         info: dict[str, Any] = client.info()
     except (redis.RedisError, OSError) as exc:
-        raise EmbeddedServerError(
-            f"The embedded server in {paths.root} (pid {supervisor[0]}) is not answering on {paths.socket} ({exc}); "
-            f"stop it with `runner embedded stop {paths.root}`."
-        ) from exc
+        raise not_answering from exc
     finally:
         client.close()
     keys = sum(
