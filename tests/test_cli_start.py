@@ -334,3 +334,14 @@ def test_watch_restarts_on_py_change(tmp_path: Path, redis_url: str) -> None:
     finally:
         proc.finish()
         _end(children)
+
+
+def test_traceback_only_with_verbose(tmp_path: Path) -> None:
+    make_project(tmp_path, TOML.format(url=f"redis://127.0.0.1:{free_port()}/0"), "starttasks")
+    quiet = invoke("start", "worker.toml", "--burst")
+    assert quiet.exit_code == 3
+    assert len(quiet.stderr.splitlines()) == 1
+    assert quiet.stderr.startswith("Error: Could not connect to Redis at redis://127.0.0.1:")
+    loud = invoke("start", "worker.toml", "--burst", "-v")
+    assert loud.exit_code == 3
+    assert "Traceback (most recent call last)" in loud.stderr

@@ -111,3 +111,16 @@ def test_usage_error_exits_2() -> None:
     result = invoke("validate")
     assert result.exit_code == 2
     assert "Missing argument 'WORKER_TOML'" in result.stderr
+
+
+def test_cron_schedules_parse_and_agree_with_croniter(tmp_path: Path) -> None:
+    text = GOOD.replace('schedule = "0 3 * * *"', 'schedule = "*/15 8-18 * * mon-fri"\ntz = "America/New_York"')
+    text += '\n[cron.arq_style]\nfunction = "valtasks:cleanup"\nweekday = ["mon", 4]\nhour = [8, 20]\nminute = 30\n'
+    make_project(tmp_path, text, "valtasks")
+    result = invoke("validate", "worker.toml")
+    assert result.exit_code == 0, result.output
+    (tmp_path / "worker.toml").write_text(text.replace("minute = 30", "minute = 60"))
+    result = invoke("validate", "worker.toml")
+    assert result.stdout == (
+        "worker.toml:23: cron.arq_style.minute: must be an integer from 0 to 59, or a list of them (got 60)\n"
+    )
