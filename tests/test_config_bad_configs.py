@@ -82,6 +82,8 @@ def run_case(case: Case, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(CORPUS)
     monkeypatch.syspath_prepend(str(CORPUS))
+    # validate puts the file's directory on sys.path; already there, it is left alone (and restored after)
+    monkeypatch.syspath_prepend(str((CORPUS / case.path).resolve().parent))
     result = CliRunner().invoke(cli, [case.command, case.path, *case.args], prog_name="runner")
     return result.exit_code, result.stdout, result.stderr
 

@@ -57,6 +57,18 @@ class _Checker:
         self._queue_lists()
         self._cron_targets()
         self._empty_queues()
+        self._shared_health_key()
+
+    def _shared_health_key(self) -> None:
+        s = self.settings
+        if s.health_check_key is None:
+            return
+        sharing = [name for name in s.queue_names() if name not in s.queues or s.queues[name].health_check_key is None]
+        if len(sharing) > 1:
+            self.add(
+                ("health_check_key",),
+                f"queues {', '.join(sharing)} would all write this key; set health_check_key per queue instead",
+            )
 
     def _case_clashes(self) -> None:
         for table in ("functions", "cron", "queues"):
