@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -54,11 +56,30 @@ def project(tmp_path: Path) -> Iterator[Path]:
     embedded.stop(data, timeout=10)
 
 
-def test_worker_toml_is_valid() -> None:
+def load_example(name: str, directory: Path = EXAMPLES) -> ModuleType:
+    """Import examples/<name>.py under a name of its own, whatever other tests imported as ``tasks``."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}_{id(directory)}", directory / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_worker_toml_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     from runner.config import check, load_settings
 
-    loaded = load_settings(EXAMPLES / "worker.toml")
-    assert check(loaded) == []
+    # worker.toml says "tasks:…": that must find examples/tasks.py, not a tasks module another test imported,
+    # and must not leave examples/tasks.py behind for the next one
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    previous = sys.modules.pop("tasks", None)
+    try:
+        loaded = load_settings(EXAMPLES / "worker.toml")
+        assert check(loaded) == []
+    finally:
+        sys.modules.pop("tasks", None)
+        if previous is not None:
+            sys.modules["tasks"] = previous
     settings = loaded.settings
     assert settings.redis.url == "embedded://.runner"
     assert settings.functions["build_report"].timeout == 2
@@ -96,9 +117,7 @@ def test_demo_enqueues_runs_and_prints_results(project: Path) -> None:
 
 
 def test_purge_outbox_deletes_only_old_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    import tasks
-
+    tasks = load_example("tasks")
     monkeypatch.setattr(tasks, "OUTBOX", tmp_path)
     old, new = tmp_path / "old.eml", tmp_path / "new.eml"
     old.write_text("x")
@@ -119,10 +138,9 @@ def test_fastapi_app_enqueues_once_and_reports_status(project: Path, monkeypatch
     from runner import RedisSettings, Worker, func
 
     examples = project / "examples"
-    monkeypatch.syspath_prepend(str(examples))
     monkeypatch.delenv("REDIS_URL", raising=False)
-    import fastapi_app
-    import tasks
+    fastapi_app = load_example("fastapi_app", examples)
+    tasks = load_example("tasks", examples)
 
     url = f"embedded://{examples / '.runner'}"
     monkeypatch.setattr(fastapi_app, "REDIS_URL", url)
