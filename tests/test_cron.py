@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -11,6 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from runner.engine import keys
 from runner.engine.client import RunnerRedis
@@ -267,3 +270,22 @@ async def test_three_workers_run_each_occurrence_exactly_once(redis_url: str) ->
     assert all(b - a == 1000 for a, b in zip(stamps, stamps[1:], strict=False)), stamps  # none was skipped
     for job_id, ran_at in RUNS:
         assert ran_at * 1000 >= int(job_id.rpartition(":")[2]) - 1  # never before its time
+
+
+async def test_an_unreachable_server_keeps_the_occurrence_for_the_next_tick(pool: RunnerRedis) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = RunnerRedis(host="127.0.0.1", port=port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    job = cron(tick_job, schedule="* * * * *")
+    scheduler = CronScheduler([job], pool=down, queue_name=QUEUE)
+    now = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
+    scheduler._next[job.name] = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    try:
+        assert await scheduler.tick(now) == 1
+    finally:
+        await down.aclose()
+    assert scheduler._next[job.name] == datetime(2030, 1, 1, 12, 0, tzinfo=UTC)  # not lost: tried again
+    scheduler.pool = pool
+    assert await scheduler.tick(now) == 0
+    assert await _queued_ids(pool) == [f"cron:tick_job:{int(datetime(2030, 1, 1, 12, tzinfo=UTC).timestamp() * 1000)}"]

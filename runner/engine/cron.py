@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from runner.engine.cron_check import KNOWN_DIFFERENCES, Comparison, Disagreement, compare, crosscheck
 from runner.engine.cron_schedule import FieldValue, Schedule
 from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RedisUnavailable
 
 __all__ = [
     "KNOWN_DIFFERENCES",
@@ -170,6 +170,8 @@ def cron(
         raise TypeError(f"{function!r} is not a coroutine function; cron jobs must be defined with `async def`.")
     name = name or "cron:" + getattr(function, "__qualname__", type(function).__name__)
     label = f'cron job "{name}"'
+    if isinstance(microsecond, bool) or not isinstance(microsecond, int):
+        raise ConfigError(f"{label}: microsecond must be one whole number 0-999999 (got {microsecond!r})")
     if schedule is not None:
         given: dict[str, FieldValue] = {
             key: value
@@ -262,8 +264,9 @@ class CronScheduler:
             self._next[job.name] = job.next_run(now, self.default_tz).astimezone(UTC)
         await self.startup(now)
         while True:
-            await self.tick(self.now())
-            await asyncio.sleep(self._sleep_s(self.now()))
+            failures = await self.tick(self.now())
+            # after a failed enqueue the occurrence is due already: back off instead of spinning on a dead server
+            await asyncio.sleep(max(self._sleep_s(self.now()), 1.0 if failures else 0.0))
 
     async def startup(self, now: datetime) -> None:
         """run_at_startup and catch_up, once per worker start."""
@@ -276,11 +279,12 @@ class CronScheduler:
                     job_id = job.job_id or (f"{job.name}:{_unix_ms(at)}" if job.unique else None)
                     logger.info("%s: run at startup", job.name)
                     await self.pool.enqueue_job(job.name, _job_id=job_id, _queue_name=self.queue_name)
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, RedisUnavailable) as exc:
                 logger.warning("%s: startup enqueue failed: %s", job.name, exc)
 
-    async def tick(self, now: datetime) -> None:
-        """Enqueue every occurrence due within ``lead`` of ``now``."""
+    async def tick(self, now: datetime) -> int:
+        """Enqueue every occurrence due within ``lead`` of ``now``; returns how many enqueues failed."""
+        failures = 0
         for job in self.cron_jobs:
             occurrence = self._next[job.name]
             due: list[datetime] = []
@@ -301,12 +305,14 @@ class CronScheduler:
                 following = on_time[index + 1] if index + 1 < len(on_time) else occurrence
                 try:
                     await self.enqueue(job, scheduled, following)
-                except (RedisError, OSError) as exc:
+                except (RedisError, OSError, RedisUnavailable) as exc:
                     # keep this occurrence as the next one, to try again on the next tick
                     logger.warning("%s: enqueue of %s failed, will retry: %s", job.name, scheduled.isoformat(), exc)
                     occurrence = scheduled
+                    failures += 1
                     break
             self._next[job.name] = occurrence
+        return failures
 
     async def enqueue(self, job: CronJob, scheduled: datetime, following: datetime) -> bool:
         """Enqueue one occurrence; False when another worker (or an earlier enqueue) already did."""
