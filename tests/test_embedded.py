@@ -286,9 +286,10 @@ def test_a_server_that_cannot_start_says_where_to_look(data_dir: Path) -> None:
     (paths.aof_dir / "appendonly.aof.manifest").write_text("this is not a manifest\n")
     with pytest.raises(EmbeddedServerError) as info:
         embedded.acquire(data_dir)
-    message = str(info.value)
-    assert message.startswith(f"The embedded server in {paths.root} did not start: valkey-server exited while starting")
-    assert message.endswith(f"; see {paths.log} and {paths.valkey_log}.")
+    assert str(info.value) == (
+        f"The embedded server in {paths.root} did not start: valkey-server exited while starting "
+        f"(Invalid AOF manifest file format); see {paths.log} and {paths.valkey_log}."
+    )
     assert supervisor_pid(data_dir) is None
 
 

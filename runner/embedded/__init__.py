@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -233,6 +234,7 @@ def _start(paths: DataDir, binary: Path, linger: float) -> None:
     """Launch the supervisor (with the lock held) and wait until the server answers."""
     _rotate(paths.log)
     _rotate(paths.valkey_log)
+    since = _log_sizes(paths)
     env = dict(os.environ)
     # the supervisor imports this module: make it importable even from a source checkout that is not installed
     package_parent = str(Path(__file__).resolve().parent.parent)
@@ -250,26 +252,57 @@ def _start(paths: DataDir, binary: Path, linger: float) -> None:
             start_new_session=True,  # Ctrl-C in the caller's terminal must not reach the shared server
         )
     if launcher.wait(timeout=START_TIMEOUT_S) != 0:
-        raise EmbeddedServerError(_failure(paths, "the supervisor could not start"))
+        raise EmbeddedServerError(_failure(paths, "the supervisor could not start", since))
     supervisor = read_pid_file(paths.supervisor_pid)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not ping(paths.socket):
         if supervisor is None or not pid_alive(*supervisor):
-            raise EmbeddedServerError(_failure(paths, "valkey-server exited while starting"))
+            raise EmbeddedServerError(_failure(paths, "valkey-server exited while starting", since))
         if time.monotonic() > deadline:
-            raise EmbeddedServerError(_failure(paths, f"valkey-server did not answer within {START_TIMEOUT_S:g}s"))
+            raise EmbeddedServerError(
+                _failure(paths, f"valkey-server did not answer within {START_TIMEOUT_S:g}s", since)
+            )
         time.sleep(0.01)
 
 
-def _failure(paths: DataDir, what: str) -> str:
-    last = ""
+def _log_sizes(paths: DataDir) -> tuple[int, int]:
+    sizes = []
     for log in (paths.log, paths.valkey_log):
-        with contextlib.suppress(OSError):
-            lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-            if lines:
-                last = f" (last log line: {lines[-1]})"
-                break
-    return f"The embedded server in {paths.root} did not start: {what}{last}; see {paths.log} and {paths.valkey_log}."
+        try:
+            sizes.append(log.stat().st_size)
+        except OSError:
+            sizes.append(0)
+    return sizes[0], sizes[1]
+
+
+# "16672:M 23 Nov 2026 21:40:53.985 # Invalid AOF manifest file format": "#" marks warnings and errors
+_VALKEY_WARNING = re.compile(r"^\d+:[A-Z] [^#*.-]*[\d:.]+ # (.+)$")
+# "2026-11-23 21:40:53,987 [16671] message"
+_SUPERVISOR_LINE = re.compile(r"^[\d-]+ [\d:,]+ \[\d+\] (.+)$")
+
+
+def _new_lines(log: Path, offset: int) -> list[str]:
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            return handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _failure(paths: DataDir, what: str, since: tuple[int, int]) -> str:
+    """Why the start failed: the server's last warning of this start, else the supervisor's last line."""
+    reason = ""
+    for line in _new_lines(paths.valkey_log, since[1]):
+        match = _VALKEY_WARNING.match(line.strip())
+        if match and match.group(1).strip() and not match.group(1).startswith("WARNING Memory overcommit"):
+            reason = match.group(1).strip()
+    if not reason:
+        for line in _new_lines(paths.log, since[0]):
+            match = _SUPERVISOR_LINE.match(line.strip())
+            reason = match.group(1) if match else line.strip() or reason
+    detail = f" ({reason})" if reason else ""
+    return f"The embedded server in {paths.root} did not start: {what}{detail}; see {paths.log} and {paths.valkey_log}."
 
 
 def _rotate(log: Path) -> None:
