@@ -10,6 +10,7 @@ stops everything, since a restart would fail the same way. With ``--watch`` ever
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -86,7 +87,8 @@ class Supervisor:
     def _send(self, sig: int) -> None:
         for slot in self.slots:
             if slot.process is not None and slot.process.poll() is None:
-                os.kill(slot.process.pid, sig)
+                with contextlib.suppress(ProcessLookupError):  # it ended a moment ago
+                    os.kill(slot.process.pid, sig)
 
     def _wait_all(self) -> list[int]:
         codes = []
@@ -179,6 +181,9 @@ class Supervisor:
 
     def _stop_all(self) -> int:
         logger.info("received %s, stopping %d worker processes", self.last_signal.name, len(self.slots))
-        codes = self._wait_all()
+        # children already dead (waiting for a restart) or finished do not decide the exit code
+        running = [s for s in self.slots if s.process is not None and not s.done and s.restart_at is None]
+        codes = [slot.process.wait() for slot in running if slot.process is not None]
+        self._wait_all()
         bad = [code for code in codes if code not in (EXIT_OK, -signal.SIGTERM, -signal.SIGINT)]
         return EXIT_FAILURE if bad else EXIT_OK
