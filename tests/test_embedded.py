@@ -418,3 +418,19 @@ async def test_a_job_enqueued_with_no_worker_runs_after_a_restart(data_dir: Path
         assert await Job("while-no-worker", pool).result(timeout=10) == 42
     finally:
         await pool.aclose()
+
+
+async def test_a_relative_dir_in_user_code_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner import RedisSettings, create_pool
+
+    monkeypatch.chdir(tmp_path)
+    pool = await create_pool(RedisSettings.from_dsn("embedded://.runner"))
+    try:
+        await pool.set("here", 1)
+        assert (tmp_path / ".runner" / "valkey.sock").exists()
+        assert embedded.live_clients(DataDir.of(tmp_path / ".runner")) == [os.getpid()]
+    finally:
+        await pool.aclose()
+        embedded.stop(tmp_path / ".runner", timeout=10)
