@@ -289,14 +289,18 @@ def _problem_origin(layers: list[_Layer], document: TomlDocument, path: KeyPath)
         found = layer.origin(path)
         if found is not None:
             return found
-    toml_line = document.line_of(path)
-    if toml_line is not None:
-        return Origin(document.display_name, toml_line)
+    # nothing set this exact value (a missing key, a whole table): blame the source that wrote most of its path
+    best: _Layer | None = None
+    best_depth = -1
     for layer in layers:
-        found = layer.touches(path)
+        depth = max((k for k in range(len(path) + 1) if _has_path(layer.data, path[:k])), default=0)
+        if depth > best_depth:
+            best, best_depth = layer, depth
+    if best is not None and not isinstance(best.source, TomlSource):
+        found = best.touches(path[:best_depth])
         if found is not None:
             return found
-    return Origin(document.display_name)
+    return Origin(document.display_name, document.line_of(path))
 
 
 def load_settings(
