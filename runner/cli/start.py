@@ -40,9 +40,12 @@ logger = logging.getLogger("runner.cli")
 @config_argument
 @click.option("--burst/--no-burst", default=None, help="Stop when the queues are empty (overrides burst in the file).")
 @click.option("--queue", "queue_name", metavar="NAME", help="Run only this queue of the file.")
-@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--processes", metavar="N", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
 @click.option(
     "--watch",
+    metavar="DIR",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Restart the workers when a .py file under DIR changes.",
 )
