@@ -167,6 +167,7 @@ def test_crontab_errors_name_field_and_value(text: str, message: str | None) -> 
         ({"hour": 25}, "cron: hour 25 is out of range 0-23"),
         ({"weekday": 7}, "cron: weekday 7 is out of range 0-6 (0 = monday … 6 = sunday)"),
         ({"weekday": "funday"}, "cron: weekday 'funday' is not a day name; use mon, tue, wed, thu, fri, sat, sun"),
+        ({"weekday": "monkey"}, "cron: weekday 'monkey' is not a day name; use mon, tue, wed, thu, fri, sat, sun"),
         ({"minute": set()}, "cron: minute is empty; use None (or leave it out) for any minute"),
         ({"minute": 1.5}, "cron: minute must be an int, a set or list of ints, or None (got 1.5)"),
         ({"minute": {True}}, "cron: minute True is not a number"),
@@ -201,6 +202,10 @@ def test_or_rule_only_when_both_day_fields_are_restricted() -> None:
     assert not Schedule.from_crontab("0 0 * * fri").day_or
     assert not Schedule.from_crontab("0 0 ? * fri").day_or
     assert not Schedule.from_fields(day=13, weekday="fri").day_or  # arq: both must match
+
+
+def test_weekday_names_in_fields() -> None:
+    assert Schedule.from_fields(weekday=["mon", "Friday", 6]).weekdays == (0, 4, 6)
 
 
 def test_naive_datetime_is_refused() -> None:

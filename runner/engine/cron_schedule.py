@@ -30,6 +30,7 @@ from runner.errors import ConfigError
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # arq numbering (Python's date.weekday()): 0 = monday … 6 = sunday
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # crontab numbering: 0 (and 7) = sunday … 6 = saturday
 CRONTAB_WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -461,8 +462,10 @@ def _field_values(label: str, name: str, value: FieldValue) -> tuple[int, ...]:
         if isinstance(item, bool):
             raise ConfigError(f"{label}: {name} {item!r} is not a number")
         if isinstance(item, str) and name == "weekday":
-            lowered = item.strip().lower()[:3]
-            if lowered not in WEEKDAY_NAMES or len(item.strip()) < 3:
+            lowered = item.strip().lower()
+            if lowered in _FULL_WEEKDAY_NAMES:
+                lowered = lowered[:3]
+            if lowered not in WEEKDAY_NAMES:
                 raise ConfigError(f"{label}: weekday {item!r} is not a day name; use mon, tue, wed, thu, fri, sat, sun")
             out.add(WEEKDAY_NAMES.index(lowered))
             continue
