@@ -152,7 +152,7 @@ def _json_job(name: str, schedule: Schedule, zone: tzinfo, rows: list[Comparison
 def next_cron(
     config_file: Path, count: int, start: str | None, zone_name: str | None, output_format: str, verbose: bool
 ) -> None:
-    """Show the next runs of every cron job and whether croniter agrees; exit 1 on an unexplained difference."""
+    """List the next runs of every cron job, cross-checked with croniter."""
     after = _parse_from(start)
     try:
         override = resolve_tz(zone_name, "--tz")
