@@ -174,21 +174,35 @@ class ArqClient:
         job_id: str | None = reply["job_id"]
         return job_id
 
-    async def status(self, job_id: str) -> str:
-        reply = await self.call("status", job_id=job_id)
+    async def status(self, job_id: str, queue_name: str | None = None) -> str:
+        reply = await self.call("status", job_id=job_id, queue_name=queue_name)
         assert "error" not in reply, reply
         status: str = reply["status"]
         return status
 
-    async def info(self, job_id: str) -> dict[str, Any] | None:
-        reply = await self.call("info", job_id=job_id)
+    async def info(self, job_id: str, queue_name: str | None = None) -> dict[str, Any] | None:
+        reply = await self.call("info", job_id=job_id, queue_name=queue_name)
         assert "error" not in reply, reply
         info: dict[str, Any] | None = reply["info"]
         return info
 
-    async def result(self, job_id: str, within_s: float = 20) -> dict[str, Any]:
+    async def result(self, job_id: str, within_s: float = 20, queue_name: str | None = None) -> dict[str, Any]:
         """How arq's ``Job.result()`` ends: ``{"value": v}`` or ``{"error": {"__exc__": "mod.Class", "args": []}}``."""
-        return await self.call("result", job_id=job_id, timeout=within_s, poll_delay=0.02, wait=within_s + 10)
+        return await self.call(
+            "result", job_id=job_id, timeout=within_s, poll_delay=0.02, wait=within_s + 10, queue_name=queue_name
+        )
+
+    async def queued_jobs(self, queue_name: str | None = None) -> list[dict[str, Any]]:
+        reply = await self.call("queued_jobs", queue_name=queue_name)
+        assert "error" not in reply, reply
+        jobs: list[dict[str, Any]] = reply["jobs"]
+        return jobs
+
+    async def all_job_results(self) -> list[dict[str, Any]]:
+        reply = await self.call("all_job_results")
+        assert "error" not in reply, reply
+        results: list[dict[str, Any]] = reply["results"]
+        return results
 
     async def abort(self, job_id: str, within_s: float = 20) -> dict[str, Any]:
         return await self.call("abort", job_id=job_id, timeout=within_s, poll_delay=0.02, wait=within_s + 10)
@@ -209,7 +223,9 @@ class ArqClient:
         self._stderr.close()
 
 
-def start_arq_worker(python: Path, redis_url: str, log_path: Path) -> subprocess.Popen[bytes]:
+def start_arq_worker(
+    python: Path, redis_url: str, log_path: Path, queue_name: str = "arq:queue"
+) -> subprocess.Popen[bytes]:
     """Start the real ``arq`` CLI in burst mode on ``arq_worker_settings.WorkerSettings``; the caller ends it by pid."""
     arq_cli = python.parent / "arq"
     with open(log_path, "wb") as log:
@@ -218,5 +234,5 @@ def start_arq_worker(python: Path, redis_url: str, log_path: Path) -> subprocess
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ARQ_SIDE,
-            env=subprocess_env(INTEROP_REDIS_URL=redis_url),
+            env=subprocess_env(INTEROP_REDIS_URL=redis_url, INTEROP_QUEUE_NAME=queue_name),
         )

@@ -50,12 +50,12 @@ ArqWorkerRunner = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-def arq_worker(arq_python: Path, redis_url: str, tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def arq_worker(arq_python: Path, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start real ``arq --burst`` workers on the test database; any still running at teardown is ended by pid."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
-        proc = start_arq_worker(arq_python, redis_url, tmp_path / f"arq-worker-{len(started)}.log")
+    def start(queue_name: str = "arq:queue") -> subprocess.Popen[bytes]:
+        proc = start_arq_worker(arq_python, redis_url, tmp_path / f"arq-worker-{len(started)}.log", queue_name)
         started.append(proc)
         return proc
 
@@ -65,11 +65,11 @@ def arq_worker(arq_python: Path, redis_url: str, tmp_path: Path) -> Iterator[Cal
 
 
 @pytest.fixture
-def run_arq_worker(arq_worker: Callable[[], subprocess.Popen[bytes]], tmp_path: Path) -> ArqWorkerRunner:
+def run_arq_worker(arq_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path) -> ArqWorkerRunner:
     """Run one burst arq worker to the end and return its log; it must exit 0."""
 
-    async def run(within_s: float = 30) -> str:
-        proc = arq_worker()
+    async def run(within_s: float = 30, queue_name: str = "arq:queue") -> str:
+        proc = arq_worker(queue_name)
         return await wait_arq_worker(proc, tmp_path, within_s)
 
     return run

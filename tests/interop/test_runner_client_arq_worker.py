@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from runner import Job, JobDef, JobResult, JobStatus, ResultNotFound, RunnerRedis
 from runner.engine.utils import timestamp_ms
 from runner.errors import DeserializationError
+from tests.interop.arq_env import ArqClient
 from tests.interop.conftest import ArqWorkerRunner, loads_tolerant, wait_arq_worker, wait_until
 
 pytestmark = pytest.mark.interop
@@ -218,3 +219,25 @@ async def test_keep_result_zero(pool: RunnerRedis, run_arq_worker: ArqWorkerRunn
     assert await job.status() == JobStatus.not_found
     with pytest.raises(ResultNotFound):
         await job.result(timeout=5, poll_delay=0.02)
+
+
+async def test_custom_queue_job_try_and_listings(
+    pool: RunnerRedis, arq_client: ArqClient, run_arq_worker: ArqWorkerRunner, raw: aioredis.Redis
+) -> None:
+    job = await pool.enqueue_job("whoami", _queue_name="arq:other", _job_try=3)
+    assert job is not None
+    # arq's listing reads runner's payload
+    [listed] = await arq_client.queued_jobs(queue_name="arq:other")
+    assert (listed["job_id"], listed["function"], listed["job_try"]) == (job.job_id, "whoami", 3)
+
+    await run_arq_worker(queue_name="arq:other")
+
+    assert await job.result(timeout=10, poll_delay=0.02) == {
+        "job_id": job.job_id,
+        "job_try": 3,
+        "score": listed["score"],
+        "worker": "arq",
+    }
+    [result] = await pool.all_job_results()
+    assert (result.job_id, result.queue_name, result.job_try, result.success) == (job.job_id, "arq:other", 3, True)
+    assert not await raw.exists("arq:queue")

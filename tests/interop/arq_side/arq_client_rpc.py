@@ -73,6 +73,14 @@ class Handler:
         fields = {name: encode(getattr(info, name)) for name in info.__dataclass_fields__}
         return {"info": fields, "kind": type(info).__name__}
 
+    async def op_queued_jobs(self, r: dict[str, Any]) -> dict[str, Any]:
+        jobs = await self.pool.queued_jobs(queue_name=r.get("queue_name"))
+        return {"jobs": [{name: encode(getattr(j, name)) for name in j.__dataclass_fields__} for j in jobs]}
+
+    async def op_all_job_results(self, r: dict[str, Any]) -> dict[str, Any]:
+        results = await self.pool.all_job_results()
+        return {"results": [{name: encode(getattr(j, name)) for name in j.__dataclass_fields__} for j in results]}
+
     async def op_result(self, r: dict[str, Any]) -> dict[str, Any]:
         value = await self.job(r).result(timeout=r.get("timeout"), poll_delay=r.get("poll_delay", 0.05))
         return {"value": encode(value)}

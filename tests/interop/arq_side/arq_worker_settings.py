@@ -59,6 +59,7 @@ class WorkerSettings:
         func(no_result, keep_result=0),
     ]
     redis_settings = RedisSettings.from_dsn(os.environ["INTEROP_REDIS_URL"])
+    queue_name = os.environ.get("INTEROP_QUEUE_NAME", "arq:queue")
     poll_delay = 0.02
     allow_abort_jobs = True
     job_timeout = 60
