@@ -88,6 +88,9 @@ class FailedJobs(RunnerError, RuntimeError):
         self.job_results = job_results
         super().__init__(f"{count} job{'s' if count != 1 else ''} failed.")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.count, self.job_results)
+
 
 class Retry(RunnerError, RuntimeError):
     """Raise inside a job to run it again, optionally after ``defer`` (seconds or a timedelta).
@@ -100,6 +103,10 @@ class Retry(RunnerError, RuntimeError):
             defer = defer.total_seconds()
         self.defer_score: int | None = None if defer is None else int(round(defer * 1000))
         super().__init__(f"retry requested{'' if defer is None else f' in {defer:g}s'}.")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # stored in results when retry_jobs is off: rebuild from the delay, not the message
+        return type(self), (None if self.defer_score is None else self.defer_score / 1000,)
 
     def __repr__(self) -> str:
         return f"<Retry defer {(self.defer_score or 0) / 1000:.2f}s>"

@@ -227,14 +227,23 @@ class Worker:
         if max_burst_jobs is not None:
             self.max_burst_jobs = max_burst_jobs
         self.burst = True
-        await self.async_run()
-        if self.jobs_failed:
-            failed = [r for r in await self.pool.all_job_results() if not r.success]
-            raise FailedJobs(self.jobs_failed, failed)
+        try:
+            await self._run()
+            if self.jobs_failed:
+                failed = [r for r in await self.pool.all_job_results() if not r.success]
+                raise FailedJobs(self.jobs_failed, failed)
+        finally:
+            await self.close()
         return self.jobs_complete
 
     async def async_run(self) -> None:
-        """Run in the current event loop until stopped."""
+        """Run in the current event loop until stopped, then close the pool if the worker opened it."""
+        try:
+            await self._run()
+        finally:
+            await self.close()
+
+    async def _run(self) -> None:
         self._main_task = asyncio.current_task()
         self._stop = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -301,7 +310,8 @@ class Worker:
         self.ctx["redis"] = pool
         if self.on_startup is not None:
             await self.on_startup(self.ctx)
-        self._background.append(asyncio.create_task(self._maintenance_loop()))
+        self._closing = asyncio.Event()
+        self._maintenance = asyncio.create_task(self._maintenance_loop())
         if self.cron_jobs:
             from runner.engine.cron import CronScheduler
 
@@ -320,6 +330,12 @@ class Worker:
             for task in self.tasks.values():
                 task.cancel()
             await asyncio.wait(list(self.tasks.values()), timeout=30)
+        # the maintenance loop is asked to end rather than cancelled, so no Redis call is cut off halfway
+        self._closing.set()
+        try:
+            await asyncio.wait_for(self._maintenance, 10)
+        except Exception as exc:
+            logger.debug("maintenance loop ended with %r", exc)
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -340,7 +356,6 @@ class Worker:
             self.jobs_failed,
             self.jobs_retried,
         )
-        await self.close()
 
     # -- the poll loop ---------------------------------------------------------------------------------------------
 
@@ -481,7 +496,17 @@ class Worker:
 
     # -- running one job -------------------------------------------------------------------------------------------
 
-    async def _run_job(self, claim: Claim) -> None:  # noqa: C901 - one job's whole life, step by step
+    async def _run_job(self, claim: Claim) -> None:
+        try:
+            await self._execute(claim)
+        except Exception as exc:
+            # a hook or the machinery itself failed: the job fails with that error instead of staying claimed
+            self.jobs_failed += 1
+            logger.error("job %s failed outside its function: %r", claim.job_id, exc, exc_info=exc)
+            error = JobExecutionFailed(f"failed outside the job function: {type(exc).__name__}: {exc}")
+            await self._finish(claim.job_id, None, "<unknown>", (), {}, claim.job_try, 0, False, error, timestamp_ms())
+
+    async def _execute(self, claim: Claim) -> None:  # noqa: C901 - one job's whole life, step by step
         job_id = claim.job_id
         job_try = claim.job_try
         start_ms = timestamp_ms()
@@ -521,7 +546,7 @@ class Worker:
         if payload_try and payload_try > job_try:
             job_try = payload_try
             with contextlib.suppress(*REDIS_ERRORS):
-                await self.pool.setex(keys.retry_key_prefix + job_id, keys.retry_key_ttl_s, str(job_try))
+                await self.pool.set(keys.retry_key_prefix + job_id, str(job_try), ex=keys.retry_key_ttl_s)
         max_tries = self.max_tries if function.max_tries is None else function.max_tries
         if job_try > max_tries:
             return await fail(
@@ -752,8 +777,8 @@ class Worker:
     async def _maintenance_loop(self) -> None:
         tick = max(min(self.poll_delay_s, 0.5), 0.05)
         heartbeat_every = self.lease_ms / 3000
-        last_heartbeat = last_health = 0.0
-        while True:
+        last_heartbeat = last_health = -float("inf")
+        while not self._closing.is_set():
             now = time.monotonic()
             try:
                 if self.allow_abort_jobs and self.tasks:
@@ -767,7 +792,8 @@ class Worker:
             except REDIS_ERRORS as exc:
                 await self._outage(exc)
                 continue
-            await asyncio.sleep(tick)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), tick)
 
     async def _heartbeat(self) -> None:
         running = list(self.tasks)
@@ -808,9 +834,9 @@ class Worker:
         line = self.health_line(queued)
         ttl_ms = int((self.health_check_interval_s + 1) * 1000)
         async with self.pool.pipeline(transaction=False) as pipe:
-            pipe.psetex(self.health_check_key, ttl_ms, line.encode())
+            pipe.set(self.health_check_key, line.encode(), px=ttl_ms)
             # each worker also keeps its own record, so several workers on a queue don't hide each other
-            pipe.psetex(f"{keys.workers_key_prefix}{self.queue_name}:{self.worker_id}", ttl_ms, line.encode())
+            pipe.set(f"{keys.workers_key_prefix}{self.queue_name}:{self.worker_id}", line.encode(), px=ttl_ms)
             await pipe.execute()
 
     def __repr__(self) -> str:

@@ -38,13 +38,14 @@ while claimed < limit do
   end
   if #due < want * 2 or skipped > 1000 then break end
 end
-if claimed >= limit then
-  -- more may be due: wake a peer
-  if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', skipped, 1) > 0
-      and redis.call('LLEN', KEYS[3]) == 0 then
-    redis.call('RPUSH', KEYS[3], '1')
-  end
+-- leave a wake token exactly when due jobs remain, so an idle peer takes them and no stale token
+-- sends an idle worker round for nothing
+if claimed >= limit and #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', skipped, 1) > 0 then
+  if redis.call('LLEN', KEYS[3]) == 0 then redis.call('RPUSH', KEYS[3], '1') end
 else
+  redis.call('DEL', KEYS[3])
+end
+if claimed < limit then
   local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if #nxt > 0 then out[1] = nxt[2] end
 end
