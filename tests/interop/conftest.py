@@ -21,7 +21,8 @@ def arq_python() -> Path:
     try:
         return ensure_arq_venv()
     except ArqEnvError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")

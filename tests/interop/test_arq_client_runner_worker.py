@@ -269,7 +269,8 @@ async def test_job_try_from_payload(arq_client: ArqClient, runner_worker: Callab
     info = await arq_client.info(job_id)
     assert info is not None
     assert info["job_try"] == 3
-    await run_burst(runner_worker())
+    # a short lease bounds the wait should the job ever be left claimed (it must run exactly once)
+    await run_burst(runner_worker(lease=1))
     # the payload's try (3) wins over the retry counter (1), as with arq's worker; the job runs once
     assert await arq_client.result(job_id) == {
         "value": {"job_id": job_id, "job_try": 3, "score": info["score"], "worker": "runner"}
