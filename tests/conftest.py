@@ -27,14 +27,14 @@ def redis_server_url() -> Iterator[str]:
 
 
 @pytest.fixture
-async def redis_url(redis_server_url: str) -> AsyncIterator[str]:
+async def redis_url(redis_server_url: str) -> str:
     """The server's URL, with its database emptied before the test."""
     client = aioredis.Redis.from_url(redis_server_url)
     try:
         await client.flushdb()
     finally:
         await client.aclose()
-    yield redis_server_url
+    return redis_server_url
 
 
 @pytest.fixture

@@ -68,12 +68,17 @@ async def test_job_runs_and_result(pool: RunnerRedis, make_worker: MakeWorker) -
     assert await job.status() == JobStatus.complete
     info = await job.result_info()
     assert info is not None
-    assert (info.success, info.result, info.job_try, info.queue_name, info.job_id) == (True, 5, 1, "arq:queue", job.job_id)
+    assert (info.success, info.result, info.job_try) == (True, 5, 1)
+    assert (info.queue_name, info.job_id) == ("arq:queue", job.job_id)
     assert info.start_time <= info.finish_time
     assert worker.jobs_complete == 1
     # everything but the result is cleaned up
     remaining = sorted(k.decode() for k in await pool.keys("*"))
-    assert remaining == ["arq:queue:health-check", f"arq:result:{job.job_id}", f"runner:workers:arq:queue:{worker.worker_id}"]
+    assert remaining == [
+        "arq:queue:health-check",
+        f"arq:result:{job.job_id}",
+        f"runner:workers:arq:queue:{worker.worker_id}",
+    ]
 
 
 async def test_ctx_contents(pool: RunnerRedis, make_worker: MakeWorker) -> None:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 from redis.asyncio import Redis
@@ -158,13 +158,13 @@ class RunnerRedis(Redis):
     async def queued_jobs(self, *, queue_name: str | None = None) -> list[JobDef]:
         """Every job in the queue (queued, deferred or running), with its score."""
         queue_name = queue_name or self.default_queue_name
-        entries = await self.zrange(queue_name, 0, -1, withscores=True)
+        entries = cast(list[tuple[bytes, float]], await self.zrange(queue_name, 0, -1, withscores=True))
         if not entries:
             return []
         async with self.pipeline(transaction=False) as pipe:
             for job_id, _ in entries:
                 pipe.get(keys.job_key_prefix + job_id.decode())
-            payloads = await pipe.execute()
+            payloads: list[bytes | None] = await pipe.execute()
         found = []
         for (job_id, score), payload in zip(entries, payloads, strict=True):
             if payload:
@@ -179,7 +179,7 @@ class RunnerRedis(Redis):
         result_keys = [k async for k in self.scan_iter(match=keys.result_key_prefix + "*", count=1000)]
         if not result_keys:
             return []
-        payloads = await self.mget(result_keys)
+        payloads = cast(list[bytes | None], await self.mget(result_keys))
         results = [deserialize_result(p, deserializer=self.job_deserializer) for p in payloads if p]
         return sorted(results, key=lambda r: r.enqueue_time)
 
@@ -263,4 +263,4 @@ class ResultWaiter:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import ssl as ssl_module
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
 from redis.asyncio.retry import Retry as RedisRetry
@@ -191,7 +191,7 @@ async def create_pool(
         lease = await asyncio.to_thread(embedded.acquire, settings.embedded_dir)
         settings = replace(settings, unix_socket_path=lease.unix_socket_path, embedded_dir=None)
 
-    options = {
+    options: dict[str, Any] = {
         "job_serializer": job_serializer,
         "job_deserializer": job_deserializer,
         "default_queue_name": default_queue_name,
@@ -201,9 +201,11 @@ async def create_pool(
     while True:
         if settings.sentinel:
             hosts = settings.host if isinstance(settings.host, list) else [(settings.host, settings.port)]
-            sentinel = Sentinel(hosts, **{k: v for k, v in kwargs.items() if k != "max_connections"})
-            pool = sentinel.master_for(settings.sentinel_master, redis_class=RunnerRedis, **kwargs)
-            pool.configure(**options)  # type: ignore[attr-defined]
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                hosts, **{k: v for k, v in kwargs.items() if k != "max_connections"}
+            )
+            pool = cast(RunnerRedis, sentinel.master_for(settings.sentinel_master, redis_class=RunnerRedis, **kwargs))
+            pool.configure(**options)
         elif settings.unix_socket_path:
             kwargs.pop("ssl", None)
             pool = RunnerRedis(unix_socket_path=settings.unix_socket_path, **kwargs, **options)

@@ -48,18 +48,19 @@ def func(
         ImportStringError: a path does not resolve.
         TypeError: the object is not an ``async def`` function.
     """
-    if isinstance(coroutine, Function):
-        coroutine = coroutine.coroutine
-    if isinstance(coroutine, str):
-        name = name or coroutine.rpartition(":")[2]
-        coroutine = import_string(coroutine)
-    if not inspect.iscoroutinefunction(coroutine) and not inspect.iscoroutinefunction(
-        getattr(coroutine, "__call__", None)  # noqa: B004 - an instance with an async __call__ is a coroutine too
+    target: Any = coroutine
+    if isinstance(target, Function):
+        target = target.coroutine
+    if isinstance(target, str):
+        name = name or target.rpartition(":")[2]
+        target = import_string(target)
+    if not inspect.iscoroutinefunction(target) and not inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - an instance with an async __call__ is a coroutine too
     ):
-        raise TypeError(f"{coroutine!r} is not a coroutine function; jobs must be defined with `async def`.")
+        raise TypeError(f"{target!r} is not a coroutine function; jobs must be defined with `async def`.")
     return Function(
-        name=name or coroutine.__qualname__,
-        coroutine=coroutine,
+        name=name or target.__qualname__,
+        coroutine=target,
         timeout_s=to_seconds(timeout),
         keep_result_s=to_seconds(keep_result),
         keep_result_forever=keep_result_forever,

@@ -7,7 +7,7 @@ import pickle
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from runner.engine import keys
 from runner.engine.serializers import Deserializer, Serializer
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from runner.engine.client import RunnerRedis
 
 
-class JobStatus(str, Enum):
+class JobStatus(str, Enum):  # noqa: UP042 - arq compares statuses with plain strings
     """Where a job is in its life, as ``Job.status()`` reports it."""
 
     deferred = "deferred"
@@ -69,7 +69,7 @@ class Job:
         self._queue_name = _queue_name
         self._deserializer = _deserializer
 
-    async def result(self, timeout: float | None = None, *, poll_delay: float = 0.5) -> Any:
+    async def result(self, timeout: float | None = None, *, poll_delay: float = 0.5) -> Any:  # noqa: ASYNC109
         """Wait for the job's result and return it, or raise the exception the job raised.
 
         A runner worker announces each finish, so this returns within milliseconds of it; ``poll_delay`` is the
@@ -118,7 +118,7 @@ class Job:
         """Everything known about the job, with its result when there is one; does not wait."""
         info: JobDef | None = await self.result_info()
         if info is None:
-            raw = await self._redis.get(keys.job_key_prefix + self.job_id)
+            raw = cast(bytes | None, await self._redis.get(keys.job_key_prefix + self.job_id))
             if raw:
                 info = deserialize_job(raw, deserializer=self._deserializer)
         if info is not None:
@@ -129,7 +129,7 @@ class Job:
 
     async def result_info(self) -> JobResult | None:
         """The stored result, success or failure, without raising the job's exception; None when there is none."""
-        raw = await self._redis.get(keys.result_key_prefix + self.job_id)
+        raw = cast(bytes | None, await self._redis.get(keys.result_key_prefix + self.job_id))
         return deserialize_result(raw, deserializer=self._deserializer) if raw else None
 
     async def status(self) -> JobStatus:
@@ -146,7 +146,7 @@ class Job:
             return JobStatus.deferred if score > timestamp_ms() else JobStatus.queued
         return JobStatus.not_found
 
-    async def abort(self, *, timeout: float | None = None, poll_delay: float = 0.5) -> bool:
+    async def abort(self, *, timeout: float | None = None, poll_delay: float = 0.5) -> bool:  # noqa: ASYNC109
         """Ask the workers to abort the job and wait for the outcome.
 
         A queued or deferred job fails with ``CancelledError`` before it starts; a running one is cancelled

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 from redis.exceptions import RedisError
@@ -265,7 +266,8 @@ class Worker:
                     loop.remove_signal_handler(sig)
 
     def _on_signal(self, signum: int) -> None:
-        logger.info("received %s, %s", signal.Signals(signum).name, "stopping" if not self._stopping else "forcing stop")
+        action = "forcing stop" if self._stopping else "stopping"
+        logger.info("received %s, %s", signal.Signals(signum).name, action)
         self.request_stop()
 
     def request_stop(self) -> None:
@@ -406,7 +408,7 @@ class Worker:
         while self.tasks:
             await asyncio.wait(list(self.tasks.values()))
 
-    async def _wait_any(self, awaitable: Awaitable[Any], timeout: float | None = None) -> None:
+    async def _wait_any(self, awaitable: Awaitable[Any], timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Wait for ``awaitable``, a stop request, or the timeout, whichever comes first."""
         assert self._stop is not None
         first = asyncio.ensure_future(awaitable)
@@ -419,7 +421,7 @@ class Worker:
                     fut.cancel()
             await asyncio.gather(first, stop, return_exceptions=True)
 
-    async def _wait_for_wake(self, timeout: float) -> None:
+    async def _wait_for_wake(self, timeout: float) -> None:  # noqa: ASYNC109
         """Block until a producer pushes a wake token, or ``timeout`` seconds."""
         if timeout < 0.005:
             await asyncio.sleep(timeout)
@@ -458,7 +460,7 @@ class Worker:
         self.jobs_started += 1
         task = asyncio.create_task(self._run_job(claim))
         self.tasks[claim.job_id] = task
-        task.add_done_callback(lambda t, job_id=claim.job_id: self._job_done(job_id, t))
+        task.add_done_callback(functools.partial(self._job_done, claim.job_id))
 
     def _job_done(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self.tasks.get(job_id) is task:
@@ -510,7 +512,9 @@ class Worker:
         job_id = claim.job_id
         job_try = claim.job_try
         start_ms = timestamp_ms()
-        function_name, args, kwargs, enqueue_ms = "<unknown>", (), {}, 0
+        function_name, enqueue_ms = "<unknown>", 0
+        args: tuple[Any, ...] = ()
+        kwargs: dict[str, Any] = {}
         function: Any = None
 
         async def fail(exc: BaseException, message: str) -> None:
@@ -855,7 +859,7 @@ async def async_check_health(
     pool = await create_pool(redis_settings)
     try:
         key = health_check_key or keys.health_check_key(queue_name or keys.default_queue_name)
-        data = await pool.get(key)
+        data = cast(bytes | None, await pool.get(key))
     finally:
         await pool.aclose()
     if not data:
