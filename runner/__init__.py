@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from runner.engine import (
     ArqRedis,
+    CronJob,
     FailedJobs,
     Function,
     Job,
@@ -24,6 +25,7 @@ from runner.engine import (
     async_check_health,
     check_health,
     create_pool,
+    cron,
     func,
     get_serializer,
 )
@@ -31,17 +33,9 @@ from runner.engine import (
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> object:
-    # cron lives in its own module, written alongside; import it lazily so the package works without it
-    if name == "cron":
-        from runner.engine.cron import cron
-
-        return cron
-    raise AttributeError(f"module 'runner' has no attribute {name!r}")
-
-
 __all__ = [
     "ArqRedis",
+    "CronJob",
     "FailedJobs",
     "Function",
     "Job",

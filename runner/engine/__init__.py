@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from runner.engine.client import ArqRedis, JobSpec, RunnerRedis
 from runner.engine.connection import RedisSettings, create_pool
+from runner.engine.cron import CronJob, cron
 from runner.engine.functions import Function, func
 from runner.engine.job import Job, JobDef, JobResult, JobStatus
 from runner.engine.serializers import get_serializer
@@ -22,6 +23,7 @@ from runner.errors import (
 
 __all__ = [
     "ArqRedis",
+    "CronJob",
     "FailedJobs",
     "Function",
     "Job",
@@ -39,6 +41,7 @@ __all__ = [
     "async_check_health",
     "check_health",
     "create_pool",
+    "cron",
     "func",
     "get_serializer",
 ]
