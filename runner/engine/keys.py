@@ -15,10 +15,12 @@ health_check_key_suffix = ":health-check"
 wake_key_prefix = "runner:wake:"  # LIST per queue: a token per enqueue; idle workers BLPOP on it
 done_channel_prefix = "runner:done:"  # pub/sub per queue: space-separated ids of jobs that just finished
 unique_key_prefix = "runner:unique:"  # STRING per job id: `_unique_for` marker that refuses a second enqueue
-workers_key_prefix = "runner:workers:"  # HASH per queue: worker id -> last health line (per-worker health)
+workers_key_prefix = "runner:workers:"  # STRING per queue and worker: `<prefix><queue>:<worker id>` -> health line
+stats_key_prefix = "runner:stats:"  # HASH per queue and minute: complete/failed/retried counts (runner info)
 
 retry_key_ttl_s = 88_400
 expires_extra_ms_default = 86_400_000
+stats_key_ttl_s = 3_900  # an hour of per-minute counts, and a little more
 
 
 def wake_key(queue_name: str) -> str:
@@ -31,3 +33,12 @@ def done_channel(queue_name: str) -> str:
 
 def health_check_key(queue_name: str) -> str:
     return queue_name + health_check_key_suffix
+
+
+def stats_key(queue_name: str, minute: int) -> str:
+    """The counts hash of ``queue_name`` for one minute (unix ms // 60 000)."""
+    return f"{stats_key_prefix}{queue_name}:{minute}"
+
+
+def worker_key(queue_name: str, worker_id: str) -> str:
+    return f"{workers_key_prefix}{queue_name}:{worker_id}"

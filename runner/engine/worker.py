@@ -16,6 +16,7 @@ import functools
 import logging
 import signal
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -641,7 +642,7 @@ class Worker:
             )
             if self.on_job_end is not None:
                 await self.on_job_end(ctx)
-            await self._queue_outcome(job_id, "q", b"", timestamp_ms() + defer_ms)
+            await self._queue_outcome(job_id, "qr", b"", timestamp_ms() + defer_ms)
             return
         if isinstance(exc, asyncio.CancelledError) and job_id in self._aborting:
             self._aborting.discard(job_id)
@@ -680,6 +681,10 @@ class Worker:
                 exc_info=not isinstance(exc, TimeoutError | asyncio.CancelledError),
                 extra=self._log_extra(job_id, function_name, job_try, duration, "failed"),
             )
+            if not isinstance(exc, asyncio.CancelledError):
+                # pickle keeps an exception's __dict__, so `runner jobs show` can print where it was raised
+                with contextlib.suppress(AttributeError, TypeError):
+                    exc.__dict__["runner_traceback"] = "".join(traceback.format_exception(exc))
         if self.on_job_end is not None:
             await self.on_job_end(ctx)
         await self._finish(job_id, function, function_name, args, kwargs, job_try, enqueue_ms, False, exc, start_ms)
@@ -737,7 +742,7 @@ class Worker:
                 )
                 or b""
             )
-        await self._queue_outcome(job_id, "f", payload, keep_ms)
+        await self._queue_outcome(job_id, "fc" if success else "ff", payload, keep_ms)
 
     # -- writing outcomes in batches -------------------------------------------------------------------------------
 
@@ -758,12 +763,15 @@ class Worker:
                 keys.retry_key_prefix,
                 keys.result_key_prefix,
                 keys.done_channel(self.queue_name),
+                keys.stats_key_ttl_s,
             ]
             for outcome in batch:
                 args += [outcome.job_id, outcome.kind, outcome.payload, outcome.number]
             while True:
                 try:
-                    await self._finish_script(keys=[self.queue_name, keys.abort_jobs_ss], args=args)
+                    # one stats hash per minute feeds `runner info`'s completions and failures per minute
+                    stats = keys.stats_key(self.queue_name, timestamp_ms() // 60_000)
+                    await self._finish_script(keys=[self.queue_name, keys.abort_jobs_ss, stats], args=args)
                     break
                 except REDIS_ERRORS as exc:
                     # the outcomes wait in memory until Redis is back; the claims' leases keep the jobs safe
@@ -840,7 +848,7 @@ class Worker:
         async with self.pool.pipeline(transaction=False) as pipe:
             pipe.set(self.health_check_key, line.encode(), px=ttl_ms)
             # each worker also keeps its own record, so several workers on a queue don't hide each other
-            pipe.set(f"{keys.workers_key_prefix}{self.queue_name}:{self.worker_id}", line.encode(), px=ttl_ms)
+            pipe.set(keys.worker_key(self.queue_name, self.worker_id), line.encode(), px=ttl_ms)
             await pipe.execute()
 
     def __repr__(self) -> str:

@@ -1,0 +1,410 @@
+"""Reading and steering queues from outside a worker: what ``runner info``, ``check`` and ``jobs`` show and do.
+
+Everything here reads arq's layout as it is (see keys.py), so it sees jobs written and run by arq processes too:
+  queued       in the queue, due (score <= now), no in-progress key;
+  deferred     in the queue, not yet due, no in-progress key;
+  in progress  in the queue with an in-progress key (a runner worker moves the score of a job it runs to
+               now + lease, an arq worker keeps it, so the score alone cannot tell);
+  complete / failed   a stored result with ``s`` true / false.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from runner.engine import keys
+from runner.engine.client import RunnerRedis
+from runner.engine.job import JobResult, deserialize_job_raw, deserialize_result, serialize_job
+from runner.engine.serializers import Deserializer, Serializer
+from runner.engine.utils import timestamp_ms
+from runner.errors import DeserializationError
+
+STATUSES = ("queued", "deferred", "in_progress", "complete", "failed")
+STATS_WINDOW_MINUTES = 5
+_CHUNK = 500
+
+# Put a failed job back under its own id: only if its failed result is still the one the caller read, and the id
+# is free.  KEYS: queue zset, wake list, abort zset, result key, job key, retry key.
+# ARGV: expected result payload, job payload, score ms, expires ms, job id.
+_REQUEUE = """
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+redis.call('DEL', KEYS[4], KEYS[6])
+redis.call('PSETEX', KEYS[5], ARGV[4], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[5])
+redis.call('ZREM', KEYS[3], ARGV[5])
+if redis.call('LLEN', KEYS[2]) == 0 then redis.call('RPUSH', KEYS[2], '1') end
+return 1
+"""
+
+# Delete waiting jobs of one queue; a job a worker holds is left to finish.
+# KEYS[1] queue zset; ARGV: job, in-progress and retry key prefixes, then the ids.  Returns {deleted, running}.
+_PURGE = """
+local deleted, running = 0, 0
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  if redis.call('EXISTS', ARGV[2] .. id) == 1 then
+    running = running + 1
+  elseif redis.call('ZREM', KEYS[1], id) == 1 then
+    redis.call('DEL', ARGV[1] .. id, ARGV[3] .. id)
+    deleted = deleted + 1
+  end
+end
+return {deleted, running}
+"""
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+@dataclass
+class WorkerHealth:
+    """One worker's own health record (``runner:workers:<queue>:<id>``); it exists while the worker reports."""
+
+    worker_id: str
+    line: str
+    ttl_ms: int
+
+
+@dataclass
+class QueueStats:
+    """One queue at one moment, as ``runner info`` shows it."""
+
+    queue: str
+    now_ms: int
+    queued: int
+    deferred: int
+    in_progress: int
+    oldest_queued_score: int | None
+    recent: dict[str, int]
+    window_minutes: int
+    workers: list[WorkerHealth]
+    arq_health: str | None
+
+    @property
+    def oldest_queued_age_s(self) -> float | None:
+        """Seconds the longest-waiting due job has waited since it became due."""
+        if self.oldest_queued_score is None:
+            return None
+        return max(self.now_ms - self.oldest_queued_score, 0) / 1000
+
+    def per_minute(self, outcome: str) -> float:
+        return self.recent.get(outcome, 0) / self.window_minutes
+
+    @property
+    def workers_alive(self) -> int:
+        """Runner workers with a live record; an arq worker's shared health key counts as one when none has."""
+        if self.workers:
+            return len(self.workers)
+        return 1 if self.arq_health else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "queued": self.queued,
+            "deferred": self.deferred,
+            "in_progress": self.in_progress,
+            "oldest_queued_age_s": self.oldest_queued_age_s,
+            "completed_per_min": self.per_minute("complete"),
+            "failed_per_min": self.per_minute("failed"),
+            "retried_per_min": self.per_minute("retried"),
+            "window_minutes": self.window_minutes,
+            "completed_in_window": self.recent.get("complete", 0),
+            "failed_in_window": self.recent.get("failed", 0),
+            "retried_in_window": self.recent.get("retried", 0),
+            "workers_alive": self.workers_alive,
+            "workers": [{"id": w.worker_id, "health": w.line} for w in self.workers],
+        }
+
+
+@dataclass
+class JobRow:
+    """One job as ``runner jobs list`` and ``show`` see it."""
+
+    job_id: str
+    queue: str | None
+    status: str
+    function: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    job_try: int | None = None
+    enqueue_ms: int | None = None
+    score: int | None = None
+    result: JobResult | None = None
+    error: str | None = None  # the payload could not be decoded
+
+
+async def in_progress_ids(pool: RunnerRedis, queue_name: str) -> set[str]:
+    """Ids of the queue's jobs that a worker holds right now."""
+    prefix = keys.in_progress_key_prefix
+    held = [k[len(prefix):] async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
+    if not held:
+        return set()
+    ids = [cast(bytes, k).decode() for k in held]
+    scores = await pool.zmscore(queue_name, ids)
+    return {job_id for job_id, score in zip(ids, scores, strict=True) if score is not None}
+
+
+async def worker_health(pool: RunnerRedis, queue_name: str) -> list[WorkerHealth]:
+    """The live per-worker health records of a queue, by worker id."""
+    prefix = keys.worker_key(queue_name, "")
+    found = sorted([k async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)])
+    if not found:
+        return []
+    async with pool.pipeline(transaction=False) as pipe:
+        for key in found:
+            pipe.get(key)
+            pipe.pttl(key)
+        values = await pipe.execute()
+    records = []
+    for index, key in enumerate(found):
+        line, ttl = values[2 * index], values[2 * index + 1]
+        if line is not None:  # expired between the scan and the read
+            records.append(WorkerHealth(key.decode()[len(prefix):], line.decode(), int(ttl)))
+    return records
+
+
+async def recent_counts(
+    pool: RunnerRedis, queue_name: str, *, now_ms: int | None = None, minutes: int = STATS_WINDOW_MINUTES
+) -> dict[str, int]:
+    """complete / failed / retried counts of this minute and the ``minutes - 1`` before it."""
+    minute = (now_ms or timestamp_ms()) // 60_000
+    async with pool.pipeline(transaction=False) as pipe:
+        for m in range(minute - minutes + 1, minute + 1):
+            pipe.hgetall(keys.stats_key(queue_name, m))
+        buckets: list[dict[bytes, bytes]] = await pipe.execute()
+    totals = {"complete": 0, "failed": 0, "retried": 0}
+    for bucket in buckets:
+        for name, count in bucket.items():
+            totals[name.decode()] = totals.get(name.decode(), 0) + int(count)
+    return totals
+
+
+async def queue_stats(
+    pool: RunnerRedis,
+    queue_name: str,
+    *,
+    health_check_key: str | None = None,
+    now_ms: int | None = None,
+    window_minutes: int = STATS_WINDOW_MINUTES,
+) -> QueueStats:
+    """Counts, the oldest due job, recent outcomes and live workers of one queue."""
+    now = now_ms or timestamp_ms()
+    running = await in_progress_ids(pool, queue_name)
+    async with pool.pipeline(transaction=False) as pipe:
+        pipe.zcount(queue_name, "-inf", now)
+        pipe.zcount(queue_name, f"({now}", "+inf")
+        pipe.get(health_check_key or keys.health_check_key(queue_name))
+        due, future, arq_health = await pipe.execute()
+    running_due = 0
+    if running:
+        scores = await pool.zmscore(queue_name, list(running))
+        running_due = sum(1 for s in scores if s is not None and s <= now)
+    oldest: int | None = None
+    offset = 0
+    while oldest is None and offset < due:
+        # the first due job nobody holds; held jobs are few, so this is one read almost always
+        entries = cast(
+            list[tuple[bytes, float]],
+            await pool.zrangebyscore(queue_name, "-inf", now, start=offset, num=len(running) + 10, withscores=True),
+        )
+        if not entries:
+            break
+        for member, score in entries:
+            if member.decode() not in running:
+                oldest = int(score)
+                break
+        offset += len(entries)
+    return QueueStats(
+        queue=queue_name,
+        now_ms=now,
+        queued=due - running_due,
+        deferred=future - (len(running) - running_due),
+        in_progress=len(running),
+        oldest_queued_score=oldest,
+        recent=await recent_counts(pool, queue_name, now_ms=now, minutes=window_minutes),
+        window_minutes=window_minutes,
+        workers=await worker_health(pool, queue_name),
+        arq_health=arq_health.decode() if arq_health else None,
+    )
+
+
+def _status_of(score: int, held: bool, now: int) -> str:
+    if held:
+        return "in_progress"
+    return "deferred" if score > now else "queued"
+
+
+async def queue_jobs(
+    pool: RunnerRedis, queue_name: str, *, deserializer: Deserializer | None = None, now_ms: int | None = None
+) -> AsyncIterator[JobRow]:
+    """The queue's jobs in score order, read in chunks, with their status."""
+    now = now_ms or timestamp_ms()
+    running = await in_progress_ids(pool, queue_name)
+    start = 0
+    while True:
+        entries = cast(
+            list[tuple[bytes, float]], await pool.zrange(queue_name, start, start + _CHUNK - 1, withscores=True)
+        )
+        if not entries:
+            return
+        start += len(entries)
+        ids = [member.decode() for member, _ in entries]
+        payloads = cast(list[bytes | None], await pool.mget([keys.job_key_prefix + i for i in ids]))
+        for job_id, (_, score), payload in zip(ids, entries, payloads, strict=True):
+            row = JobRow(job_id, queue_name, _status_of(int(score), job_id in running, now), "", score=int(score))
+            _fill_from_payload(row, payload, deserializer)
+            yield row
+
+
+def _fill_from_payload(row: JobRow, payload: bytes | None, deserializer: Deserializer | None) -> None:
+    if payload is None:
+        row.function, row.error = "?", "its job key is gone (expired, or removed while it was read)"
+        return
+    try:
+        row.function, row.args, row.kwargs, row.job_try, row.enqueue_ms = deserialize_job_raw(
+            payload, deserializer=deserializer
+        )
+    except DeserializationError as exc:
+        row.function, row.error = "?", str(exc)
+
+
+async def results(
+    pool: RunnerRedis, *, deserializer: Deserializer | None = None, queue_name: str | None = None
+) -> list[JobRow]:
+    """Every stored result (of ``queue_name``, or of any queue), newest finish first.
+
+    A result that names no queue (arq before 0.26 wrote none) is listed under every queue.
+    """
+    prefix = keys.result_key_prefix
+    found = [k async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
+    rows = []
+    for i in range(0, len(found), _CHUNK):
+        chunk = found[i : i + _CHUNK]
+        payloads = cast(list[bytes | None], await pool.mget(chunk))
+        for key, payload in zip(chunk, payloads, strict=True):
+            if payload is None:
+                continue
+            job_id = key.decode()[len(prefix):]
+            row = result_row(job_id, payload, deserializer)
+            if queue_name is None or row.queue in (None, queue_name):
+                rows.append(row)
+    rows.sort(key=lambda r: -(r.result.finish_time.timestamp() if r.result else 0))
+    return rows
+
+
+def result_row(job_id: str, payload: bytes, deserializer: Deserializer | None) -> JobRow:
+    try:
+        result = deserialize_result(payload, deserializer=deserializer)
+    except DeserializationError as exc:
+        return JobRow(job_id, None, "failed", "?", error=str(exc))
+    return JobRow(
+        job_id,
+        result.queue_name,
+        "complete" if result.success else "failed",
+        result.function,
+        result.args,
+        result.kwargs,
+        result.job_try,
+        int(result.enqueue_time.timestamp() * 1000),
+        result=result,
+    )
+
+
+async def find_job(
+    pool: RunnerRedis, job_id: str, queue_names: Sequence[str], *, deserializer: Deserializer | None = None
+) -> JobRow | None:
+    """Everything stored about one job, looked for in ``queue_names``; None when nothing is."""
+    async with pool.pipeline(transaction=False) as pipe:
+        pipe.get(keys.result_key_prefix + job_id)
+        pipe.get(keys.job_key_prefix + job_id)
+        pipe.exists(keys.in_progress_key_prefix + job_id)
+        pipe.get(keys.retry_key_prefix + job_id)
+        for name in queue_names:
+            pipe.zscore(name, job_id)
+        result_raw, job_raw, held, tries, *scores = await pipe.execute()
+    if result_raw is not None:
+        return result_row(job_id, result_raw, deserializer)
+    queue = next((name for name, score in zip(queue_names, scores, strict=True) if score is not None), None)
+    if queue is None and job_raw is None:
+        return None
+    score = None if queue is None else int(scores[list(queue_names).index(queue)])
+    status = "in_progress" if held else ("unknown" if score is None else _status_of(score, False, timestamp_ms()))
+    row = JobRow(job_id, queue, status, "", score=score)
+    _fill_from_payload(row, job_raw, deserializer)
+    if tries is not None:
+        # the counter counts starts so far; it is the try number of the current run while one goes on
+        row.job_try = max(row.job_try or 0, int(tries))
+    return row
+
+
+async def requeue_failed(
+    pool: RunnerRedis,
+    row: JobRow,
+    queue_name: str,
+    *,
+    serializer: Serializer | None = None,
+    deserializer: Deserializer | None = None,
+    expires_extra_ms: int = keys.expires_extra_ms_default,
+) -> bool:
+    """Enqueue a failed job again under its own id, with its arguments and a fresh try count.
+
+    Its failed result is removed in the same step.  Returns False when the result changed meanwhile or the id
+    is taken (a new job with this id was enqueued).
+    """
+    raw = cast(bytes | None, await pool.get(keys.result_key_prefix + row.job_id))
+    if raw is None or result_row(row.job_id, raw, deserializer).status != "failed":
+        return False
+    now = timestamp_ms()
+    payload = serialize_job(row.function, row.args, row.kwargs, None, now, serializer=serializer)
+    script = pool.register_script(_REQUEUE)
+    done = await script(
+        keys=[
+            queue_name,
+            keys.wake_key(queue_name),
+            keys.abort_jobs_ss,
+            keys.result_key_prefix + row.job_id,
+            keys.job_key_prefix + row.job_id,
+            keys.retry_key_prefix + row.job_id,
+        ],
+        args=[raw, payload, now, expires_extra_ms, row.job_id],
+    )
+    return bool(done)
+
+
+@dataclass
+class PurgeReport:
+    deleted: int = 0
+    running: int = 0
+
+
+async def purge_queue(
+    pool: RunnerRedis, queue_name: str, *, on_chunk: Callable[[int], Any] | None = None
+) -> PurgeReport:
+    """Delete every queued and deferred job of a queue, a chunk per script call; running jobs are left alone.
+
+    Args:
+        on_chunk: called with the number of ids looked at after each chunk (for a progress bar).
+    """
+    report = PurgeReport()
+    script = pool.register_script(_PURGE)
+    start = 0
+    while True:
+        members = cast(list[bytes], await pool.zrange(queue_name, start, start + _CHUNK - 1))
+        ids = [member.decode() for member in members]
+        if not ids:
+            return report
+        deleted, running = await script(
+            keys=[queue_name],
+            args=[keys.job_key_prefix, keys.in_progress_key_prefix, keys.retry_key_prefix, *ids],
+        )
+        report.deleted += int(deleted)
+        report.running += int(running)
+        # held jobs stay in the set, so the next chunk starts after them
+        start += int(running)
+        if on_chunk is not None:
+            on_chunk(len(ids))
