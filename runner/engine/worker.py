@@ -669,7 +669,13 @@ class Worker:
             return
         else:
             self.jobs_failed += 1
-            outcome = "timed out" if isinstance(exc, TimeoutError) else "failed"
+            outcome = "failed"
+            if isinstance(exc, TimeoutError):
+                outcome = "timed out"
+                if not str(exc):
+                    # asyncio's own timeout says nothing: say which limit it hit
+                    limit = self.job_timeout_s if function.timeout_s is None else function.timeout_s
+                    exc = TimeoutError(f"the job ran longer than its timeout of {limit:g}s")
             logger.warning(
                 "%6.2fs ! %s:%s %s, %s: %s",
                 duration,
