@@ -23,6 +23,10 @@ COMMANDS: dict[str, str] = {
     "import_arq": "import_arq",
     "embedded": "embedded",
     "next_cron": "next_cron",
+    "check": "check",
+    "info": "info",
+    "jobs": "jobs",
+    "enqueue": "enqueue",
 }
 
 
