@@ -51,6 +51,9 @@ logger = logging.getLogger("runner.cli")
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging, tracebacks of unexpected errors.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--metrics-port", metavar="PORT", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port."
+)
 def start(
     config_file: Path,
     burst: bool | None,
@@ -59,9 +62,17 @@ def start(
     watch: Path | None,
     verbose: bool,
     log_format: str,
+    metrics_port: int | None,
 ) -> None:
     """Validate a worker.toml, then run a worker for each of its queues."""
     setup_logging(verbose, log_format)
+    if metrics_port is not None:
+        from runner import metrics
+
+        if not metrics.available():
+            fail(metrics.INSTALL_HINT, EXIT_START)
+        if processes > 1:
+            fail("--metrics-port serves one process; run one `runner start --queue …` per port instead", EXIT_USAGE)
     flags: dict[str, Any] = {} if burst is None else {"burst": burst}
     loaded = _load_checked(config_file, flags, verbose)
     names = loaded.settings.queue_names()
@@ -71,10 +82,12 @@ def start(
         from runner.cli.supervisor import Supervisor, child_command
 
         command = child_command(config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format)
+        if metrics_port is not None:
+            command += ["--metrics-port", str(metrics_port)]
         raise SystemExit(Supervisor(command, processes, watch=watch).run())
     with handled(EXIT_START, verbose):
         workers = build_workers(loaded.settings, queue_name, handle_signals=False)
-    raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose)))
+    raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics_port=metrics_port)))
 
 
 def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool) -> LoadedConfig:
@@ -137,7 +150,9 @@ async def reach_redis(loaded: LoadedConfig) -> str:
     return f"redis {info.get('redis_version', '?')}"
 
 
-async def run_workers(loaded: LoadedConfig, workers: list[Worker], *, verbose: bool = False) -> int:
+async def run_workers(
+    loaded: LoadedConfig, workers: list[Worker], *, verbose: bool = False, metrics_port: int | None = None
+) -> int:
     """Run every worker until stopped; SIGINT/SIGTERM ask each to stop, a second signal stops at once.
 
     Returns:
@@ -151,6 +166,16 @@ async def run_workers(loaded: LoadedConfig, workers: list[Worker], *, verbose: b
         click.echo(f"Error: {exc}", err=True)
         return EXIT_START
     click.echo(banner(loaded, workers, server))
+    exporter = None
+    if metrics_port is not None and workers:
+        from runner.metrics import MetricsExporter
+
+        exporter = MetricsExporter(metrics_port, [w.queue_name for w in workers], workers[0].redis_settings)
+        try:
+            await exporter.start()
+        except RunnerError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            return EXIT_START
     loop = asyncio.get_running_loop()
     signals = 0
 
@@ -187,4 +212,6 @@ async def run_workers(loaded: LoadedConfig, workers: list[Worker], *, verbose: b
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
+        if exporter is not None:
+            await exporter.stop()
     return code

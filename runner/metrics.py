@@ -1,0 +1,190 @@
+"""Prometheus metrics for ``runner start --metrics-port PORT`` (needs the ``metrics`` extra: prometheus-client).
+
+Job counts and durations come from the worker's own job events: every event is logged on ``runner.worker`` with
+``job_id``, ``function``, ``duration``, ``outcome`` and ``queue`` fields, and a logging handler turns them into
+counters, so the engine needs no hook for metrics.  Queue gauges (depth, oldest wait, jobs in progress across all
+workers) are read from Redis every ``refresh_s`` seconds by a task in the workers' event loop.
+
+Metrics:
+    runner_jobs_started_total{queue,function}
+    runner_jobs_completed_total{queue,function}
+    runner_jobs_failed_total{queue,function}       failed, timed out or aborted
+    runner_jobs_retried_total{queue,function}      asked for a retry, or requeued by a stop
+    runner_job_duration_seconds{queue,function}    histogram of finished runs (complete or failed)
+    runner_queue_jobs{queue,state}                 state = queued | deferred
+    runner_queue_oldest_age_seconds{queue}         how long the longest-waiting due job has waited (0: none)
+    runner_jobs_in_progress{queue}                 jobs held by any worker of the queue
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from runner.engine.connection import RedisSettings, create_pool
+from runner.engine.inspect import queue_stats
+from runner.errors import RunnerError
+
+logger = logging.getLogger("runner.metrics")
+
+INSTALL_HINT = 'Metrics need prometheus-client; install it with: pip install "runner[metrics]".'
+
+
+def available() -> bool:
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class JobMetrics:
+    """The metric objects, registered in ``registry`` (a fresh one by default, so tests stay independent)."""
+
+    def __init__(self, registry: Any = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = registry if registry is not None else CollectorRegistry()
+        labels = ["queue", "function"]
+        self.started = Counter("runner_jobs_started", "Jobs started.", labels, registry=self.registry)
+        self.completed = Counter("runner_jobs_completed", "Jobs completed.", labels, registry=self.registry)
+        self.failed = Counter("runner_jobs_failed", "Jobs failed, timed out, aborted.", labels, registry=self.registry)
+        self.retried = Counter(
+            "runner_jobs_retried", "Jobs that asked for a retry or were requeued by a stop.", labels,
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "runner_job_duration_seconds", "Run time of finished jobs.", labels, registry=self.registry
+        )
+        self.queue_jobs = Gauge(
+            "runner_queue_jobs", "Jobs waiting in the queue, by state.", ["queue", "state"], registry=self.registry
+        )
+        self.oldest_age = Gauge(
+            "runner_queue_oldest_age_seconds", "Wait of the longest-waiting due job (0 when none).", ["queue"],
+            registry=self.registry,
+        )
+        self.in_progress = Gauge(
+            "runner_jobs_in_progress", "Jobs held by a worker of the queue.", ["queue"], registry=self.registry
+        )
+
+    def job_event(self, queue: str, function: str, outcome: str, duration: float | None) -> None:
+        """Count one job event as the worker logs it (outcome: started, complete, failed, aborted, retried, …)."""
+        labels = (queue, function)
+        if outcome == "started":
+            self.started.labels(*labels).inc()
+            return
+        if outcome == "complete":
+            self.completed.labels(*labels).inc()
+        elif outcome in ("failed", "aborted"):
+            self.failed.labels(*labels).inc()
+        elif outcome in ("retried", "requeued"):
+            self.retried.labels(*labels).inc()
+            return
+        else:
+            return
+        if duration is not None:
+            self.duration.labels(*labels).observe(duration)
+
+    async def refresh_queues(self, pool: Any, queues: Sequence[str]) -> None:
+        for queue in queues:
+            stats = await queue_stats(pool, queue)
+            self.queue_jobs.labels(queue, "queued").set(stats.queued)
+            self.queue_jobs.labels(queue, "deferred").set(stats.deferred)
+            self.in_progress.labels(queue).set(stats.in_progress)
+            self.oldest_age.labels(queue).set(stats.oldest_queued_age_s or 0)
+
+
+class JobEventHandler(logging.Handler):
+    """Feeds the worker's job-event log records into ``JobMetrics``."""
+
+    def __init__(self, metrics: JobMetrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+
+    def emit(self, record: logging.LogRecord) -> None:
+        outcome = getattr(record, "outcome", None)
+        if outcome is None:
+            return
+        try:
+            self.metrics.job_event(
+                str(getattr(record, "queue", "")),
+                str(getattr(record, "function", "")),
+                str(outcome),
+                getattr(record, "duration", None),
+            )
+        except Exception:
+            self.handleError(record)
+
+
+class MetricsExporter:
+    """Serves ``/metrics`` on ``port`` and keeps the queue gauges fresh while the workers run."""
+
+    def __init__(
+        self,
+        port: int,
+        queues: Sequence[str],
+        redis_settings: RedisSettings,
+        *,
+        host: str = "0.0.0.0",
+        refresh_s: float = 5.0,
+    ) -> None:
+        self.port = port
+        self.host = host
+        self.queues = list(queues)
+        self.redis_settings = redis_settings
+        self.refresh_s = refresh_s
+        self.metrics = JobMetrics()
+        self.handler = JobEventHandler(self.metrics)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen, hook the job events and start refreshing the gauges.
+
+        Raises:
+            RunnerError: the port cannot be listened on.
+        """
+        from prometheus_client import start_http_server
+
+        try:
+            self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.metrics.registry)
+        except OSError as exc:
+            raise RunnerError(
+                f"Could not serve metrics on port {self.port}: {exc.strerror or exc}; choose another --metrics-port."
+            ) from exc
+        logging.getLogger("runner.worker").addHandler(self.handler)
+        self._task = asyncio.create_task(self._refresh_loop())
+        logger.info("metrics at http://%s:%d/metrics", self.host, self.port)
+
+    async def _refresh_loop(self) -> None:
+        pool = None
+        try:
+            while True:
+                try:
+                    if pool is None:
+                        pool = await create_pool(self.redis_settings)
+                    await self.metrics.refresh_queues(pool, self.queues)
+                except Exception as exc:  # Redis away: the workers report the outage; keep the last values
+                    logger.debug("metrics refresh failed: %r", exc)
+                await asyncio.sleep(self.refresh_s)
+        finally:
+            if pool is not None:
+                with contextlib.suppress(Exception):
+                    await pool.aclose()
+
+    async def stop(self) -> None:
+        logging.getLogger("runner.worker").removeHandler(self.handler)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
