@@ -1,0 +1,139 @@
+"""What every bench driver shares; standard library only, because drivers run in other venvs too.
+
+A driver is started as ``python <driver>.py '<json spec>'``. It sets itself up (imports, connection, worker
+object), prints ``READY``, waits for a line on stdin (so every process of a measurement starts together and
+no import time is measured), does its one operation, prints one JSON line and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+# filled by the `pickup` job function: seconds from just before the enqueue call to the job starting
+PICKUPS: list[float] = []
+
+
+def read_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(sys.argv[1])
+    return spec
+
+
+def ready_and_wait() -> float:
+    """Tell the harness this process is set up, block until it says go, and return the start time."""
+    print("READY", flush=True)
+    sys.stdin.readline()
+    return time.time()
+
+
+def finish(result: dict[str, Any]) -> None:
+    """Print the result line and leave at once: tearing a worker down politely is not what is measured."""
+    result["rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(result), flush=True)
+    os._exit(0)
+
+
+class Tally:
+    """Counts finished jobs from an after-job hook and remembers when the last one finished."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.last = 0.0
+
+    async def hook(self, ctx: Any) -> None:
+        self.done += 1
+        self.last = time.time()
+
+
+async def run_worker(
+    spec: dict[str, Any], tally: Tally, start: Callable[[], Awaitable[Any]], t0: float
+) -> dict[str, Any]:
+    """Run ``start()`` until it returns (burst ended), the cap passes, or enough pick-ups were seen."""
+    cap = float(spec.get("cap_s", 60))
+    want_pickups = int(spec.get("pickups", 0))
+    task = asyncio.ensure_future(start())
+    deadline = t0 + cap
+    while not task.done() and time.time() < deadline:
+        if want_pickups and len(PICKUPS) >= want_pickups:
+            break
+        await asyncio.wait({task}, timeout=0.01 if want_pickups else 0.05)
+    if task.done() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    capped = not task.done() and not (want_pickups and len(PICKUPS) >= want_pickups)
+    return {"done": tally.done, "t0": t0, "t_last": tally.last or time.time(), "capped": capped,
+            "pickups": PICKUPS[:]}
+
+
+async def enqueue_loop(
+    spec: dict[str, Any], one: Callable[[], Awaitable[Any]], t0: float
+) -> dict[str, Any]:
+    """Single and concurrent enqueue: ``producers`` tasks call ``one()`` until ``n`` jobs or the cap."""
+    n = int(spec["n"])
+    producers = int(spec.get("producers", 1))
+    deadline = t0 + float(spec.get("cap_s", 60))
+    count = 0
+
+    async def producer() -> None:
+        nonlocal count
+        while count < n and time.time() < deadline:
+            count += 1
+            await one()
+
+    await asyncio.gather(*(producer() for _ in range(producers)))
+    return {"n": count, "elapsed": time.time() - t0}
+
+
+async def gather_in_windows(n: int, window: int, one: Callable[[], Awaitable[Any]]) -> None:
+    """What a user of a queue without a bulk call does: many enqueues in flight, ``window`` at a time."""
+    for start in range(0, n, window):
+        await asyncio.gather(*(one() for _ in range(min(window, n - start))))
+
+
+async def paced(n: int, interval_s: float, delay_s: float, one: Callable[[float], Awaitable[Any]]) -> None:
+    """Call ``one(t)`` ``n`` times, ``interval_s`` apart, with ``t`` the wall time just before the call."""
+    await asyncio.sleep(delay_s)
+    base = time.monotonic()
+    for i in range(n):
+        await one(time.time())
+        await asyncio.sleep(max(base + (i + 1) * interval_s - time.monotonic(), 0))
+
+
+async def result_latencies(n: int, one: Callable[[], Awaitable[float]]) -> list[float]:
+    """``one()`` enqueues a job that returns its finish time and waits for the result; latency = now - that."""
+    out = []
+    for _ in range(n):
+        finished = await one()
+        out.append(time.time() - finished)
+    return out
+
+
+async def job_noop(ctx: Any, **kwargs: Any) -> None:
+    return None
+
+
+async def job_sleep10(ctx: Any, **kwargs: Any) -> None:
+    await asyncio.sleep(0.01)
+
+
+async def job_sleep10t(ctx: Any, **kwargs: Any) -> float:
+    await asyncio.sleep(0.01)
+    return time.time()
+
+
+async def job_pickup(ctx: Any, t: float = 0.0, **kwargs: Any) -> None:
+    PICKUPS.append(time.time() - t)
+
+
+# one name per job function, the same in every driver
+JOB_FUNCTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "noop": job_noop,
+    "sleep10": job_sleep10,
+    "sleep10t": job_sleep10t,
+    "pickup": job_pickup,
+}

@@ -1,0 +1,60 @@
+"""Bench driver for runner (runs in the project's venv). See common.py for the protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from common import JOB_FUNCTIONS, Tally, enqueue_loop, finish, gather_in_windows, paced, read_spec, \
+    ready_and_wait, result_latencies, run_worker
+
+from runner import JobSpec, RedisSettings, Worker, create_pool, func
+
+
+async def main(spec: dict[str, Any]) -> dict[str, Any]:
+    pool = await create_pool(RedisSettings.from_dsn(spec["url"]))
+    await pool.ping()
+    op = spec["op"]
+    if op == "work":
+        tally = Tally()
+        worker = Worker(
+            [func(f, name=name) for name, f in JOB_FUNCTIONS.items()],
+            redis_pool=pool,
+            burst=spec.get("burst", True),
+            handle_signals=False,
+            after_job_end=tally.hook,
+            max_burst_jobs=spec.get("limit") or -1,
+            **spec.get("options", {}),
+        )
+        t0 = ready_and_wait()
+        return await run_worker(spec, tally, worker.async_run, t0)
+    if op == "enqueue":
+        mode = spec["mode"]
+        if mode == "bulk":
+            batch = int(spec.get("batch", 1000))
+            t0 = ready_and_wait()
+            for start in range(0, spec["n"], batch):
+                await pool.enqueue_many([JobSpec("noop") for _ in range(min(batch, spec["n"] - start))])
+            return {"n": spec["n"], "elapsed": time.time() - t0}
+        t0 = ready_and_wait()
+        return await enqueue_loop(spec, lambda: pool.enqueue_job("noop"), t0)
+    if op == "paced":
+        ready_and_wait()
+        await paced(spec["n"], spec["interval_s"], spec.get("delay_s", 0.3), lambda t: pool.enqueue_job("pickup", t=t))
+        return {}
+    if op == "result":
+
+        async def one() -> float:
+            job = await pool.enqueue_job("sleep10t")
+            assert job is not None
+            finished: float = await job.result(timeout=30)
+            return finished
+
+        ready_and_wait()
+        return {"latencies": await result_latencies(spec["n"], one)}
+    raise SystemExit(f"unknown op {op!r}")
+
+
+if __name__ == "__main__":
+    finish(asyncio.run(main(read_spec())))

@@ -1,0 +1,104 @@
+"""One function per kind of measurement, shared by engine.py and compare.py. Each returns plain numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import Driver, Server, measure, one_shot, percentile, throughput
+
+
+@dataclass
+class Contender:
+    """One system under one configuration: which driver, in which venv, with which worker options."""
+
+    key: str
+    label: str
+    python: Path
+    driver: str  # runner | arq | saq | bare
+    options: dict[str, Any] = field(default_factory=dict)
+    saq_template: dict[str, str] | None = None
+
+    def fill(self, server: Server, n: int, function: str = "noop") -> None:
+        if self.driver == "saq":
+            if self.saq_template is None:
+                self.saq_template = one_shot(self.python, "saq", {"op": "template", "url": server.url})
+            server.fill_saq(n, self.saq_template, function)
+        else:
+            server.fill_arq(n, function)
+
+    def worker(self, server: Server, **spec: Any) -> Driver:
+        options = {**self.options, **spec.pop("options", {})}
+        return Driver(self.python, self.driver, {"op": "work", "url": server.url, "options": options, **spec})
+
+    def client(self, server: Server, **spec: Any) -> Driver:
+        return Driver(self.python, self.driver, {"url": server.url, **spec})
+
+
+def drain(
+    server: Server,
+    who: Contender,
+    n: int,
+    *,
+    cap_s: float,
+    function: str = "noop",
+    processes: int = 1,
+    monitor: bool = False,
+    limit: int | None = None,
+    queued: int | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Queue ``queued`` (default ``n``) jobs, then time worker processes through ``n`` of them (or the cap).
+
+    Returns jobs/s, jobs done, whether the cap cut it short, peak RSS of the first worker, server CPU ms per
+    1 000 jobs, and (with ``monitor``) commands per job: sent by clients, and in total on the server.
+    """
+    server.flush()
+    who.fill(server, queued or n, function)
+    workers = [
+        who.worker(server, cap_s=cap_s, limit=limit, options=options or {}) for _ in range(processes)
+    ]
+    m = measure(server, workers, monitor=monitor)
+    rate, done = throughput(m.results)
+    out: dict[str, Any] = {
+        "jobs_per_s": rate,
+        "done": done,
+        "capped": any(r["capped"] for r in m.results),
+        "rss_mb": m.results[0]["rss_kb"] / 1024,
+        "cpu_ms_per_1000": m.server_cpu_s * 1000 / done * 1000 if done else float("nan"),
+    }
+    if monitor and done:
+        out["client_cmds_per_job"] = m.client_cmds / done
+        out["server_cmds_per_job"] = sum(m.calls.values()) / done
+        out["calls"] = m.calls
+    return out
+
+
+def enqueue(server: Server, who: Contender, mode: str, n: int, *, cap_s: float, producers: int = 1) -> float:
+    """Jobs enqueued per second: ``single`` (one after another), ``concurrent`` (``producers`` tasks) or ``bulk``."""
+    server.flush()
+    driver = who.client(server, op="enqueue", mode=mode, n=n, cap_s=cap_s, producers=producers)
+    m = measure(server, [driver])
+    r = m.results[0]
+    return float(r["n"] / r["elapsed"])
+
+
+def pickup(server: Server, who: Contender, n: int, interval_s: float) -> dict[str, float]:
+    """An idle worker; a producer enqueues ``n`` jobs ``interval_s`` apart. Seconds from enqueue to start."""
+    server.flush()
+    worker = who.worker(server, burst=False, pickups=n, cap_s=n * interval_s + 10)
+    producer = who.client(server, op="paced", n=n, interval_s=interval_s)
+    m = measure(server, [worker], background=[producer])
+    values = m.results[0]["pickups"]
+    return {f"p{p}": percentile(values, p) for p in (50, 95, 99)} | {"seen": len(values)}
+
+
+def result_latency(server: Server, who: Contender, n: int) -> dict[str, float]:
+    """A client enqueues a 10 ms job and awaits its result, ``n`` times; seconds from the job's end to the answer."""
+    server.flush()
+    worker = who.worker(server, burst=False, cap_s=600)
+    client = who.client(server, op="result", n=n)
+    m = measure(server, [client], background=[worker])
+    values = m.results[0]["latencies"]
+    return {f"p{p}": percentile(values, p) for p in (50, 95, 99)}
