@@ -100,7 +100,7 @@ def test_demo_enqueues_runs_and_prints_results(project: Path) -> None:
     )
     results = sorted(line.strip() for line in lines if line.startswith("  ") and ("✓" in line or "✗" in line))
     expected = [
-        r"build_report\(100000\) +✗ TimeoutError: it ran longer than its function's timeout",
+        r"build_report\(100000\) +✗ TimeoutError: the job ran longer than its timeout of 2s",
         r"build_report\(500\) +✓ \{'rows': 500, 'seconds': [\d.]+\}",
         r"fetch_exchange_rate\('EUR'\) +✓ \{'currency': 'EUR', 'usd': 1.08, 'tries': 3\}",
         r"send_email\('ada@example.com', 'Welcome aboard'\) +✓ "
