@@ -255,9 +255,15 @@ async def queue_jobs(
         start += len(entries)
         ids = [member.decode() for member, _ in entries]
         payloads = cast(list[bytes | None], await pool.mget([keys.job_key_prefix + i for i in ids]))
+        held = [i for i in ids if i in running]
+        # a running job's try number lives in its retry counter, not in its payload
+        tries = cast(list[bytes | None], await pool.mget([keys.retry_key_prefix + i for i in held])) if held else []
+        try_of = {job_id: int(t) for job_id, t in zip(held, tries, strict=True) if t is not None}
         for job_id, (_, score), payload in zip(ids, entries, payloads, strict=True):
             row = JobRow(job_id, queue_name, _status_of(int(score), job_id in running, now), "", score=int(score))
             _fill_from_payload(row, payload, deserializer)
+            if job_id in try_of:
+                row.job_try = max(row.job_try or 0, try_of[job_id])
             yield row
 
 
