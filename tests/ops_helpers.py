@@ -40,6 +40,14 @@ async def flaky(ctx: dict[str, Any], marker: str) -> str:
     return "ok"
 
 
+async def again(ctx: dict[str, Any]) -> int:
+    from runner import Retry
+
+    if ctx["job_try"] < 2:
+        raise Retry(defer=0)
+    return int(ctx["job_try"])
+
+
 async def slow(ctx: dict[str, Any]) -> None:
     await asyncio.sleep(60)
 
@@ -70,11 +78,14 @@ path = "opstasks:flaky"
 [functions.slow]
 path = "opstasks:slow"
 
+[functions.again]
+path = "opstasks:again"
+
 [functions.cleanup]
 path = "opstasks:cleanup"
 
 [queues.mail]
-functions = ["send_email", "add", "fails", "flaky", "slow"]
+functions = ["send_email", "add", "fails", "flaky", "slow", "again"]
 allow_abort_jobs = true
 health_check_interval = 5
 

@@ -352,7 +352,7 @@ def test_enqueue_without_a_worker(project: Path, redis_url: str) -> None:
 def test_enqueue_bad_input(project: Path) -> None:
     unknown = invoke("enqueue", "worker.toml", "cleanup")
     assert unknown.exit_code == 2
-    assert 'function "cleanup" is not served by queue mail; its functions: send_email, add, fails, flaky, slow' in (
+    assert 'function "cleanup" is not served by queue mail; its functions: send_email, add, fails, flaky, slow, again' in (
         unknown.stderr
     )
     bad_json = invoke("enqueue", "worker.toml", "add", "[1, 2")
