@@ -318,10 +318,10 @@ def test_enqueue_and_wait_for_the_result(project: Path, redis_url: str, worker_t
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == 'enqueued job e1 on mail\n"sent news to x@y.z"\n'
-    numbers = invoke("enqueue", "worker.toml", "--wait=20", "add", "2", "40")
+    numbers = invoke("enqueue", "worker.toml", "--wait", "add", "2", "40")
     assert numbers.exit_code == 0, numbers.output
     assert re.fullmatch(r"enqueued job [0-9a-f]{32} on mail\n42\n", numbers.stdout)
-    failed = invoke("enqueue", "worker.toml", "--wait", "--job-id", "e2", "fails", "5")
+    failed = invoke("enqueue", "worker.toml", "--job-id", "e2", "fails", "5", "--wait", "20")
     assert failed.exit_code == 1
     assert (failed.stdout, failed.stderr) == ("enqueued job e2 on mail\n", "Error: job e2 failed: ValueError: boom 5\n")
 

@@ -46,7 +46,31 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     return seconds
 
 
-@click.command("enqueue")
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _EnqueueCommand(click.Command):
+    """``--wait`` takes SECONDS only when a number follows it, so ``--wait add 2 40`` waits for ``add(2, 40)``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        fixed: list[str] = []
+        for index, arg in enumerate(args):
+            if arg == "--":
+                fixed += args[index:]
+                break
+            following = args[index + 1] if index + 1 < len(args) else None
+            if arg == "--wait" and (following is None or not _is_number(following)):
+                arg = "--wait=inf"
+            fixed.append(arg)
+        return super().parse_args(ctx, fixed)
+
+
+@click.command("enqueue", cls=_EnqueueCommand)
 @config_argument
 @click.argument("function")
 @click.argument("args", nargs=-1, metavar="[ARGS]...")
@@ -55,8 +79,8 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @click.option("--defer-by", metavar="DURATION", callback=_duration, help='Run no earlier than this from now: 30, "5m".')
 @click.option("--queue", "queue_name", metavar="NAME", help="The queue (default: the file's first queue).")
 @click.option(
-    "--wait", metavar="[SECONDS]", type=click.FloatRange(min=0), is_flag=False, flag_value=math.inf,
-    help="Wait for the result and print it (or the error); optionally at most SECONDS. Use --wait=N before ARGS.",
+    "--wait", metavar="[SECONDS]", type=click.FloatRange(min=0),
+    help="Wait for the result and print it (or the error); at most SECONDS when a number follows.",
 )
 @click.option(
     "--bulk", "bulk_file", metavar="FILE", type=click.File("r"),
