@@ -30,6 +30,8 @@ class RedisSettings:
 
     ``host`` may be a list of ``(host, port)`` pairs of sentinels when ``sentinel`` is true.
     ``embedded_dir`` names the data directory of an embedded server (``embedded://DIR`` URLs).
+    ``socket_timeout`` (runner-only) bounds every reply, so a server that stops answering gives an error instead
+    of a hang; a worker keeps its blocking waits shorter than it. None waits for ever.
     """
 
     host: str | list[tuple[str, int]] = "localhost"
@@ -46,6 +48,7 @@ class RedisSettings:
     ssl_ca_data: str | None = None
     ssl_check_hostname: bool = False
     conn_timeout: float = 1
+    socket_timeout: float | None = 5
     conn_retries: int = 5
     conn_retry_delay: float = 1
     max_connections: int | None = None
@@ -144,6 +147,7 @@ def _connection_kwargs(settings: RedisSettings) -> dict[str, Any]:
         "username": settings.username,
         "password": settings.password,
         "socket_connect_timeout": settings.conn_timeout,
+        "socket_timeout": settings.socket_timeout,
         "decode_responses": False,
         # a quick retry rides over a dropped connection; longer outages are the caller's to wait out, so that
         # create_pool's own retries and the worker's outage handling stay in charge of the pace

@@ -192,6 +192,10 @@ class Worker:
         self._aborting: set[str] = set()
         self._requeue_scores: dict[str, int] = {}
         self._outcomes: list[_Outcome] = []
+        # ids whose outcome is queued or written: the heartbeat renews their claims but never takes them back
+        self._finishing: set[str] = set()
+        # orders heartbeats and outcome writes, so a heartbeat sent before an outcome never lands after it
+        self._claims_lock: asyncio.Lock | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[Any]] = []
         self._slot_free: asyncio.Event | None = None
@@ -424,17 +428,21 @@ class Worker:
 
     async def _wait_for_wake(self, timeout: float) -> None:  # noqa: ASYNC109
         """Block until a producer pushes a wake token, or ``timeout`` seconds."""
-        if timeout < 0.005:
-            await asyncio.sleep(timeout)
+        # a blocking read must end before the socket timeout, or a quiet queue would look like an outage;
+        # the poll loop simply blocks again
+        socket_timeout = self.pool.connection_pool.connection_kwargs.get("socket_timeout")
+        block_s = timeout if not socket_timeout else min(timeout, max(socket_timeout * 0.8, socket_timeout - 1))
+        if block_s < 0.005:  # BLPOP rounds a tiny timeout down to 0, which blocks for ever
+            await asyncio.sleep(block_s)
             return
 
         async def blpop() -> None:
             try:
-                await self.pool.blpop([keys.wake_key(self.queue_name)], timeout=timeout)
+                await self.pool.blpop([keys.wake_key(self.queue_name)], timeout=block_s)
             except REDIS_ERRORS as exc:
                 await self._outage(exc)
 
-        await self._wait_any(blpop(), timeout=timeout + 1)
+        await self._wait_any(blpop(), timeout=block_s + 1)
 
     async def _claim(self, limit: int) -> tuple[int | None, list[Claim]]:
         raw = await self._claim_script(
@@ -466,6 +474,7 @@ class Worker:
     def _job_done(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self.tasks.get(job_id) is task:
             del self.tasks[job_id]
+            self._finishing.discard(job_id)
         assert self._slot_free is not None
         self._slot_free.set()
         if not task.cancelled() and task.exception() is not None:
@@ -585,7 +594,7 @@ class Worker:
             )
         try:
             async with asyncio.timeout(timeout_s):
-                result = await function.coroutine(ctx, *args, **kwargs)
+                result = await _contained(function.coroutine(ctx, *args, **kwargs))
         except (Exception, asyncio.CancelledError) as exc:
             current = asyncio.current_task()
             if current is not None and isinstance(exc, asyncio.CancelledError):
@@ -755,6 +764,7 @@ class Worker:
     async def _queue_outcome(self, job_id: str, kind: str, payload: bytes, number: int) -> None:
         """Queue one job's outcome for the next batch and wait until it is written (retried through outages)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finishing.add(job_id)
         self._outcomes.append(_Outcome(job_id, kind, payload, number, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -777,7 +787,8 @@ class Worker:
                 try:
                     # one stats hash per minute feeds `runner info`'s completions and failures per minute
                     stats = keys.stats_key(self.queue_name, timestamp_ms() // 60_000)
-                    await self._finish_script(keys=[self.queue_name, keys.abort_jobs_ss, stats], args=args)
+                    async with self._lock():
+                        await self._finish_script(keys=[self.queue_name, keys.abort_jobs_ss, stats], args=args)
                     break
                 except REDIS_ERRORS as exc:
                     # the outcomes wait in memory until Redis is back; the claims' leases keep the jobs safe
@@ -813,17 +824,25 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), tick)
 
+    def _lock(self) -> asyncio.Lock:
+        if self._claims_lock is None:
+            self._claims_lock = asyncio.Lock()
+        return self._claims_lock
+
     async def _heartbeat(self) -> None:
-        running = list(self.tasks)
-        if not running:
-            return
-        lost = await self._heartbeat_script(
-            keys=[self.queue_name], args=[timestamp_ms(), self.lease_ms, keys.in_progress_key_prefix, *running]
-        )
+        async with self._lock():
+            running = [job_id for job_id in self.tasks if job_id not in self._finishing]
+            finishing = [job_id for job_id in self.tasks if job_id in self._finishing]
+            if not running and not finishing:
+                return
+            lost = await self._heartbeat_script(
+                keys=[self.queue_name],
+                args=[timestamp_ms(), self.lease_ms, keys.in_progress_key_prefix, len(running), *running, *finishing],
+            )
         for job_id in lost:
             logger.error(
-                "job %s: another worker took over its claim while it ran here (this worker stalled longer than "
-                "the lease of %gs); it may run twice",
+                "job %s lost its claim while it ran here (this worker stalled longer than the lease of %gs, and "
+                "another worker took the job over or it was removed); it may run twice",
                 job_id.decode(),
                 self.lease_ms / 1000,
             )
@@ -862,6 +881,18 @@ class Worker:
             f"<Worker {self.worker_id} queue={self.queue_name} j_complete={self.jobs_complete} "
             f"j_failed={self.jobs_failed} j_retried={self.jobs_retried} j_ongoing={len(self.tasks)}>"
         )
+
+
+async def _contained(job: Awaitable[Any]) -> Any:
+    """Await a job function; a ``sys.exit()`` or ``KeyboardInterrupt`` inside it fails that job only.
+
+    Left alone, either would end the event loop, and every worker that took the job again would die the same way.
+    """
+    try:
+        return await job
+    except (SystemExit, KeyboardInterrupt) as exc:
+        message = f"the job raised {type(exc).__name__}({exc}), which would have stopped the worker"
+        raise JobExecutionFailed(message) from exc
 
 
 async def async_check_health(
