@@ -92,8 +92,10 @@ def test_start_serves_metrics(project: Path, redis_url: str) -> None:
         lines = text.splitlines()
         assert 'runner_jobs_started_total{function="add",queue="mail"} 1.0' in lines
         assert 'runner_job_duration_seconds_count{function="add",queue="mail"} 1.0' in lines
-        assert 'runner_jobs_in_progress{queue="mail"} 0.0' in lines
-        assert 'runner_queue_oldest_age_seconds{queue="mail"} 0.0' in lines
+        # the gauges are refreshed every few seconds; once both jobs are done they settle here
+        wait_for_metric(port, 'runner_jobs_in_progress{queue="mail"} 0.0')
+        wait_for_metric(port, 'runner_queue_oldest_age_seconds{queue="mail"} 0.0')
+        wait_for_metric(port, 'runner_queue_jobs{queue="mail",state="queued"} 0.0')
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         try:
