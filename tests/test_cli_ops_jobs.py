@@ -134,6 +134,17 @@ def test_show_failed_job_with_traceback(project: Path, redis_url: str) -> None:
     assert document["traceback"].endswith("ValueError: boom 3\n")
 
 
+def test_show_without_a_stored_traceback(project: Path, redis_url: str) -> None:
+    # the json serializer keeps an error's type and message only
+    project.write_text('serializer = "json"\n' + project.read_text())
+    assert invoke("enqueue", "worker.toml", "--job-id", "j", "fails", "4").exit_code == 0
+    burst(project, "mail")
+    result = invoke("jobs", "worker.toml", "show", "j")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "  error     ValueError: boom 4"
+    assert "traceback" not in result.stdout
+
+
 def test_show_complete_and_queued_jobs(project: Path, redis_url: str) -> None:
     enqueue(redis_url, "send_email", "a@b.c", subject="yo", _queue_name="mail", _job_id="sent")
     burst(project, "mail")
@@ -352,9 +363,8 @@ def test_enqueue_without_a_worker(project: Path, redis_url: str) -> None:
 def test_enqueue_bad_input(project: Path) -> None:
     unknown = invoke("enqueue", "worker.toml", "cleanup")
     assert unknown.exit_code == 2
-    assert 'function "cleanup" is not served by queue mail; its functions: send_email, add, fails, flaky, slow, again' in (
-        unknown.stderr
-    )
+    served = "send_email, add, fails, flaky, slow, again"
+    assert f'function "cleanup" is not served by queue mail; its functions: {served}' in unknown.stderr
     bad_json = invoke("enqueue", "worker.toml", "add", "[1, 2")
     assert bad_json.exit_code == 2
     assert "Invalid value for ARGS: '[1, 2' is not valid JSON" in bad_json.stderr

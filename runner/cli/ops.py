@@ -141,7 +141,3 @@ def table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[st
 
 def echo_err(message: str) -> None:
     click.echo(message, err=True)
-
-
-def is_terminal() -> bool:
-    return sys.stdout.isatty()
