@@ -3,9 +3,11 @@
 It runs the workers in child processes (``python -m runner.cli start …``), each in its own session so a Ctrl-C
 in the terminal reaches only the supervisor, which forwards SIGINT/SIGTERM to every child (a second signal is
 forwarded too, and stops the children at once). A child that dies is restarted after a pause that doubles with
-each quick death; a child that exits 0 (a finished ``--burst`` run) is not; a child that could not start (exit 3)
-stops everything, since a restart would fail the same way. With ``--watch`` every child is restarted when a
-``.py`` file under the directory changes (the directory is polled, so no extra package is needed).
+each quick death; a child that exits 0 (a finished ``--burst`` run) is not. A child that could not start (exit 3)
+on its first launch stops everything, since a restart would fail the same way; a relaunched one that cannot start
+is relaunched later, since its config already worked and the cause is likely passing (Redis restarting, say).
+With ``--watch`` every child is restarted when a ``.py`` file under the directory changes (the directory is
+polled, so no extra package is needed).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class _Slot:
     failures: int = 0
     restart_at: float | None = None
     done: bool = False
+    spawns: int = 0
 
 
 def _py_mtimes(directory: Path) -> dict[Path, float]:
@@ -82,6 +85,7 @@ class Supervisor:
         slot.process = subprocess.Popen(self.command, start_new_session=True)
         slot.started = time.monotonic()
         slot.restart_at = None
+        slot.spawns += 1
         logger.info("started worker process %d (pid %d)", slot.index + 1, slot.process.pid)
 
     def _send(self, sig: int) -> None:
@@ -158,7 +162,7 @@ class Supervisor:
             slot.done = True
             logger.info("worker process %d (pid %d) finished", slot.index + 1, slot.process.pid)
             return code
-        if code == EXIT_START:
+        if code == EXIT_START and slot.spawns == 1:
             return code
         slot.failures = 1 if now - slot.started >= HEALTHY_AFTER else slot.failures + 1
         delay = min(BACKOFF_FIRST * 2 ** (slot.failures - 1), BACKOFF_MAX)
