@@ -22,9 +22,9 @@ import phases
 from harness import MAIN_PYTHON, Server, median, package_version
 
 
-def run(quick: bool, runs: int) -> dict[str, Any]:
-    drain_n = 5_000 if quick else 20_000
-    pickup_n = 50 if quick else 200
+def run(quick: bool, runs: int, smoke: bool = False) -> dict[str, Any]:
+    drain_n = 300 if smoke else 5_000 if quick else 20_000
+    pickup_n = 3 if smoke else 50 if quick else 200
     runner = phases.Contender("runner", "runner", MAIN_PYTHON, "runner")
     server = Server()
     try:
@@ -56,7 +56,10 @@ def run(quick: bool, runs: int) -> dict[str, Any]:
 def report(r: dict[str, Any]) -> str:
     p = r["pickup_ms"]
     rows = [
-        (f"no-op throughput ({r['drain_jobs']:,} queued jobs, 1 worker process)", f"{r['noop_jobs_per_s']:,.0f} jobs/s"),
+        (
+            f"no-op throughput ({r['drain_jobs']:,} queued jobs, 1 worker process)",
+            f"{r['noop_jobs_per_s']:,.0f} jobs/s",
+        ),
         ("enqueue, one at a time", f"{r['enqueue_single_per_s']:,.0f} jobs/s"),
         ("enqueue, bulk (enqueue_many, 1 000 per call)", f"{r['enqueue_bulk_per_s']:,.0f} jobs/s"),
         ("pick-up latency, idle worker p50 / p95 / p99", f"{p['p50']:.2f} / {p['p95']:.2f} / {p['p99']:.2f} ms"),
@@ -73,10 +76,11 @@ def report(r: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (a few seconds)")
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: every path, tiny sizes
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 3, --quick 1)")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
-    result = run(args.quick, args.runs or (1 if args.quick else 3))
+    result = run(args.quick or args.smoke, args.runs or (1 if args.quick or args.smoke else 3), args.smoke)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

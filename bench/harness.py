@@ -63,7 +63,8 @@ class Server:
         self.valkey = ValkeyServer().start()
         self.url = self.valkey.url
         self.client = redis.Redis(port=self.valkey.port)
-        self.version = str(self.client.info("server").get("valkey_version") or self.client.info("server")["redis_version"])
+        info = self.client.info("server")
+        self.version = str(info.get("valkey_version") or info["redis_version"])
 
     def stop(self) -> None:
         self.client.close()

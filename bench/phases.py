@@ -64,7 +64,7 @@ def drain(
     out: dict[str, Any] = {
         "jobs_per_s": rate,
         "done": done,
-        "capped": any(r["capped"] for r in m.results),
+        "capped": done < (limit or n),
         "rss_mb": m.results[0]["rss_kb"] / 1024,
         "cpu_ms_per_1000": m.server_cpu_s * 1000 / done * 1000 if done else float("nan"),
     }

@@ -9,8 +9,18 @@ from typing import Any
 from arq import Worker, create_pool
 from arq.connections import RedisSettings
 from arq.worker import func
-from common import JOB_FUNCTIONS, Tally, enqueue_loop, finish, gather_in_windows, paced, read_spec, \
-    ready_and_wait, result_latencies, run_worker
+from common import (
+    JOB_FUNCTIONS,
+    Tally,
+    enqueue_loop,
+    finish,
+    gather_in_windows,
+    paced,
+    read_spec,
+    ready_and_wait,
+    result_latencies,
+    run_worker,
+)
 
 
 async def main(spec: dict[str, Any]) -> dict[str, Any]:

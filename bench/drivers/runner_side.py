@@ -6,8 +6,17 @@ import asyncio
 import time
 from typing import Any
 
-from common import JOB_FUNCTIONS, Tally, enqueue_loop, finish, gather_in_windows, paced, read_spec, \
-    ready_and_wait, result_latencies, run_worker
+from common import (
+    JOB_FUNCTIONS,
+    Tally,
+    enqueue_loop,
+    finish,
+    paced,
+    read_spec,
+    ready_and_wait,
+    result_latencies,
+    run_worker,
+)
 
 from runner import JobSpec, RedisSettings, Worker, create_pool, func
 

@@ -1,0 +1,63 @@
+"""The bench scripts still run end to end (tiny sizes; no figure is checked, only that each was measured)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"{args[0]} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def test_engine_bench_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "engine.json"
+    done = run_script(str(BENCH / "engine.py"), "--smoke", "--json", str(out), timeout=120)
+    figures = json.loads(out.read_text())
+    for key in ("noop_jobs_per_s", "enqueue_single_per_s", "enqueue_bulk_per_s", "server_cmds_per_job",
+                "worker_peak_rss_mb"):
+        assert figures[key] > 0, key
+    assert set(figures["pickup_ms"]) == {"p50", "p95", "p99"}
+    # the worker sends less than one command per job on the drain path: claims and finishes are batched
+    assert 0 < figures["client_cmds_per_job"] < 1
+    assert "pick-up latency" in done.stdout
+
+
+def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> None:
+    out, chart = tmp_path / "compare.json", tmp_path / "compare.svg"
+    done = run_script(
+        str(BENCH / "compare.py"), "--smoke", "--json", str(out), "--chart", str(chart), timeout=400
+    )
+    cells = json.loads(out.read_text())["summary"]["cells"]
+    assert set(cells) == {"runner", "arq", "arq_tuned", "saq", "bare"}
+    for name, cell in cells.items():
+        assert cell["drain"] > 0, name
+        assert cell["client_cmds"] > 0, name
+    for name in ("runner", "arq", "arq_tuned", "saq"):
+        assert cells[name]["sleep"] > 0, name
+        assert cells[name]["enq_bulk"] > 0, name
+        assert cells[name]["pickup_p50_ms"] > 0, name
+        assert cells[name]["result_p50_ms"] > 0, name
+    # the table has a row per metric and a column per system, and nothing is left blank or NaN
+    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 13
+    assert all(line.count("|") == 6 for line in table)
+    assert "nan" not in done.stdout
+    assert "Targets (issue 6):" in done.stdout
+    root = ET.parse(chart).getroot()
+    assert root.tag.endswith("svg")
+    assert len(root.findall("{http://www.w3.org/2000/svg}rect")) == 1 + 5 + 4 * 3
