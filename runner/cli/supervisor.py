@@ -128,7 +128,7 @@ class Supervisor:
             now = time.monotonic()
             for slot in self.slots:
                 code = self._reap(slot, now)
-                if code == EXIT_START:
+                if code == EXIT_START and slot.restart_at is None:  # a relaunch that failed waits for its turn
                     logger.error("worker process %d could not start; stopping", slot.index + 1)
                     self._send(signal.SIGTERM)
                     self._wait_all()
