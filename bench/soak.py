@@ -381,6 +381,8 @@ def parse(argv: list[str] | None) -> Options:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
+    # SIGTERM unwinds like Ctrl-C, so the workers and the server this run started are ended by their pids
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     report = run(options)
     bad = report["lost"] > 0 or report["failed"] > 0
     if options.json:

@@ -1,0 +1,42 @@
+"""The short soak: bench/soak.py with 500 jobs while workers are SIGKILLed and Redis is killed twice; nothing lost."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SOAK = Path(__file__).resolve().parent.parent / "bench" / "soak.py"
+
+
+@pytest.mark.slow
+def test_short_soak_loses_no_job() -> None:
+    args = ["--jobs", "500", "--workers", "3", "--duration", "12", "--kill-every", "2", "--redis-down", "1.5"]
+    proc = subprocess.Popen(
+        [sys.executable, str(SOAK), *args, "--drain-timeout", "40", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=100)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # the soak then ends its own workers and server
+        stdout, stderr = proc.communicate(timeout=15)
+        raise AssertionError(f"the soak did not finish in time:\n{stderr}") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert stdout, stderr
+    report = json.loads(stdout.splitlines()[-1])
+    assert report["enqueued"] == 500, report
+    assert report["completed"] == 500 and report["lost"] == 0 and report["failed"] == 0, report
+    assert report["stuck_in_queue"] == 0, report
+    # the chaos really happened
+    assert report["worker_kills"] >= 3 and report["redis_restarts"] == 2, report
+    assert proc.returncode == 0, stderr
