@@ -48,14 +48,17 @@ def drain(
     limit: int | None = None,
     queued: int | None = None,
     options: dict[str, Any] | None = None,
+    fill: bool = True,
 ) -> dict[str, Any]:
     """Queue ``queued`` (default ``n``) jobs, then time worker processes through ``n`` of them (or the cap).
 
+    With ``fill=False`` the jobs already queued are used as they are (several drains share one big fill).
     Returns jobs/s, jobs done, whether the cap cut it short, peak RSS of the first worker, server CPU ms per
     1 000 jobs, and (with ``monitor``) commands per job: sent by clients, and in total on the server.
     """
-    server.flush()
-    who.fill(server, queued or n, function)
+    if fill:
+        server.flush()
+        who.fill(server, queued or n, function)
     workers = [
         who.worker(server, cap_s=cap_s, limit=limit, options=options or {}) for _ in range(processes)
     ]

@@ -37,6 +37,7 @@ def test_engine_bench_reports_every_figure(tmp_path: Path) -> None:
     assert "pick-up latency" in done.stdout
 
 
+@pytest.mark.timeout(600)  # the first run builds bench/.compare-venv (arq and saq from PyPI)
 def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> None:
     out, chart = tmp_path / "compare.json", tmp_path / "compare.svg"
     done = run_script(
