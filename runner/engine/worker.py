@@ -251,6 +251,7 @@ class Worker:
 
     async def _run(self) -> None:
         self._main_task = asyncio.current_task()
+        self._claims_lock = asyncio.Lock()  # made per run: a lock belongs to the loop that first waits on it
         self._stop = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._stopping = False
