@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.interop.arq_env import ArqClient, ArqEnvError, end_process, ensure_arq_venv, start_arq_worker
+from tests.interop.runner_jobs import RELEASED
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +36,13 @@ def arq_client(
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_gates() -> Iterator[None]:
+    RELEASED.clear()
+    yield
+    RELEASED.clear()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from runner import RunnerRedis, Worker
 from runner.engine.utils import timestamp_ms
 from tests.interop.arq_env import ArqClient
 from tests.interop.conftest import loads_tolerant, wait_until
-from tests.interop.runner_jobs import FUNCTIONS
+from tests.interop.runner_jobs import FUNCTIONS, RELEASED
 
 pytestmark = pytest.mark.interop
 
@@ -78,7 +78,7 @@ async def test_in_progress_status(
     running = await arq_client.info(job_id)
     assert running is not None
     assert (running["function"], running["args"]) == ("hold", ["gate:1"])
-    await raw.set("gate:1", 1)
+    RELEASED.add("gate:1")
     await worker
     assert await arq_client.result(job_id) == {"value": "released"}
     assert await arq_client.status(job_id) == "complete"

@@ -22,7 +22,7 @@ from runner import RunnerRedis, Worker
 from runner.engine.utils import timestamp_ms
 from tests.interop.arq_env import ArqClient
 from tests.interop.conftest import wait_arq_worker, wait_until
-from tests.interop.runner_jobs import FUNCTIONS
+from tests.interop.runner_jobs import FUNCTIONS, RELEASED
 
 pytestmark = pytest.mark.interop
 
@@ -74,9 +74,8 @@ async def runner_life(
     worker = asyncio.create_task(asyncio.wait_for(make_worker(FUNCTIONS, poll_delay=0.02).async_run(), 30))
     await wait_until(lambda: started(raw, job.job_id, HEALTH_KEY), "the runner worker to start the job")
     running = await snapshot(raw, job.job_id)
-    await raw.set("gate:layout", 1)
+    RELEASED.add("gate:layout")
     await worker
-    await raw.delete("gate:layout")
     return job.job_id, [queued, running, await snapshot(raw, job.job_id)]
 
 
@@ -194,7 +193,7 @@ async def test_health_record_at_startup(make_worker: Callable[..., Worker], raw:
         line = await raw.get(HEALTH_KEY)
         assert HEALTH_LINE.match(line.decode())
     finally:
-        await raw.set("gate:health", 1)
+        RELEASED.add("gate:health")
         await task
 
 
