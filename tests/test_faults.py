@@ -320,10 +320,12 @@ def test_second_sigterm_cancels_at_once_despite_completion_wait(
 # -- the supervisor --------------------------------------------------------------------------------------------------
 
 
-def test_supervisor_relaunches_a_child_through_a_redis_outage(tmp_path: Path, processes: list[WorkerProcess]) -> None:
+def test_supervisor_relaunches_a_child_through_a_redis_outage_and_forwards_sigterm(
+    tmp_path: Path, processes: list[WorkerProcess]
+) -> None:
     server = ValkeyServer(appendonly=True).start()
     try:
-        make_project(tmp_path, server.url)
+        make_project(tmp_path, server.url, wait="20s")
         supervisor = WorkerProcess(tmp_path, "--processes", "2")
         processes.append(supervisor)
         first = int(supervisor.wait_for(r"started worker process 1 \(pid (\d+)\)").group(1))
@@ -339,8 +341,17 @@ def test_supervisor_relaunches_a_child_through_a_redis_outage(tmp_path: Path, pr
         supervisor.wait_for(READY)
         job_id = enqueue(server.url, "marked")
         assert result_info(server.url, job_id).success
-        supervisor.signal(signal.SIGTERM)
-        assert supervisor.finish() == 0
+        # the supervisor forwards SIGTERM, and the child lets its running job finish (job_completion_wait)
+        job_id = enqueue(server.url, "marked", hold_first=1.0)
+        client = redis.Redis(port=server.port)
+        try:
+            wait_until(lambda: runs_of(client, job_id))
+            supervisor.signal(signal.SIGTERM)
+            assert supervisor.finish() == 0
+            assert result_info(server.url, job_id, timeout=1).success
+            assert len(runs_of(client, job_id)) == 1
+        finally:
+            client.close()
     finally:
         server.stop()
 
