@@ -44,6 +44,13 @@ async def hold(ctx: dict[str, Any], gate: str, *extra: Any, **options: Any) -> s
         await asyncio.sleep(0.005)
 
 
+async def count(ctx: dict[str, Any]) -> str:
+    # counts runs per job id, so a test can prove no job ran twice when two kinds of worker share a queue
+    await ctx["redis"].incr(f"ran:{ctx['job_id']}")
+    await asyncio.sleep(0.02)
+    return "runner"
+
+
 async def no_result(ctx: dict[str, Any]) -> str:
     return "dropped"
 
@@ -61,4 +68,5 @@ FUNCTIONS = [
     hold,
     func(no_result, keep_result=0),
     unpicklable,
+    count,
 ]

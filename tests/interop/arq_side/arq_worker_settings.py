@@ -44,6 +44,12 @@ async def hold(ctx: dict[str, Any], gate: str, *extra: Any, **options: Any) -> s
         await asyncio.sleep(0.01)
 
 
+async def count(ctx: dict[str, Any]) -> str:
+    await ctx["redis"].incr(f"ran:{ctx['job_id']}")
+    await asyncio.sleep(0.02)
+    return "arq"
+
+
 async def no_result(ctx: dict[str, Any]) -> str:
     return "dropped"
 
@@ -57,6 +63,7 @@ class WorkerSettings:
         func(always_retry, max_tries=2),
         hold,
         func(no_result, keep_result=0),
+        count,
     ]
     redis_settings = RedisSettings.from_dsn(os.environ["INTEROP_REDIS_URL"])
     queue_name = os.environ.get("INTEROP_QUEUE_NAME", "arq:queue")
