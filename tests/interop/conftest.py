@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import pickle
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -136,6 +137,4 @@ class TolerantUnpickler(pickle.Unpickler):
 
 
 def loads_tolerant(raw: bytes) -> Any:
-    import io
-
     return TolerantUnpickler(io.BytesIO(raw)).load()

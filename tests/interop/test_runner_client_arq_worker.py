@@ -24,7 +24,7 @@ from tests.interop.conftest import ArqWorkerRunner, loads_tolerant, wait_arq_wor
 
 pytestmark = pytest.mark.interop
 
-StartArqWorker = Callable[[], subprocess.Popen[bytes]]
+StartArqWorker = Callable[..., subprocess.Popen[bytes]]
 
 
 async def test_plain_job_status_info_result(
