@@ -124,11 +124,6 @@ async def test_defer_until_in_the_past_runs_at_once(pool: RunnerRedis, make_work
     assert worker.jobs_started == 2
 
 
-@pytest.mark.xfail(
-    reason="client.py computes a job's expiry from its score, so a _defer_until more than expires_extra_ms (a day) "
-    "in the past expires at once instead of running; fix: expires_ms = max(score - now, 0) + expires_extra_ms",
-    strict=False,
-)
 async def test_defer_until_days_in_the_past_still_runs(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("quick", _defer_until=datetime.now(UTC) - timedelta(days=2))
     assert job is not None

@@ -148,7 +148,8 @@ class RunnerRedis(Redis):
             score = now + (to_ms(spec.defer_by) or 0)
         else:
             score = now
-        expires_ms = to_ms(spec.expires) or (score - now + self.expires_extra_ms)
+        # a score in the past (a producer's clock behind, a late _defer_until) is due now, not already expired
+        expires_ms = to_ms(spec.expires) or (max(score - now, 0) + self.expires_extra_ms)
         payload = serialize_job(
             spec.function, tuple(spec.args), spec.kwargs, spec.job_try, now, serializer=self.job_serializer
         )
