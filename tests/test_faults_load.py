@@ -11,8 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from runner import JobSpec, JobStatus, Worker
 from runner.engine import RunnerRedis, keys
 from runner.engine.utils import timestamp_ms
