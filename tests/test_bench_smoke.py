@@ -44,10 +44,11 @@ def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> No
         str(BENCH / "compare.py"), "--smoke", "--json", str(out), "--chart", str(chart), timeout=400
     )
     cells = json.loads(out.read_text())["summary"]["cells"]
-    assert set(cells) == {"runner", "arq", "arq_tuned", "saq", "bare"}
-    for name, cell in cells.items():
-        assert cell["drain"] > 0, name
-        assert cell["client_cmds"] > 0, name
+    assert set(cells) == {"runner", "arq", "arq_tuned", "saq", "bare", "runner100"}
+    assert cells["runner100"]["drain"] > 0
+    for name in ("runner", "arq", "arq_tuned", "saq", "bare"):
+        assert cells[name]["drain"] > 0, name
+        assert cells[name]["client_cmds"] > 0, name
     for name in ("runner", "arq", "arq_tuned", "saq"):
         assert cells[name]["sleep"] > 0, name
         assert cells[name]["enq_bulk"] > 0, name
