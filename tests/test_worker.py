@@ -522,3 +522,36 @@ def test_func_rejects_sync_function() -> None:
 def test_func_import_string() -> None:
     f = func("tests.test_worker:add", max_tries=2)
     assert (f.name, f.coroutine, f.max_tries) == ("add", add, 2)
+
+
+async def busy_redis(ctx: dict[str, Any]) -> None:
+    while True:
+        await ctx["redis"].exists("anything")
+
+
+async def test_timeout_holds_for_a_job_busy_with_redis(pool: RunnerRedis, make_worker: MakeWorker) -> None:
+    # on Python 3.11 a cancel can be lost inside a redis-py call with a socket timeout; the watchdog re-cancels
+    jobs = [await pool.enqueue_job("busy_redis") for _ in range(10)]
+    worker = make_worker([func(busy_redis, timeout=0.3)])
+    await asyncio.wait_for(worker.async_run(), 30)
+    assert worker.jobs_failed == 10
+    for job in jobs:
+        assert job is not None
+        with pytest.raises(TimeoutError):
+            await job.result()
+
+
+async def test_abort_holds_for_a_job_busy_with_redis(pool: RunnerRedis, make_worker: MakeWorker) -> None:
+    jobs = [await pool.enqueue_job("busy_redis") for _ in range(5)]
+    worker = make_worker([busy_redis], allow_abort_jobs=True, burst=False)
+    task = asyncio.create_task(worker.async_run())
+    try:
+        for job in jobs:
+            assert job is not None
+            while await job.status() != JobStatus.in_progress:
+                await asyncio.sleep(0.02)
+        results = await asyncio.gather(*(job.abort(timeout=10, poll_delay=0.05) for job in jobs if job is not None))
+        assert results == [True] * 5
+    finally:
+        worker.request_stop()
+        await asyncio.wait_for(task, 30)

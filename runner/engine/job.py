@@ -229,12 +229,13 @@ def serialize_result(
     try:
         return dumps(data)
     except Exception:
-        data.update(s=False, r=SerializationError("unable to serialize result"))
+        # the plain string is what arq stores, so arq clients can read it too
+        data.update(s=False, r="unable to serialize result")
         try:
             return dumps(data)
         except Exception:
             # even the arguments will not serialize with this serializer: keep the bare facts
-            data.update(a=(), k={}, r="unable to serialize result")
+            data.update(a=(), k={})
             try:
                 return dumps(data)
             except Exception:

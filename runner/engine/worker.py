@@ -52,7 +52,7 @@ class Claim:
     score: int
     payload: bytes
     job_try: int
-    aborted: bool
+    abort_ms: int  # when an abort was asked for this id, 0 if none
 
 
 class _Outcome:
@@ -190,6 +190,9 @@ class Worker:
         self.jobs_started = 0
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._aborting: set[str] = set()
+        self._enqueued_ms: dict[str, int] = {}  # running job -> its enqueue time, to tell stale aborts apart
+        self._deadlines: dict[str, float] = {}  # running job -> loop time its timeout ends
+        self._timed_out: set[str] = set()
         self._requeue_scores: dict[str, int] = {}
         self._outcomes: list[_Outcome] = []
         # ids whose outcome is queued or written: the heartbeat renews their claims but never takes them back
@@ -461,7 +464,7 @@ class Worker:
         )
         next_due = int(float(raw[0]))
         claims = [
-            Claim(raw[i].decode(), int(float(raw[i + 1])), raw[i + 2], int(raw[i + 3]), raw[i + 4] == 1)
+            Claim(raw[i].decode(), int(float(raw[i + 1])), raw[i + 2], int(raw[i + 3]), int(float(raw[i + 4])))
             for i in range(1, len(raw), 5)
         ]
         return (None if next_due < 0 else next_due), claims
@@ -476,6 +479,10 @@ class Worker:
         if self.tasks.get(job_id) is task:
             del self.tasks[job_id]
             self._finishing.discard(job_id)
+            self._enqueued_ms.pop(job_id, None)
+            self._deadlines.pop(job_id, None)
+            self._timed_out.discard(job_id)
+            self._aborting.discard(job_id)
         assert self._slot_free is not None
         self._slot_free.set()
         if not task.cancelled() and task.exception() is not None:
@@ -551,8 +558,9 @@ class Worker:
         except DeserializationError as exc:
             return await fail(exc, f"has a payload that cannot be decoded ({exc})")
         function = self.functions.get(function_name)
-        if claim.aborted:
+        if claim.abort_ms and claim.abort_ms >= enqueue_ms:
             return await fail(asyncio.CancelledError(), "aborted before start")
+        self._enqueued_ms[job_id] = enqueue_ms
         if function is None:
             return await fail(
                 JobExecutionFailed(f"function {function_name!r} not found"),
@@ -593,6 +601,8 @@ class Worker:
                 extra,
                 extra=self._log_extra(job_id, function_name, job_try, None, "started"),
             )
+        if timeout_s is not None:
+            self._deadlines[job_id] = asyncio.get_running_loop().time() + timeout_s
         try:
             async with asyncio.timeout(timeout_s):
                 result = await _contained(function.coroutine(ctx, *args, **kwargs))
@@ -600,6 +610,8 @@ class Worker:
             current = asyncio.current_task()
             if current is not None and isinstance(exc, asyncio.CancelledError):
                 current.uncancel()
+            if isinstance(exc, asyncio.CancelledError) and job_id in self._timed_out:
+                exc = TimeoutError()  # the watchdog's cancel: the timeout's own was lost (see _enforce_timeouts)
             await self._job_raised(
                 exc, claim, ctx, function, function_name, args, kwargs, job_try, enqueue_ms, start_ms
             )
@@ -810,6 +822,7 @@ class Worker:
         last_heartbeat = last_health = -float("inf")
         while not self._closing.is_set():
             now = time.monotonic()
+            self._enforce_timeouts()
             try:
                 if self.allow_abort_jobs and self.tasks:
                     await self._cancel_aborted()
@@ -851,14 +864,30 @@ class Worker:
     async def _cancel_aborted(self) -> None:
         running = list(self.tasks)
         scores = await self.pool.zmscore(keys.abort_jobs_ss, running)
-        aborted = [job_id for job_id, score in zip(running, scores, strict=True) if score is not None]
-        for job_id in aborted:
+        stale = []
+        for job_id, score in zip(running, scores, strict=True):
+            if score is None:
+                continue
+            if score < self._enqueued_ms.get(job_id, 0):
+                stale.append(job_id)  # asked before this job was enqueued: meant for an earlier job (arq #485)
+                continue
             task = self.tasks.get(job_id)
             if task is not None and not task.done():
+                # cancelled again on every tick until it ends: on Python 3.11 a cancel can be lost inside a
+                # redis-py call that has a socket timeout; the abort entry goes when the job's outcome is written
                 self._aborting.add(job_id)
                 task.cancel()
-        if aborted:
-            await self.pool.zrem(keys.abort_jobs_ss, *aborted)
+        if stale:
+            await self.pool.zrem(keys.abort_jobs_ss, *stale)
+
+    def _enforce_timeouts(self) -> None:
+        """Cancel jobs still running well past their timeout (their own timeout's cancel was lost)."""
+        now = asyncio.get_running_loop().time()
+        for job_id, deadline in list(self._deadlines.items()):
+            task = self.tasks.get(job_id)
+            if task is not None and not task.done() and now > deadline + 0.5 and job_id not in self._aborting:
+                self._timed_out.add(job_id)
+                task.cancel()
 
     def health_line(self, queued: int) -> str:
         now = datetime.now(tz=self.timezone or UTC)

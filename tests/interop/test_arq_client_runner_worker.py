@@ -220,11 +220,6 @@ async def test_keep_result_zero(
     assert missing["error"]["__exc__"] == "arq.jobs.ResultNotFound"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: runner stores an unserializable result as runner.errors.SerializationError, which arq "
-    "cannot unpickle; WIRE.md (and arq) store the plain string 'unable to serialize result'",
-)
 async def test_unserializable_result_reads_as_arq_expects(
     arq_client: ArqClient, runner_worker: Callable[..., Worker]
 ) -> None:
@@ -277,11 +272,6 @@ async def test_job_try_from_payload(arq_client: ArqClient, runner_worker: Callab
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: an abort older than the job (left in arq:abort by an arq client, arq #485) still cancels "
-    "a later job with the same id that an arq client enqueued; runner only clears it on runner enqueues",
-)
 async def test_stale_abort_does_not_kill_a_later_arq_job(
     arq_client: ArqClient, runner_worker: Callable[..., Worker], raw: aioredis.Redis
 ) -> None:

@@ -4,7 +4,7 @@
 -- ARGV[6] retry key prefix, ARGV[7] retry key ttl s, ARGV[8] check aborts (1/0)
 -- A claimed job gets an in-progress key living `lease` ms (the worker's heartbeat renews it) and its score is
 -- moved to now + lease, so it leaves the due range while it runs and comes back by itself if the worker dies.
--- Returns {next_due_ms or -1, then per job: id, original score, payload or '', try, aborted 0/1}.
+-- Returns {next_due_ms or -1, then per job: id, original score, payload or '', try, abort ms or 0}.
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
@@ -22,8 +22,9 @@ while claimed < limit do
       local payload = redis.call('GET', ARGV[4] .. id) or ''
       local try = redis.call('INCR', ARGV[6] .. id)
       redis.call('EXPIRE', ARGV[6] .. id, ARGV[7])
+      -- the worker compares the abort's time with the job's enqueue time: an older abort is stale (arq #485)
       local aborted = 0
-      if ARGV[8] == '1' and redis.call('ZSCORE', KEYS[2], id) then aborted = 1 end
+      if ARGV[8] == '1' then aborted = redis.call('ZSCORE', KEYS[2], id) or 0 end
       out[#out + 1] = id
       out[#out + 1] = due[i + 1]
       out[#out + 1] = payload
