@@ -40,11 +40,18 @@ def ensure_compare_venv() -> Path:
     if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
         return python
     print(f"building {COMPARE_VENV} with {' '.join(COMPARE_REQUIREMENTS)} ...", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(COMPARE_VENV)], check=True)
-    subprocess.run(
+    steps = [
+        [sys.executable, "-m", "venv", "--clear", str(COMPARE_VENV)],
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *COMPARE_REQUIREMENTS],
-        check=True,
-    )
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+            raise SystemExit(
+                f"Error: could not build {COMPARE_VENV} ({' '.join(step[-3:])} exited {done.returncode}: {tail}); "
+                "the comparison needs PyPI to install arq and saq."
+            )
     return python
 
 
