@@ -151,6 +151,8 @@ def summarize(runs: list[dict[str, Any]], cmds: dict[str, Any]) -> dict[str, Any
         client = "arq" if key == "arq_tuned" else key
         for kind in ("single", "concurrent", "bulk"):
             cell[f"enq_{kind}"] = med(f"enq_{kind}.{client}")
+        cell["idle_commands_per_s"] = med(f"pickup.{key}", "commands_per_s")
+        cell["idle_cpu_pct"] = med(f"pickup.{key}", "server_cpu_pct")
         for p in ("p50", "p95", "p99"):
             cell[f"pickup_{p}_ms"] = med(f"pickup.{key}", p, 1000)
             cell[f"result_{p}_ms"] = med(f"result.{client}", p, 1000)
@@ -196,6 +198,8 @@ def table(t: dict[str, Any], c: dict[str, Contender], s: dict[str, Any]) -> str:
         row("enqueue bulk (jobs/s)", lambda x, _k: fmt_rate(x["enq_bulk"])),
         row("pick-up latency, idle worker, p50 / p95 / p99 (ms)", ms3("pickup")),
         row("Job.result() after the job ends, p50 / p95 / p99 (ms)", ms3("result")),
+        row("server load during the pick-up run: commands/s, CPU % of a core",
+            lambda x, _k: f"{x['idle_commands_per_s']:,.0f}, {x['idle_cpu_pct']:.1f} %"),
         row("client commands per job (drain)", lambda x, _k: f"{x['client_cmds']:.2f}"),
         row("server commands per job, scripts' calls included", lambda x, _k: f"{x['server_cmds']:.1f}"),
         row("server CPU per 1 000 jobs (ms)", lambda x, _k: f"{x['cpu_ms_per_1000']:.0f}"),

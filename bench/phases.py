@@ -94,7 +94,13 @@ def pickup(server: Server, who: Contender, n: int, interval_s: float) -> dict[st
     producer = who.client(server, op="paced", n=n, interval_s=interval_s)
     m = measure(server, [worker], background=[producer])
     values = m.results[0]["pickups"]
-    return {f"p{p}": percentile(values, p) for p in (50, 95, 99)} | {"seen": len(values)}
+    # what waiting costs: the server's work while the worker mostly waits for the next job
+    elapsed = max(m.results[0]["t_last"] - m.results[0]["t0"], 1e-3)
+    return {f"p{p}": percentile(values, p) for p in (50, 95, 99)} | {
+        "seen": len(values),
+        "server_cpu_pct": m.server_cpu_s / elapsed * 100,
+        "commands_per_s": sum(m.calls.values()) / elapsed,
+    }
 
 
 def result_latency(server: Server, who: Contender, n: int) -> dict[str, float]:

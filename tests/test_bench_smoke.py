@@ -56,7 +56,7 @@ def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> No
         assert cells[name]["result_p50_ms"] > 0, name
     # the table has a row per metric and a column per system, and nothing is left blank or NaN
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + 13
+    assert len(table) == 1 + 14
     assert all(line.count("|") == 6 for line in table)
     assert "nan" not in done.stdout
     assert "Targets (issue 6):" in done.stdout
