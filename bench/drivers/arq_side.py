@@ -28,17 +28,16 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     await pool.ping()
     op = spec["op"]
     if op == "work":
-        tally = Tally()
         limit = spec.get("limit")
         worker = Worker(
             [func(f, name=name) for name, f in JOB_FUNCTIONS.items()],
             redis_pool=pool,
             burst=spec.get("burst", True),
             handle_signals=False,
-            after_job_end=tally.hook,
             max_burst_jobs=limit if limit else -1,
             **spec.get("options", {}),
         )
+        tally = Tally(lambda: worker.jobs_complete)
         t0 = ready_and_wait()
         return await run_worker(spec, tally, worker.async_run, t0)
     if op == "enqueue":
