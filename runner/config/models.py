@@ -57,6 +57,9 @@ class RedisConfig(BaseModel):
     conn_timeout: Duration = Field(1.0, description="Timeout of one connection attempt.")
     conn_retries: int = Field(5, ge=0, description="Attempts after the first before giving up.")
     conn_retry_delay: DurationOrZero = Field(1.0, description="Pause between attempts.")
+    socket_timeout: Duration = Field(
+        5.0, description="Longest wait for one reply; a server that stops answering gives an error after it."
+    )
     max_connections: int | None = Field(None, gt=0)
     retry_on_timeout: bool = False
     sentinel: bool = Field(False, description="Connect through Redis Sentinel; list them in sentinels.")
