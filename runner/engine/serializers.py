@@ -41,12 +41,13 @@ def _exception_from_dict(data: dict[str, Any]) -> BaseException:
     return JobExecutionFailed(f"{name}: {message}" if message else name)
 
 
-def _json_default(obj: Any) -> Any:
+def _encode_extra(obj: Any) -> Any:
+    """What json and msgpack cannot carry themselves: exceptions (tagged) and sets (as lists)."""
     if isinstance(obj, BaseException):
         return _exception_to_dict(obj)
     if isinstance(obj, set | frozenset):
         return list(obj)
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+    raise TypeError(f"Object of type {type(obj).__name__} is not serializable by this serializer")
 
 
 def _json_hook(obj: dict[str, Any]) -> Any:
@@ -54,7 +55,7 @@ def _json_hook(obj: dict[str, Any]) -> Any:
 
 
 def json_dumps(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, default=_json_default, separators=(",", ":")).encode()
+    return json.dumps(data, default=_encode_extra, separators=(",", ":")).encode()
 
 
 def json_loads(raw: bytes) -> dict[str, Any]:
@@ -79,15 +80,8 @@ def _msgpack_pair() -> tuple[Serializer, Deserializer]:
             'The "msgpack" serializer needs the msgpack package; install it with: pip install "runner[msgpack]".'
         ) from None
 
-    def default(obj: Any) -> Any:
-        if isinstance(obj, BaseException):
-            return _exception_to_dict(obj)
-        if isinstance(obj, set | frozenset):
-            return list(obj)
-        raise TypeError(f"Object of type {type(obj).__name__} is not msgpack serializable")
-
     def dumps(data: dict[str, Any]) -> bytes:
-        packed: bytes = msgpack.packb(data, default=default, use_bin_type=True)
+        packed: bytes = msgpack.packb(data, default=_encode_extra, use_bin_type=True)
         return packed
 
     def loads(raw: bytes) -> dict[str, Any]:
