@@ -112,7 +112,7 @@ class WorkerThread:
 
     def __init__(self, config: Path, queue: str | None = None, **flags: Any) -> None:
         loaded = load_settings(config, flags=flags)
-        self.workers: list[Worker] = build_workers(loaded.settings, queue)
+        self.workers: list[Worker] = build_workers(loaded.settings, queue, base_dir=loaded.directory)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.error: BaseException | None = None
@@ -201,7 +201,7 @@ def burst(config: Path, queue: str | None = None) -> None:
     loaded = load_settings(config, flags={"burst": True})
 
     async def go() -> None:
-        await asyncio.gather(*(w.async_run() for w in build_workers(loaded.settings, queue)))
+        await asyncio.gather(*(w.async_run() for w in build_workers(loaded.settings, queue, base_dir=loaded.directory)))
 
     run(go())
 

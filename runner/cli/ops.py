@@ -87,7 +87,7 @@ def open_ops(config_file: Path, verbose: bool) -> Ops:
         loaded = load(config_file)  # a ProblemList prints one line per problem
         add_import_dir(loaded.directory)  # a custom serializer lives beside worker.toml
         dumps, loads = build_serializer(loaded.settings)
-        return Ops(loaded, build_redis_settings(loaded.settings.redis), dumps, loads, verbose)
+        return Ops(loaded, build_redis_settings(loaded.settings.redis, loaded.directory), dumps, loads, verbose)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -86,7 +86,7 @@ def start(
             command += ["--metrics-port", str(metrics_port)]
         raise SystemExit(Supervisor(command, processes, watch=watch).run())
     with handled(EXIT_START, verbose):
-        workers = build_workers(loaded.settings, queue_name, handle_signals=False)
+        workers = build_workers(loaded.settings, queue_name, handle_signals=False, base_dir=loaded.directory)
     raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics_port=metrics_port)))
 
 
@@ -134,7 +134,7 @@ async def reach_redis(loaded: LoadedConfig) -> str:
     Raises:
         RunnerError: the server could not be reached.
     """
-    settings = build_redis_settings(loaded.settings.redis)
+    settings = build_redis_settings(loaded.settings.redis, loaded.directory)
     try:
         pool = await create_pool(settings)
     except RunnerError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,13 +20,18 @@ from runner.errors import ConfigError
 HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end", "after_job_end")
 
 
-def build_redis_settings(config: RedisConfig) -> RedisSettings:
+def build_redis_settings(config: RedisConfig, base_dir: Path | None = None) -> RedisSettings:
     """``RedisSettings`` from ``[redis]``: the URL first, then every option set beside it.
+
+    A relative ``embedded://DIR`` is resolved against ``base_dir``, the worker.toml's directory, so every command
+    that reads the file finds the same embedded server wherever it is run from.
 
     Raises:
         ConfigError: the URL cannot be parsed.
     """
     settings = RedisSettings.from_dsn(config.url)
+    if settings.embedded_dir is not None and base_dir is not None:
+        settings = replace(settings, embedded_dir=str(base_dir / Path(settings.embedded_dir).expanduser()))
     overrides: dict[str, Any] = {
         "ssl_cert_reqs": config.ssl_cert_reqs,
         "ssl_check_hostname": config.ssl_check_hostname,
@@ -124,7 +130,11 @@ def build_crons(settings: WorkerSettings, queue: str) -> list[Any]:
 
 
 def build_workers(
-    settings: WorkerSettings, queue: str | None = None, *, handle_signals: bool = False
+    settings: WorkerSettings,
+    queue: str | None = None,
+    *,
+    handle_signals: bool = False,
+    base_dir: Path | None = None,
 ) -> list[Worker]:
     """One engine ``Worker`` per queue of the file (or only ``queue``), ready for ``async_run()``.
 
@@ -136,7 +146,7 @@ def build_workers(
         if queue not in names:
             raise ConfigError(f'Queue "{queue}" is not in the file; choose one of: {", ".join(names)}.')
         names = [queue]
-    redis_settings = build_redis_settings(settings.redis)
+    redis_settings = build_redis_settings(settings.redis, base_dir)
     dumps, loads = build_serializer(settings)
     hooks = _hooks(settings)
     workers = []
