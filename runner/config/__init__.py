@@ -2,7 +2,7 @@
 
     loaded = load_settings("worker.toml", flags={"burst": True})   # raises ProblemList
     problems = check(loaded)                                         # deep checks: imports, signatures, …
-    workers = build_workers(loaded.settings)                         # one engine Worker per queue
+    workers = build_workers(loaded.settings, base_dir=loaded.directory)  # one engine Worker per queue
 """
 
 from __future__ import annotations
