@@ -49,8 +49,7 @@ def runner_command() -> list[str]:
 def start_worker() -> subprocess.Popen[bytes]:
     command = [*runner_command(), "start", str(WORKER_TOML)]
     print(f"Starting the worker: runner start {SHOWN_TOML}", flush=True)
-    # the worker resolves embedded://.runner beside worker.toml; running it from there keeps that true everywhere
-    return subprocess.Popen(command, cwd=HERE)
+    return subprocess.Popen(command)
 
 
 def stop_worker(worker: subprocess.Popen[bytes]) -> int:
