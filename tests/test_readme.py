@@ -135,8 +135,13 @@ def test_quickstart_commands_run_as_written(checkout: Path) -> None:
     ]
     outputs = [run(step, checkout).stdout for step in steps]
     assert outputs[0].startswith("Enqueued 5 jobs into embedded://")
-    assert outputs[1].startswith(f"Stopped the embedded server in {checkout / 'examples' / '.runner'} (pid ")
     data_dir = checkout / "examples" / ".runner"
+    # stopped by the command, or already gone by itself after its linger: either way not running any more
+    assert re.fullmatch(
+        rf"(Stopped the embedded server in {re.escape(str(data_dir))} \(pid \d+\)|"
+        rf"No embedded server is running in {re.escape(str(data_dir))})\.\n",
+        outputs[1],
+    )
     assert not (checkout / ".runner").exists(), (
         'runner start resolved url = "embedded://.runner" against the working directory; it is relative to worker.toml'
     )

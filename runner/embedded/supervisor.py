@@ -76,7 +76,7 @@ class Supervisor:
 
     def _watch(self) -> int:
         assert self.proc is not None
-        idle_since: float | None = None
+        last_used = time.time()
         while True:
             time.sleep(CHECK_INTERVAL_S)
             if self.proc.poll() is not None:
@@ -87,19 +87,25 @@ class Supervisor:
             if self.stop_requested:
                 return self._shut_down()
             if live_clients(self.paths):
-                idle_since = None
+                last_used = time.time()
                 continue
-            now = time.monotonic()
-            idle_since = idle_since if idle_since is not None else now
-            if now - idle_since < self.linger:
+            # a process that came and went between two looks still counts: registering and releasing
+            # both change the clients directory, and so its mtime
+            if time.time() - max(last_used, self._clients_changed()) < self.linger:
                 continue
             with locked(self.paths):
                 # a process may have registered while we waited for the lock
                 if live_clients(self.paths) and not self.stop_requested:
-                    idle_since = None
+                    last_used = time.time()
                     continue
                 logger.info("no process uses the server any more, shutting down")
                 return self._shut_down(have_lock=True)
+
+    def _clients_changed(self) -> float:
+        try:
+            return self.paths.clients.stat().st_mtime
+        except OSError:
+            return 0.0
 
     def _shut_down(self, *, have_lock: bool = False) -> int:
         if not have_lock:
