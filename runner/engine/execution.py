@@ -356,13 +356,18 @@ class JobExecution:
     # -- writing outcomes in batches -------------------------------------------------------------------------------
 
     async def _queue_outcome(self, job_id: str, kind: str, payload: bytes, number: int) -> None:
-        """Queue one job's outcome for the next batch and wait until it is written (retried through outages)."""
+        """Queue one job's outcome for the next batch (retried through outages).
+
+        The job's slot is freed at once, so the next claim overlaps this write; only when an ``after_job_end`` hook
+        must see the stored outcome does the job wait for it.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._finishing.add(job_id)
         self._outcomes.append(_Outcome(job_id, kind, payload, number, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await asyncio.shield(future)
+        if self.after_job_end is not None:
+            await asyncio.shield(future)
 
     async def _flush(self) -> None:
         while self._outcomes:

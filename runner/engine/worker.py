@@ -364,6 +364,10 @@ class Worker(Maintenance):
                     self._slot_free.clear()
                     await self._wait_any(self._slot_free.wait(), timeout=self._idle_timeout(next_due))
                     continue
+                if self._flusher is not None and not self._flusher.done():
+                    # outcomes still being written keep their jobs in the queue: let them land first
+                    await asyncio.wait({self._flusher})
+                    continue
                 try:
                     if await self.pool.zcard(self.queue_name) == 0:
                         return
