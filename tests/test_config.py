@@ -31,7 +31,7 @@ BASE = """\
 max_jobs = 4
 
 [redis]
-url = "redis://localhost:6379/2"
+url = "redis://redis.example:6379/2"
 
 [functions.send_email]
 path = "cfgtasks:send_email"
@@ -208,7 +208,7 @@ def test_password_from_env_not_in_file(project: Path, monkeypatch: pytest.Monkey
     loaded = load_settings(write(project, BASE))
     redis = build_redis_settings(loaded.settings.redis)
     assert redis.password == "s3cret"
-    assert redis.host == "localhost"
+    assert redis.host == "redis.example"
     assert redis.database == 2
     assert "s3cret" not in repr(loaded.settings)
 
@@ -233,7 +233,7 @@ def test_mask_url() -> None:
 
 def test_redis_options_reach_settings(project: Path) -> None:
     text = BASE.replace(
-        'url = "redis://localhost:6379/2"',
+        'url = "redis://redis.example:6379/2"',
         'url = "rediss://h:7000/1"\nconn_timeout = "3s"\nconn_retries = 2\nmax_connections = 50\n'
         'sentinel = true\nsentinels = ["s1:26379", "s2:26380"]\nsentinel_master = "main"',
     )
