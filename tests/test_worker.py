@@ -74,11 +74,7 @@ async def test_job_runs_and_result(pool: RunnerRedis, make_worker: MakeWorker) -
     assert worker.jobs_complete == 1
     # everything but the result is cleaned up (the per-minute counts of `runner info` stay until they expire)
     remaining = sorted(k.decode() for k in await pool.keys("*") if not k.startswith(b"runner:stats:"))
-    assert remaining == [
-        "arq:queue:health-check",
-        f"arq:result:{job.job_id}",
-        f"runner:workers:arq:queue:{worker.worker_id}",
-    ]
+    assert remaining == [f"arq:result:{job.job_id}"]  # the stopped worker's health records are gone too
 
 
 async def test_ctx_contents(pool: RunnerRedis, make_worker: MakeWorker) -> None:
@@ -453,14 +449,22 @@ async def test_second_stop_cancels_despite_completion_wait(pool: RunnerRedis, ma
 
 
 async def test_health_check_records(pool: RunnerRedis, make_worker: MakeWorker) -> None:
-    await pool.enqueue_job("add", 1, 1)
-    worker = make_worker([add], health_check_interval=10)
-    await worker.async_run()
-    line = (await pool.get("arq:queue:health-check")).decode()
-    assert line.endswith("j_complete=1 j_failed=0 j_retried=0 j_ongoing=0 queued=0")
-    assert 9_000 < await pool.pttl("arq:queue:health-check") <= 11_000
-    own = await pool.get(f"runner:workers:arq:queue:{worker.worker_id}")
-    assert own is not None and own.decode() == line
+    worker = make_worker([add], health_check_interval=10, burst=False)
+    task = asyncio.create_task(worker.async_run())
+    own_key = f"runner:workers:arq:queue:{worker.worker_id}"
+    try:
+        while not await pool.exists(own_key):
+            await asyncio.sleep(0.02)
+        line = (await pool.get("arq:queue:health-check")).decode()
+        assert line.endswith("j_complete=0 j_failed=0 j_retried=0 j_ongoing=0 queued=0")
+        assert 9_000 < await pool.pttl("arq:queue:health-check") <= 11_000
+        own = await pool.get(own_key)
+        assert own is not None and own.decode() == line
+    finally:
+        worker.request_stop()
+        await task
+    # a worker that stopped cleanly is not live any more: both records go, as arq's does with its own
+    assert await pool.exists("arq:queue:health-check", own_key) == 0
 
 
 async def test_crashed_worker_job_recovered_after_lease(pool: RunnerRedis, make_worker: MakeWorker) -> None:

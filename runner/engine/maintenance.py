@@ -118,6 +118,13 @@ class Maintenance(JobExecution):
             pipe.set(keys.worker_key(self.queue_name, self.worker_id), line.encode(), px=ttl_ms)
             await pipe.execute()
 
+    async def _clear_health(self) -> None:
+        """On a clean stop: this worker is no longer live, so `runner check` must not count it for an interval.
+
+        The shared arq key goes too, as arq's own worker does on close; a live peer writes it again.
+        """
+        await self.pool.delete(self.health_check_key, keys.worker_key(self.queue_name, self.worker_id))
+
 
 async def async_check_health(
     redis_settings: RedisSettings | None = None,

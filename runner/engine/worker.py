@@ -320,7 +320,7 @@ class Worker(Maintenance):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._flusher), 30)
         try:
-            await self._record_health()
+            await self._clear_health()
         except REDIS_ERRORS:
             pass
         if self.on_shutdown is not None:

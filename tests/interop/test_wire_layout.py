@@ -109,10 +109,10 @@ async def test_key_layout_matches_arq_queued_running_finished(
     arq_id, (a_queued, a_running, a_done) = await arq_life(arq_client, arq_worker, raw, tmp_path)
 
     # runner's additions live only under runner:, so what arq reads is exactly what arq itself writes
-    # (except that arq deletes its health record when it stops, where runner leaves a last one)
+    # (both delete their health record when they stop)
     for r_snap, a_snap in ((r_queued, a_queued), (r_running, a_running), (r_done, a_done)):
         assert not [k for k in a_snap if k.startswith("runner:")]
-        assert set(arq_part(r_snap)) - {HEALTH_KEY} == set(a_snap) - {HEALTH_KEY}
+        assert set(arq_part(r_snap)) == set(a_snap)
         for key, entry in a_snap.items():
             if key in r_snap:
                 assert r_snap[key]["type"] == entry["type"], key
@@ -159,9 +159,9 @@ async def test_key_layout_matches_arq_queued_running_finished(
         assert snap["arq:retry:<id>"]["value"] == b"1"
         assert RETRY_TTL_MS - SLACK_MS <= snap["arq:retry:<id>"]["pttl"] <= RETRY_TTL_MS
 
-    # the health record: PSETEX interval + 1 s, arq's line format (arq deletes it when it stops; runner
-    # leaves a final record instead, so the finished snapshots differ only there)
-    for entry in (a_running[HEALTH_KEY], r_running[HEALTH_KEY], r_done[HEALTH_KEY]):
+    # the health record: PSETEX interval + 1 s, arq's line format; both delete it when they stop
+    assert HEALTH_KEY not in r_done
+    for entry in (a_running[HEALTH_KEY], r_running[HEALTH_KEY]):
         assert entry["type"] == "string"
         assert HEALTH_LINE.match(entry["value"].decode())
         assert 0 < entry["pttl"] <= 3_601_000
