@@ -5,56 +5,9 @@ The engine's API is re-exported here with arq's names, so ``from arq import X`` 
 
 from __future__ import annotations
 
-from runner.engine import (
-    ArqRedis,
-    CronJob,
-    FailedJobs,
-    Function,
-    Job,
-    JobDef,
-    JobExecutionFailed,
-    JobResult,
-    JobSpec,
-    JobStatus,
-    RedisSettings,
-    ResultNotFound,
-    Retry,
-    RunnerRedis,
-    SerializationError,
-    Worker,
-    async_check_health,
-    check_health,
-    create_pool,
-    cron,
-    func,
-    get_serializer,
-)
+from runner.engine import *  # noqa: F403 - the engine's public names are this package's
+from runner.engine import __all__ as _engine_names
 
 __version__ = "0.1.0"
 
-
-__all__ = [
-    "ArqRedis",
-    "CronJob",
-    "FailedJobs",
-    "Function",
-    "Job",
-    "JobDef",
-    "JobExecutionFailed",
-    "JobResult",
-    "JobSpec",
-    "JobStatus",
-    "RedisSettings",
-    "ResultNotFound",
-    "Retry",
-    "RunnerRedis",
-    "SerializationError",
-    "Worker",
-    "__version__",
-    "async_check_health",
-    "check_health",
-    "create_pool",
-    "cron",
-    "func",
-    "get_serializer",
-]
+__all__ = [*_engine_names, "__version__"]
