@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from arq import Worker, create_pool
@@ -12,13 +11,10 @@ from arq.worker import func
 from common import (
     JOB_FUNCTIONS,
     Tally,
-    enqueue_loop,
+    client_op,
     finish,
-    gather_in_windows,
-    paced,
     read_spec,
     ready_and_wait,
-    result_latencies,
     run_worker,
 )
 
@@ -40,28 +36,14 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
         tally = Tally(lambda: worker.jobs_complete)
         t0 = ready_and_wait()
         return await run_worker(spec, tally, worker.async_run, t0)
-    if op == "enqueue":
-        if spec["mode"] == "bulk":
-            # arq has no bulk call: many enqueue_job calls in flight at once
-            t0 = ready_and_wait()
-            await gather_in_windows(spec["n"], int(spec.get("window", 100)), lambda: pool.enqueue_job("noop"))
-            return {"n": spec["n"], "elapsed": time.time() - t0}
-        t0 = ready_and_wait()
-        return await enqueue_loop(spec, lambda: pool.enqueue_job("noop"), t0)
-    if op == "paced":
-        ready_and_wait()
-        await paced(spec["n"], spec["interval_s"], spec.get("delay_s", 0.3), lambda t: pool.enqueue_job("pickup", t=t))
-        return {}
-    if op == "result":
 
-        async def one() -> float:
-            job = await pool.enqueue_job("sleep10t")
-            assert job is not None
-            finished: float = await job.result(timeout=30)
-            return finished
+    async def wait_result(job: Any) -> float:
+        finished: float = await job.result(timeout=30)
+        return finished
 
-        ready_and_wait()
-        return {"latencies": await result_latencies(spec["n"], one)}
+    result = await client_op(spec, pool.enqueue_job, wait_result)  # arq has no bulk call
+    if result is not None:
+        return result
     raise SystemExit(f"unknown op {op!r}")
 
 

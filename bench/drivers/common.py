@@ -120,6 +120,45 @@ async def paced(n: int, interval_s: float, delay_s: float, one: Callable[[float]
         await asyncio.sleep(max(base + (i + 1) * interval_s - time.monotonic(), 0))
 
 
+async def client_op(
+    spec: dict[str, Any],
+    enqueue: Callable[..., Awaitable[Any]],
+    wait_result: Callable[[Any], Awaitable[float]],
+    bulk: Callable[[int], Awaitable[None]] | None = None,
+) -> dict[str, Any] | None:
+    """The producer-side operations, the same for every system but for how it enqueues and awaits a result.
+
+    ``enqueue(function, **kwargs)`` returns a job handle; ``wait_result(job)`` returns the job's return value;
+    ``bulk(n)`` is the system's bulk enqueue, if it has one (without one: many enqueues in flight at once).
+    Returns None for an operation that is not the producer's.
+    """
+    op = spec["op"]
+    if op == "enqueue":
+        if spec["mode"] == "bulk":
+            t0 = ready_and_wait()
+            if bulk is not None:
+                await bulk(spec["n"])
+            else:
+                await gather_in_windows(spec["n"], int(spec.get("window", 100)), lambda: enqueue("noop"))
+            return {"n": spec["n"], "elapsed": time.time() - t0}
+        t0 = ready_and_wait()
+        return await enqueue_loop(spec, lambda: enqueue("noop"), t0)
+    if op == "paced":
+        ready_and_wait()
+        await paced(spec["n"], spec["interval_s"], spec.get("delay_s", 0.3), lambda t: enqueue("pickup", t=t))
+        return {}
+    if op == "result":
+
+        async def one() -> float:
+            job = await enqueue("sleep10t")
+            assert job is not None
+            return await wait_result(job)
+
+        ready_and_wait()
+        return {"latencies": await result_latencies(spec["n"], one)}
+    return None
+
+
 async def result_latencies(n: int, one: Callable[[], Awaitable[float]]) -> list[float]:
     """``one()`` enqueues a job that returns its finish time and waits for the result; latency = now - that."""
     out = []

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from common import (
     JOB_FUNCTIONS,
     Tally,
-    enqueue_loop,
+    client_op,
     finish,
-    paced,
     read_spec,
     ready_and_wait,
-    result_latencies,
     run_worker,
 )
 
@@ -37,30 +34,19 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
         tally = Tally(lambda: worker.jobs_complete)
         t0 = ready_and_wait()
         return await run_worker(spec, tally, worker.async_run, t0)
-    if op == "enqueue":
-        mode = spec["mode"]
-        if mode == "bulk":
-            batch = int(spec.get("batch", 1000))
-            t0 = ready_and_wait()
-            for start in range(0, spec["n"], batch):
-                await pool.enqueue_many([JobSpec("noop") for _ in range(min(batch, spec["n"] - start))])
-            return {"n": spec["n"], "elapsed": time.time() - t0}
-        t0 = ready_and_wait()
-        return await enqueue_loop(spec, lambda: pool.enqueue_job("noop"), t0)
-    if op == "paced":
-        ready_and_wait()
-        await paced(spec["n"], spec["interval_s"], spec.get("delay_s", 0.3), lambda t: pool.enqueue_job("pickup", t=t))
-        return {}
-    if op == "result":
 
-        async def one() -> float:
-            job = await pool.enqueue_job("sleep10t")
-            assert job is not None
-            finished: float = await job.result(timeout=30)
-            return finished
+    async def wait_result(job: Any) -> float:
+        finished: float = await job.result(timeout=30)
+        return finished
 
-        ready_and_wait()
-        return {"latencies": await result_latencies(spec["n"], one)}
+    async def bulk(n: int) -> None:
+        batch = int(spec.get("batch", 1000))
+        for start in range(0, n, batch):
+            await pool.enqueue_many([JobSpec("noop") for _ in range(min(batch, n - start))])
+
+    result = await client_op(spec, pool.enqueue_job, wait_result, bulk)
+    if result is not None:
+        return result
     raise SystemExit(f"unknown op {op!r}")
 
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from common import (
     JOB_FUNCTIONS,
     Tally,
-    enqueue_loop,
+    client_op,
     finish,
-    gather_in_windows,
-    paced,
     read_spec,
     ready_and_wait,
-    result_latencies,
     run_worker,
 )
 from saq import Job, Queue, Worker
@@ -44,29 +40,16 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
         )
         t0 = ready_and_wait()
         return await run_worker(spec, tally, worker.start, t0)
-    if op == "enqueue":
-        if spec["mode"] == "bulk":
-            # saq has no bulk call: many enqueue calls in flight at once (saq caps them at 20 itself)
-            t0 = ready_and_wait()
-            await gather_in_windows(spec["n"], int(spec.get("window", 100)), lambda: queue.enqueue("noop"))
-            return {"n": spec["n"], "elapsed": time.time() - t0}
-        t0 = ready_and_wait()
-        return await enqueue_loop(spec, lambda: queue.enqueue("noop"), t0)
-    if op == "paced":
-        ready_and_wait()
-        await paced(spec["n"], spec["interval_s"], spec.get("delay_s", 0.3), lambda t: queue.enqueue("pickup", t=t))
-        return {}
-    if op == "result":
 
-        async def one() -> float:
-            job = await queue.enqueue("sleep10t")
-            assert job is not None
-            await job.refresh(until_complete=30)
-            finished: float = job.result
-            return finished
+    async def wait_result(job: Any) -> float:
+        await job.refresh(until_complete=30)
+        finished: float = job.result
+        return finished
 
-        ready_and_wait()
-        return {"latencies": await result_latencies(spec["n"], one)}
+    # saq has no bulk call (and caps the enqueues in flight at 20 itself)
+    result = await client_op(spec, queue.enqueue, wait_result)
+    if result is not None:
+        return result
     raise SystemExit(f"unknown op {op!r}")
 
 
