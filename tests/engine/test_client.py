@@ -21,7 +21,7 @@ from runner import (
 from runner.engine import keys
 from runner.engine.utils import timestamp_ms
 from runner.errors import ConfigError, RedisUnavailable
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 
 def test_from_dsn_redis() -> None:

@@ -524,7 +524,7 @@ def test_func_rejects_sync_function() -> None:
 
 
 def test_func_import_string() -> None:
-    f = func("tests.test_worker:add", max_tries=2)
+    f = func("tests.engine.test_worker:add", max_tries=2)
     assert (f.name, f.coroutine, f.max_tries) == ("add", add, 2)
 
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from runner.config.schema import schema_text
-from tests.cli_helpers import invoke
+from tests.support.cli import invoke
 
-COMMITTED = Path(__file__).parent.parent / "schemas" / "worker.schema.json"
+COMMITTED = Path(__file__).resolve().parents[2] / "schemas" / "worker.schema.json"
 
 
 def test_committed_schema_is_current() -> None:

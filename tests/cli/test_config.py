@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import clean_env, invoke, make_project
+from tests.support.cli import clean_env, invoke, make_project
 
 TOML = """\
 max_jobs = 4

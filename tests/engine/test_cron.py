@@ -56,7 +56,7 @@ def test_cron_defaults_follow_arq() -> None:
 
 
 def test_cron_from_a_path_and_a_crontab_string_in_a_zone() -> None:
-    job = cron("tests.test_cron:tick_job", schedule="0 8 * * mon-fri", tz="Europe/London", timeout=30)
+    job = cron("tests.engine.test_cron:tick_job", schedule="0 8 * * mon-fri", tz="Europe/London", timeout=30)
     assert job.name == "cron:tick_job"
     assert job.timeout_s == 30.0
     assert job.next_run(datetime(2024, 6, 1, tzinfo=UTC)).isoformat() == "2024-06-03T08:00:00+01:00"
@@ -104,7 +104,7 @@ def test_cron_refuses_sync_functions_and_bad_paths() -> None:
     with pytest.raises(TypeError, match="async def"):
         cron(sync)  # type: ignore[arg-type]
     with pytest.raises(ImportStringError):
-        cron("tests.test_cron:missing")
+        cron("tests.engine.test_cron:missing")
 
 
 def test_latest_between_finds_the_last_missed_occurrence() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from runner.metrics import JobEventHandler, JobMetrics
-from tests.cli_helpers import invoke
-from tests.ops_helpers import burst, enqueue, project
-from tests.servers import free_port
+from tests.support.cli import invoke
+from tests.support.ops import burst, enqueue, project
+from tests.support.servers import free_port
 
 __all__ = ["project"]  # fixtures
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from runner.engine import RunnerRedis
-from tests.cli_helpers import invoke
-from tests.ops_helpers import (
+from tests.support.cli import invoke
+from tests.support.ops import (
     WorkerThread,
     burst,
     drop_health,
@@ -20,7 +20,7 @@ from tests.ops_helpers import (
     with_pool,
     worker_thread,
 )
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 __all__ = ["project", "worker_thread"]  # fixtures
 

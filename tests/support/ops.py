@@ -14,7 +14,7 @@ import pytest
 
 from runner.config import build_workers, load_settings
 from runner.engine import Job, RedisSettings, RunnerRedis, Worker, create_pool
-from tests.cli_helpers import clean_env
+from tests.support.cli import clean_env
 
 TASKS = '''
 import asyncio

@@ -27,7 +27,7 @@ import redis
 from runner import JobExecutionFailed, JobStatus, Retry, Worker
 from runner.engine import RedisSettings, RunnerRedis, create_pool, keys
 from runner.engine.utils import timestamp_ms
-from tests.servers import ValkeyServer
+from tests.support.servers import ValkeyServer
 
 TASKS = '''
 import asyncio

@@ -1,4 +1,4 @@
-"""The corpus of broken worker.toml files and environments in tests/bad_configs/.
+"""The corpus of broken worker.toml files and environments in tests/config/bad_configs/.
 
 Each case is ``NAME.toml`` or ``NAME/worker.toml`` (with its ``.env``). Comment lines say how to run it and
 what must come out (``expect`` and ``exit`` go last, so they do not move the lines the messages name):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.config.schema import worker_schema
-from tests.cli_helpers import clean_env, invoke
+from tests.support.cli import clean_env, invoke
 
 
 @pytest.fixture(autouse=True)

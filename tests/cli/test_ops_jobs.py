@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 from runner.cli import cli
 from runner.engine import Job, RunnerRedis
 from runner.engine.utils import ms_to_datetime
-from tests.cli_helpers import invoke
-from tests.ops_helpers import WorkerThread, burst, enqueue, project, run, wait_status, with_pool, worker_thread
+from tests.support.cli import invoke
+from tests.support.ops import WorkerThread, burst, enqueue, project, run, wait_status, with_pool, worker_thread
 
 __all__ = ["project", "worker_thread"]  # fixtures
 
