@@ -1,15 +1,20 @@
 # Everyday commands; each mirrors what the README and .ci/run do.
-.PHONY: install lint test bench soak schema
+.PHONY: install lint check test bench soak schema
 
 install:
 	pip install -e ".[dev]"
 
 lint:
-	ruff check runner tests bench
+	ruff check runner tests bench examples
+	ruff format --check runner tests bench examples
 	mypy runner
 
+# every check CI runs: lint, format, types, then the whole suite
+check: lint
+	pytest -n auto
+
 test:
-	pytest
+	pytest -n auto
 
 bench:
 	python bench/compare.py

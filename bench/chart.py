@@ -24,9 +24,7 @@ def _panel(y: int, title: str, bars: list[tuple[str, str, float, str]]) -> tuple
     return out, y + PANEL_GAP - GAP
 
 
-def write_chart(
-    path: Path, t: dict[str, Any], labels: dict[str, str], sizes: dict[str, Any], header_note: str
-) -> None:
+def write_chart(path: Path, t: dict[str, Any], labels: dict[str, str], sizes: dict[str, Any], header_note: str) -> None:
     cells = t["cells"]
     order = ["runner", "arq", "arq_tuned", "saq"]
     panels = [
@@ -52,8 +50,10 @@ def write_chart(
     for title, bars in panels:
         part, y = _panel(y, title, bars)
         body += part
-    body.append(f'<text x="10" y="{y}" class="note">{escape(header_note)}; medians of {sizes["runs"]} run(s); '
-                "valkey on loopback, 2 cores</text>")
+    body.append(
+        f'<text x="10" y="{y}" class="note">{escape(header_note)}; medians of {sizes["runs"]} run(s); '
+        "valkey on loopback, 2 cores</text>"
+    )
     height = y + 14
     svg = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '

@@ -30,20 +30,62 @@ from harness import BENCH, MAIN_PYTHON, Server, ensure_compare_venv, median, pac
 from phases import Contender
 
 FULL = {
-    "runs": 3, "drain": 20_000, "drain_cap": 8.0, "arq_default_cap": 3.0, "sleep": 2_000, "sleep_cap": 8.0,
-    "single": 5_000, "concurrent": 10_000, "bulk": 20_000, "enqueue_cap": 4.0, "pickup": 200, "result": 20,
-    "counted": 5_000, "big": 1_000_000, "small": 10_000, "big_drain": 10_000, "big_cap": 5.0,
+    "runs": 3,
+    "drain": 20_000,
+    "drain_cap": 8.0,
+    "arq_default_cap": 3.0,
+    "sleep": 2_000,
+    "sleep_cap": 8.0,
+    "single": 5_000,
+    "concurrent": 10_000,
+    "bulk": 20_000,
+    "enqueue_cap": 4.0,
+    "pickup": 200,
+    "result": 20,
+    "counted": 5_000,
+    "big": 1_000_000,
+    "small": 10_000,
+    "big_drain": 10_000,
+    "big_cap": 5.0,
 }
 QUICK = {
-    "runs": 1, "drain": 5_000, "drain_cap": 3.0, "arq_default_cap": 1.5, "sleep": 500, "sleep_cap": 3.0,
-    "single": 1_000, "concurrent": 2_000, "bulk": 5_000, "enqueue_cap": 1.5, "pickup": 50, "result": 10,
-    "counted": 1_000, "big": 100_000, "small": 5_000, "big_drain": 2_000, "big_cap": 2.0,
+    "runs": 1,
+    "drain": 5_000,
+    "drain_cap": 3.0,
+    "arq_default_cap": 1.5,
+    "sleep": 500,
+    "sleep_cap": 3.0,
+    "single": 1_000,
+    "concurrent": 2_000,
+    "bulk": 5_000,
+    "enqueue_cap": 1.5,
+    "pickup": 50,
+    "result": 10,
+    "counted": 1_000,
+    "big": 100_000,
+    "small": 5_000,
+    "big_drain": 2_000,
+    "big_cap": 2.0,
 }
 # only for tests/test_bench_smoke.py: every code path once, numbers meaningless
 SMOKE = {
-    "runs": 1, "drain": 300, "drain_cap": 2.0, "arq_default_cap": 0.5, "sleep": 100, "sleep_cap": 2.0,
-    "single": 50, "concurrent": 100, "bulk": 300, "enqueue_cap": 1.0, "pickup": 3, "result": 2,
-    "counted": 100, "big": 2_000, "small": 300, "big_drain": 200, "big_cap": 1.0,
+    "runs": 1,
+    "drain": 300,
+    "drain_cap": 2.0,
+    "arq_default_cap": 0.5,
+    "sleep": 100,
+    "sleep_cap": 2.0,
+    "single": 50,
+    "concurrent": 100,
+    "bulk": 300,
+    "enqueue_cap": 1.0,
+    "pickup": 3,
+    "result": 2,
+    "counted": 100,
+    "big": 2_000,
+    "small": 300,
+    "big_drain": 200,
+    "big_cap": 1.0,
 }
 COLUMNS = ["runner", "arq", "arq_tuned", "saq"]
 
@@ -55,7 +97,10 @@ def contenders(compare_python: Path) -> dict[str, Contender]:
         "runner": Contender("runner", f"runner {package_version(MAIN_PYTHON, 'runner')}", MAIN_PYTHON, "runner"),
         "arq": Contender("arq", f"arq {arq_v} defaults", compare_python, "arq"),
         "arq_tuned": Contender(
-            "arq_tuned", f"arq {arq_v} poll_delay=0 max_jobs=100", compare_python, "arq",
+            "arq_tuned",
+            f"arq {arq_v} poll_delay=0 max_jobs=100",
+            compare_python,
+            "arq",
             {"poll_delay": 0, "max_jobs": 100},
         ),
         "saq": Contender("saq", f"saq {saq_v} defaults", compare_python, "saq"),
@@ -86,8 +131,10 @@ def one_run(server: Server, c: dict[str, Contender], s: dict[str, Any], log: Any
             server, c[key], "concurrent", s["concurrent"], cap_s=s["enqueue_cap"], producers=20
         )
         r[f"enq_bulk.{key}"] = phases.enqueue(server, c[key], "bulk", s["bulk"], cap_s=s["enqueue_cap"] * 3)
-        log(f"enqueue {key}: {r[f'enq_single.{key}']:,.0f} / {r[f'enq_concurrent.{key}']:,.0f} / "
-            f"{r[f'enq_bulk.{key}']:,.0f} jobs/s")
+        log(
+            f"enqueue {key}: {r[f'enq_single.{key}']:,.0f} / {r[f'enq_concurrent.{key}']:,.0f} / "
+            f"{r[f'enq_bulk.{key}']:,.0f} jobs/s"
+        )
     for key in COLUMNS:
         r[f"pickup.{key}"] = phases.pickup(server, c[key], s["pickup"], 0.02)
         log(f"pick-up {key}: p50 {r[f'pickup.{key}']['p50'] * 1000:.1f} ms")
@@ -189,25 +236,37 @@ def table(t: dict[str, Any], c: dict[str, Contender], s: dict[str, Any]) -> str:
     lines = [
         "| | " + " | ".join(c[k].label for k in COLUMNS) + " |",
         "|---|" + "---:|" * len(COLUMNS),
-        row(f"drain {s['drain']:,} queued no-op jobs, 1 process (jobs/s)",
-            lambda x, _k: fmt_rate(x["drain"], x["drain_capped"])),
-        row(f"{s['sleep']:,} × 10 ms jobs, max_jobs / concurrency 100 (jobs/s)",
-            lambda x, _k: fmt_rate(x["sleep"], x["sleep_capped"])),
+        row(
+            f"drain {s['drain']:,} queued no-op jobs, 1 process (jobs/s)",
+            lambda x, _k: fmt_rate(x["drain"], x["drain_capped"]),
+        ),
+        row(
+            f"{s['sleep']:,} × 10 ms jobs, max_jobs / concurrency 100 (jobs/s)",
+            lambda x, _k: fmt_rate(x["sleep"], x["sleep_capped"]),
+        ),
         row("enqueue one at a time (jobs/s)", lambda x, _k: fmt_rate(x["enq_single"])),
         row("enqueue, 20 concurrent producers (jobs/s)", lambda x, _k: fmt_rate(x["enq_concurrent"])),
         row("enqueue bulk (jobs/s)", lambda x, _k: fmt_rate(x["enq_bulk"])),
         row("pick-up latency, idle worker, p50 / p95 / p99 (ms)", ms3("pickup")),
         row("Job.result() after the job ends, p50 / p95 / p99 (ms)", ms3("result")),
-        row("server load during the pick-up run: commands/s, CPU % of a core",
-            lambda x, _k: f"{x['idle_commands_per_s']:,.0f}, {x['idle_cpu_pct']:.1f} %"),
+        row(
+            "server load during the pick-up run: commands/s, CPU % of a core",
+            lambda x, _k: f"{x['idle_commands_per_s']:,.0f}, {x['idle_cpu_pct']:.1f} %",
+        ),
         row("client commands per job (drain)", lambda x, _k: f"{x['client_cmds']:.2f}"),
         row("server commands per job, scripts' calls included", lambda x, _k: f"{x['server_cmds']:.1f}"),
         row("server CPU per 1 000 jobs (ms)", lambda x, _k: f"{x['cpu_ms_per_1000']:.0f}"),
         row("worker peak RSS (MB)", lambda x, _k: f"{x['rss_mb']:.0f}"),
-        row("2 worker processes vs 1 (throughput ×)", lambda x, _k: f"{x['two_vs_one']:.2f}",
-            ["runner", "arq_tuned", "saq"]),
-        row(f"{s['big']:,} queued vs {s['small']:,} (throughput ×)", lambda x, _k: f"{x['big_vs_small']:.2f}",
-            ["runner", "arq_tuned", "saq"]),
+        row(
+            "2 worker processes vs 1 (throughput ×)",
+            lambda x, _k: f"{x['two_vs_one']:.2f}",
+            ["runner", "arq_tuned", "saq"],
+        ),
+        row(
+            f"{s['big']:,} queued vs {s['small']:,} (throughput ×)",
+            lambda x, _k: f"{x['big_vs_small']:.2f}",
+            ["runner", "arq_tuned", "saq"],
+        ),
     ]
     bare = cells["bare"]
     lines.append("")
@@ -228,17 +287,26 @@ def targets(t: dict[str, Any], s: dict[str, Any]) -> list[tuple[str, bool, str]]
         ("throughput ≥ 40× arq defaults", r["vs_arq"] >= 40, f"{r['vs_arq']:.1f}×"),
         ("throughput ≥ 4× arq tuned", r["vs_arq_tuned"] >= 4, f"{r['vs_arq_tuned']:.1f}×"),
         ("throughput ≥ 3× saq", r["vs_saq"] >= 3, f"{r['vs_saq']:.1f}×"),
-        ("≥ 60 % of the bare loop", max(r["share_of_bare"], r["share_of_bare_100"]) >= 0.6,
-         f"{r['share_of_bare']:.0%} (max_jobs=100: {r['share_of_bare_100']:.0%})"),
+        (
+            "≥ 60 % of the bare loop",
+            max(r["share_of_bare"], r["share_of_bare_100"]) >= 0.6,
+            f"{r['share_of_bare']:.0%} (max_jobs=100: {r['share_of_bare_100']:.0%})",
+        ),
         ("pick-up p50 ≤ 2 ms", run["pickup_p50_ms"] <= 2, f"{run['pickup_p50_ms']:.2f} ms"),
         ("pick-up p99 ≤ 10 ms", run["pickup_p99_ms"] <= 10, f"{run['pickup_p99_ms']:.2f} ms"),
-        ("≤ 3 commands per job on the drain path", run["client_cmds"] <= 3,
-         f"{run['client_cmds']:.2f} sent by the worker ({run['server_cmds']:.1f} run inside scripts and all)"),
+        (
+            "≤ 3 commands per job on the drain path",
+            run["client_cmds"] <= 3,
+            f"{run['client_cmds']:.2f} sent by the worker ({run['server_cmds']:.1f} run inside scripts and all)",
+        ),
         ("single enqueue ≥ 2× arq", r["single_vs_arq"] >= 2, f"{r['single_vs_arq']:.1f}×"),
         ("bulk enqueue ≥ 25 000 jobs/s", run["enq_bulk"] >= 25_000, f"{run['enq_bulk']:,.0f} jobs/s"),
         ("worker RSS no larger than arq's", r["rss_vs_arq"] <= 1.0, f"{r['rss_vs_arq']:.2f}× arq's"),
-        (f"flat cost per job, {s['small']:,} → {s['big']:,} queued (within 20 %)", abs(big - 1) <= 0.2,
-         f"{big:.2f}× the throughput"),
+        (
+            f"flat cost per job, {s['small']:,} → {s['big']:,} queued (within 20 %)",
+            abs(big - 1) <= 0.2,
+            f"{big:.2f}× the throughput",
+        ),
     ]
 
 

@@ -30,7 +30,7 @@ COMPARE_REQUIREMENTS = ["arq==0.28.0", "saq==0.26.4", "typing_extensions"]
 MAIN_PYTHON = Path(sys.executable)
 
 sys.path.insert(0, str(REPO))
-from tests.servers import ValkeyServer  # noqa: E402  (the tests' own server helper, so both start valkey alike)
+from tests.support.servers import ValkeyServer  # noqa: E402  (the tests' own server helper, so both start valkey alike)
 
 
 def ensure_compare_venv() -> Path:

@@ -59,9 +59,7 @@ def drain(
     if fill:
         server.flush()
         who.fill(server, queued or n, function)
-    workers = [
-        who.worker(server, cap_s=cap_s, limit=limit, options=options or {}) for _ in range(processes)
-    ]
+    workers = [who.worker(server, cap_s=cap_s, limit=limit, options=options or {}) for _ in range(processes)]
     m = measure(server, workers, monitor=monitor)
     rate, done = throughput(m.results)
     out: dict[str, Any] = {

@@ -45,7 +45,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 from runner.engine import JobSpec, RedisSettings, create_pool  # noqa: E402
-from tests.servers import ValkeyServer  # noqa: E402  (the tests' own server helper)
+from tests.support.servers import ValkeyServer  # noqa: E402  (the tests' own server helper)
 
 TASKS = '''\
 """The soak's job: records its start and its end in a file of this process, then returns its number."""

@@ -54,7 +54,9 @@ class JobMetrics:
         self.completed = Counter("runner_jobs_completed", "Jobs completed.", labels, registry=self.registry)
         self.failed = Counter("runner_jobs_failed", "Jobs failed, timed out, aborted.", labels, registry=self.registry)
         self.retried = Counter(
-            "runner_jobs_retried", "Jobs that asked for a retry or were requeued by a stop.", labels,
+            "runner_jobs_retried",
+            "Jobs that asked for a retry or were requeued by a stop.",
+            labels,
             registry=self.registry,
         )
         self.duration = Histogram(
@@ -64,7 +66,9 @@ class JobMetrics:
             "runner_queue_jobs", "Jobs waiting in the queue, by state.", ["queue", "state"], registry=self.registry
         )
         self.oldest_age = Gauge(
-            "runner_queue_oldest_age_seconds", "Wait of the longest-waiting due job (0 when none).", ["queue"],
+            "runner_queue_oldest_age_seconds",
+            "Wait of the longest-waiting due job (0 when none).",
+            ["queue"],
             registry=self.registry,
         )
         self.in_progress = Gauge(

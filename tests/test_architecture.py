@@ -32,6 +32,20 @@ def test_engine_never_imports_config_or_cli() -> None:
 def test_arq_names_are_importable_from_runner() -> None:
     import runner
 
-    for name in ("create_pool", "RedisSettings", "Worker", "Job", "JobStatus", "JobDef", "JobResult", "Retry",
-                 "func", "cron", "ResultNotFound", "JobExecutionFailed", "ArqRedis", "check_health"):
+    for name in (
+        "create_pool",
+        "RedisSettings",
+        "Worker",
+        "Job",
+        "JobStatus",
+        "JobDef",
+        "JobResult",
+        "Retry",
+        "func",
+        "cron",
+        "ResultNotFound",
+        "JobExecutionFailed",
+        "ArqRedis",
+        "check_health",
+    ):
         assert hasattr(runner, name), name

@@ -28,8 +28,13 @@ def test_engine_bench_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "engine.json"
     done = run_script(str(BENCH / "engine.py"), "--smoke", "--json", str(out), timeout=120)
     figures = json.loads(out.read_text())
-    for key in ("noop_jobs_per_s", "enqueue_single_per_s", "enqueue_bulk_per_s", "server_cmds_per_job",
-                "worker_peak_rss_mb"):
+    for key in (
+        "noop_jobs_per_s",
+        "enqueue_single_per_s",
+        "enqueue_bulk_per_s",
+        "server_cmds_per_job",
+        "worker_peak_rss_mb",
+    ):
         assert figures[key] > 0, key
     assert set(figures["pickup_ms"]) == {"p50", "p95", "p99"}
     # the worker sends less than one command per job on the drain path: claims and finishes are batched
@@ -40,9 +45,7 @@ def test_engine_bench_reports_every_figure(tmp_path: Path) -> None:
 @pytest.mark.timeout(600)  # the first run builds bench/.compare-venv (arq and saq from PyPI)
 def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> None:
     out, chart = tmp_path / "compare.json", tmp_path / "compare.svg"
-    done = run_script(
-        str(BENCH / "compare.py"), "--smoke", "--json", str(out), "--chart", str(chart), timeout=400
-    )
+    done = run_script(str(BENCH / "compare.py"), "--smoke", "--json", str(out), "--chart", str(chart), timeout=400)
     cells = json.loads(out.read_text())["summary"]["cells"]
     assert set(cells) == {"runner", "arq", "arq_tuned", "saq", "bare", "runner100"}
     assert cells["runner100"]["drain"] > 0

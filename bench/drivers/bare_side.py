@@ -48,10 +48,23 @@ async def bare_loop(client: aioredis.Redis, tally: Tally, batch: int, limit: int
             job = pickle.loads(payload)
             start_ms = int(time.time() * 1000)
             result = await JOB_FUNCTIONS[job["f"]]({}, *job["a"], **job["k"])
-            finished += [job_id, pickle.dumps({
-                "t": 1, "f": job["f"], "a": job["a"], "k": job["k"], "et": job["et"], "s": True, "r": result,
-                "st": start_ms, "ft": int(time.time() * 1000), "q": "arq:queue",
-            })]
+            finished += [
+                job_id,
+                pickle.dumps(
+                    {
+                        "t": 1,
+                        "f": job["f"],
+                        "a": job["a"],
+                        "k": job["k"],
+                        "et": job["et"],
+                        "s": True,
+                        "r": result,
+                        "st": start_ms,
+                        "ft": int(time.time() * 1000),
+                        "q": "arq:queue",
+                    }
+                ),
+            ]
             await tally.hook(None)
         if limit is not None and tally.done >= limit:
             if finished:

@@ -82,13 +82,10 @@ async def run_worker(
     if task.done() and task.exception() is not None:
         raise task.exception()  # type: ignore[misc]
     capped = not task.done() and not (want_pickups and len(PICKUPS) >= want_pickups)
-    return {"done": tally.done, "t0": t0, "t_last": tally.last or time.time(), "capped": capped,
-            "pickups": PICKUPS[:]}
+    return {"done": tally.done, "t0": t0, "t_last": tally.last or time.time(), "capped": capped, "pickups": PICKUPS[:]}
 
 
-async def enqueue_loop(
-    spec: dict[str, Any], one: Callable[[], Awaitable[Any]], t0: float
-) -> dict[str, Any]:
+async def enqueue_loop(spec: dict[str, Any], one: Callable[[], Awaitable[Any]], t0: float) -> dict[str, Any]:
     """Single and concurrent enqueue: ``producers`` tasks call ``one()`` until ``n`` jobs or the cap."""
     n = int(spec["n"])
     producers = int(spec.get("producers", 1))

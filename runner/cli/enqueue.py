@@ -79,11 +79,16 @@ class _EnqueueCommand(click.Command):
 @click.option("--defer-by", metavar="DURATION", callback=_duration, help='Run no earlier than this from now: 30, "5m".')
 @click.option("--queue", "queue_name", metavar="NAME", help="The queue (default: the file's first queue).")
 @click.option(
-    "--wait", metavar="[SECONDS]", type=click.FloatRange(min=0),
+    "--wait",
+    metavar="[SECONDS]",
+    type=click.FloatRange(min=0),
     help="Wait for the result and print it (or the error); at most SECONDS when a number follows.",
 )
 @click.option(
-    "--bulk", "bulk_file", metavar="FILE", type=click.File("r"),
+    "--bulk",
+    "bulk_file",
+    metavar="FILE",
+    type=click.File("r"),
     help='Enqueue one job per line of FILE ("-": stdin): a JSON array of args, or {"args": [...], "kwargs": {...}}.',
 )
 @verbose_option
@@ -143,9 +148,7 @@ async def _enqueue_one(pool: RunnerRedis, ops: Ops, spec: JobSpec, wait: float |
         raise
     except BaseException as exc:  # the job's own exception, rebuilt from its result (CancelledError: aborted)
         message = str(exc)
-        raise RunnerError(
-            f"job {job.job_id} failed: {type(exc).__name__}{': ' + message if message else ''}"
-        ) from None
+        raise RunnerError(f"job {job.job_id} failed: {type(exc).__name__}{': ' + message if message else ''}") from None
     try:
         shown = json.dumps(result)
     except (TypeError, ValueError):

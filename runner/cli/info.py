@@ -24,14 +24,22 @@ HEADER = ["QUEUE", "QUEUED", "DEFERRED", "IN PROGRESS", "OLDEST", "DONE/MIN", "F
 @click.option("--queue", "queue_name", metavar="NAME", help="Show only this queue of the file.")
 @click.option("--watch", is_flag=True, help="Refresh in place until Ctrl-C, like top.")
 @click.option(
-    "--interval", metavar="SECONDS", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
+    "--interval",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
     help="Pause between refreshes with --watch.",
 )
 @click.option(
     "-n", "--iterations", metavar="N", type=click.IntRange(min=1), help="With --watch, stop after N refreshes."
 )
 @click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="A table, or one JSON object per refresh.",
 )
 @verbose_option
@@ -54,8 +62,7 @@ def info(
 
     async def snapshot(pool: RunnerRedis) -> list[QueueStats]:
         return [
-            await queue_stats(pool, queue, health_check_key=ops.option(queue, "health_check_key"))
-            for queue in queues
+            await queue_stats(pool, queue, health_check_key=ops.option(queue, "health_check_key")) for queue in queues
         ]
 
     if not watch:

@@ -270,7 +270,11 @@ def _extra(ops: Ops, queue: str) -> int:
 @jobs.command("abort")
 @click.argument("job_id", metavar="ID")
 @click.option(
-    "--timeout", metavar="SECONDS", type=click.FloatRange(min=0), default=10.0, show_default=True,
+    "--timeout",
+    metavar="SECONDS",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
     help="How long to wait for the job to end.",
 )
 def abort(job_id: str, timeout: float) -> None:

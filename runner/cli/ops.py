@@ -53,7 +53,7 @@ class Ops:
         if queue not in self.queues:
             raise click.UsageError(
                 f'queue "{queue}" is not in {self.loaded.document.display_name}; '
-                f'choose one of: {", ".join(self.queues)}'
+                f"choose one of: {', '.join(self.queues)}"
             )
         return [queue]
 

@@ -111,9 +111,7 @@ def banner(loaded: LoadedConfig, workers: list[Worker], server: str) -> str:
     for worker in workers:
         functions = served_functions(settings, worker.queue_name)
         crons = crons_of_queue(settings, worker.queue_name)
-        cron_text = ", ".join(
-            f"{name} ({_schedule_text(settings.cron[name])})" for name in crons
-        ) or "none"
+        cron_text = ", ".join(f"{name} ({_schedule_text(settings.cron[name])})" for name in crons) or "none"
         lines.append(
             f"  queue {worker.queue_name}: functions {', '.join(functions) or 'none'}; cron jobs {cron_text}; "
             f"max_jobs {worker.max_jobs}{', burst' if worker.burst else ''}"
@@ -182,9 +180,7 @@ async def run_workers(
     def on_signal(signum: int) -> None:
         nonlocal signals
         signals += 1
-        logger.info(
-            "received %s, %s", signal.Signals(signum).name, "stopping" if signals == 1 else "stopping at once"
-        )
+        logger.info("received %s, %s", signal.Signals(signum).name, "stopping" if signals == 1 else "stopping at once")
         for worker in workers:
             worker.request_stop()
 

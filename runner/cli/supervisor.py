@@ -139,9 +139,11 @@ class Supervisor:
                 next_watch = now + WATCH_INTERVAL
                 current = _py_mtimes(self.watch)
                 if current != mtimes:
-                    changed = sorted(str(p) for p in set(current) ^ set(mtimes) | {
-                        p for p in current if p in mtimes and current[p] != mtimes[p]
-                    })
+                    changed = sorted(
+                        str(p)
+                        for p in set(current) ^ set(mtimes)
+                        | {p for p in current if p in mtimes and current[p] != mtimes[p]}
+                    )
                     mtimes = current
                     logger.info("changes in %s; restarting workers", ", ".join(changed[:3]))
                     self._restart_all()

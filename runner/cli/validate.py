@@ -15,7 +15,11 @@ from runner.config.checks import crons_of_queue, served_functions
 @click.command("validate")
 @config_argument
 @click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="One line per problem, or one JSON document.",
 )
 @click.option("--no-import", is_flag=True, help="Skip importing task modules (schema and name checks only).")

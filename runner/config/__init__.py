@@ -1,8 +1,8 @@
 """The config layer: worker.toml and the environment in, validated settings and engine objects out.
 
-    loaded = load_settings("worker.toml", flags={"burst": True})   # raises ProblemList
-    problems = check(loaded)                                         # deep checks: imports, signatures, …
-    workers = build_workers(loaded.settings, base_dir=loaded.directory)  # one engine Worker per queue
+loaded = load_settings("worker.toml", flags={"burst": True})   # raises ProblemList
+problems = check(loaded)                                         # deep checks: imports, signatures, …
+workers = build_workers(loaded.settings, base_dir=loaded.directory)  # one engine Worker per queue
 """
 
 from __future__ import annotations

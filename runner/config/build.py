@@ -79,9 +79,7 @@ def build_serializer(settings: WorkerSettings) -> tuple[Serializer, Deserializer
 
 
 def _hooks(settings: WorkerSettings) -> dict[str, Any]:
-    return {
-        name: (import_string(path) if (path := getattr(settings.hooks, name)) else None) for name in HOOKS
-    }
+    return {name: (import_string(path) if (path := getattr(settings.hooks, name)) else None) for name in HOOKS}
 
 
 def queue_options(settings: WorkerSettings, queue: str) -> dict[str, Any]:

@@ -100,8 +100,11 @@ class _Checker:
             if ":" not in entry.function and entry.function not in s.functions:
                 self.add(("cron", cron_name, "function"), self._unknown("function", entry.function, s.functions))
             if entry.queue is not None and entry.queue not in s.queues:
-                hint = self._unknown("queue", entry.queue, s.queues) if s.queues else (
-                    f'unknown queue "{entry.queue}"; no [queues] are declared, so cron jobs run on "{DEFAULT_QUEUE}"'
+                hint = (
+                    self._unknown("queue", entry.queue, s.queues)
+                    if s.queues
+                    else f'unknown queue "{entry.queue}"; no [queues] are declared, '
+                    f'so cron jobs run on "{DEFAULT_QUEUE}"'
                 )
                 self.add(("cron", cron_name, "queue"), hint)
                 continue

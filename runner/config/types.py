@@ -92,9 +92,7 @@ DurationOrZero = Annotated[
 
 def check_import_path(value: str) -> str:
     if not _IMPORT_PATH.match(value):
-        raise PydanticCustomError(
-            "import_path", f'import string "{value}" must be in format "<module>:<attribute>"'
-        )
+        raise PydanticCustomError("import_path", f'import string "{value}" must be in format "<module>:<attribute>"')
     return value
 
 

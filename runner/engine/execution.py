@@ -126,9 +126,7 @@ class JobExecution:
                 message,
                 extra=self._log_extra(job_id, function_name, job_try, None, "failed"),
             )
-            await self._finish(
-                job_id, function, function_name, args, kwargs, job_try, enqueue_ms, False, exc, start_ms
-            )
+            await self._finish(job_id, function, function_name, args, kwargs, job_try, enqueue_ms, False, exc, start_ms)
 
         if not claim.payload:
             return await fail(JobExecutionFailed("job expired"), "expired before it ran")

@@ -141,7 +141,7 @@ class JobRow:
 async def in_progress_ids(pool: RunnerRedis, queue_name: str) -> set[str]:
     """Ids of the queue's jobs that a worker holds right now."""
     prefix = keys.in_progress_key_prefix
-    held = [k[len(prefix):] async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
+    held = [k[len(prefix) :] async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
     if not held:
         return set()
     ids = [cast(bytes, k).decode() for k in held]
@@ -164,7 +164,7 @@ async def worker_health(pool: RunnerRedis, queue_name: str) -> list[WorkerHealth
     for index, key in enumerate(found):
         line, ttl = values[2 * index], values[2 * index + 1]
         if line is not None:  # expired between the scan and the read
-            records.append(WorkerHealth(key.decode()[len(prefix):], line.decode(), int(ttl)))
+            records.append(WorkerHealth(key.decode()[len(prefix) :], line.decode(), int(ttl)))
     return records
 
 
@@ -295,7 +295,7 @@ async def results(
         for key, payload in zip(chunk, payloads, strict=True):
             if payload is None:
                 continue
-            job_id = key.decode()[len(prefix):]
+            job_id = key.decode()[len(prefix) :]
             row = result_row(job_id, payload, deserializer)
             if queue_name is None or row.queue in (None, queue_name):
                 rows.append(row)

@@ -32,7 +32,6 @@ class Maintenance(JobExecution):
     _closing: asyncio.Event
     _heartbeat_script: AsyncScript
 
-
     async def _maintenance_loop(self) -> None:
         tick = max(min(self.poll_delay_s, 0.5), 0.05)
         heartbeat_every = self.lease_ms / 3000

@@ -291,9 +291,7 @@ class Worker(Maintenance):
         if self.cron_jobs:
             from runner.engine.cron import CronScheduler
 
-            scheduler = CronScheduler(
-                self.cron_jobs, pool=pool, queue_name=self.queue_name, default_tz=self.timezone
-            )
+            scheduler = CronScheduler(self.cron_jobs, pool=pool, queue_name=self.queue_name, default_tz=self.timezone)
             self._background.append(asyncio.create_task(scheduler.run()))
 
     async def _shutdown(self) -> None:

@@ -196,6 +196,4 @@ def test_colon_form_and_errors() -> None:
     assert result.stderr == 'Error: Attribute "Nope" not found in module "tests.cli.test_import_arq".\n'
     result = invoke("import-arq", "Settings")
     assert result.exit_code == 1
-    assert result.stderr == (
-        'Error: "Settings" must name a class in a module, e.g. "app.worker.WorkerSettings".\n'
-    )
+    assert result.stderr == ('Error: "Settings" must name a class in a module, e.g. "app.worker.WorkerSettings".\n')

@@ -34,8 +34,7 @@ def test_check_without_workers_fails(project: Path) -> None:
     result = invoke("check", "worker.toml")
     assert result.exit_code == 1
     assert result.stdout == (
-        "queue mail: no worker reported within 5s\n"
-        "queue maintenance: no worker reported within 3600s\n"
+        "queue mail: no worker reported within 5s\nqueue maintenance: no worker reported within 3600s\n"
     )
 
 

@@ -50,8 +50,10 @@ def test_list_every_status(project: Path, redis_url: str) -> None:
     enqueue(redis_url, "send_email", "a@b.c", _queue_name="mail", _job_id="waiting")
     enqueue(redis_url, "send_email", "z@b.c", _queue_name="mail", _job_id="later", _defer_by=3600)
     enqueue(redis_url, "cleanup", _queue_name="maintenance", _job_id="tidy")
-    t = {job_id: enqueued_at(redis_url, job_id, q) for job_id, q in
-         [("waiting", "mail"), ("later", "mail"), ("tidy", "maintenance")]}
+    t = {
+        job_id: enqueued_at(redis_url, job_id, q)
+        for job_id, q in [("waiting", "mail"), ("later", "mail"), ("tidy", "maintenance")]
+    }
     t["done"] = result_info(redis_url, "done").enqueue_time.strftime("%Y-%m-%d %H:%M:%S")
     t["broken"] = result_info(redis_url, "broken").enqueue_time.strftime("%Y-%m-%d %H:%M:%S")
     result = invoke("jobs", "worker.toml", "list")
@@ -70,8 +72,7 @@ def test_list_every_status(project: Path, redis_url: str) -> None:
     ]
     failed = invoke("jobs", "worker.toml", "list", "--status", "failed")
     assert failed.stdout == (
-        "ID      STATUS  QUEUE  TRY  ENQUEUED (UTC)       JOB\n"
-        f"broken  failed  mail     1  {t['broken']}  fails(7)\n"
+        f"ID      STATUS  QUEUE  TRY  ENQUEUED (UTC)       JOB\nbroken  failed  mail     1  {t['broken']}  fails(7)\n"
     )
     by_function = invoke("jobs", "worker.toml", "list", "--function", "send_email", "--limit", "1")
     assert by_function.stdout == (
@@ -84,8 +85,15 @@ def test_list_every_status(project: Path, redis_url: str) -> None:
     as_json = json.loads(invoke("jobs", "worker.toml", "list", "--queue", "maintenance", "--format", "json").stdout)
     assert as_json == [
         {
-            "id": "tidy", "status": "queued", "queue": "maintenance", "function": "cleanup", "args": [],
-            "kwargs": {}, "try": None, "enqueued": t["tidy"], "due": t["tidy"],
+            "id": "tidy",
+            "status": "queued",
+            "queue": "maintenance",
+            "function": "cleanup",
+            "args": [],
+            "kwargs": {},
+            "try": None,
+            "enqueued": t["tidy"],
+            "due": t["tidy"],
         }
     ]
 
@@ -324,8 +332,17 @@ def test_purge_shows_progress_on_a_terminal(project: Path, redis_url: str) -> No
 def test_enqueue_and_wait_for_the_result(project: Path, redis_url: str, worker_thread: list[WorkerThread]) -> None:
     worker_thread.append(WorkerThread(project, "mail").start(redis_url))
     result = invoke(
-        "enqueue", "worker.toml", "--wait", "--job-id", "e1", "--queue", "mail", "send_email", "x@y.z",
-        "--kwargs", '{"subject": "news"}',
+        "enqueue",
+        "worker.toml",
+        "--wait",
+        "--job-id",
+        "e1",
+        "--queue",
+        "mail",
+        "send_email",
+        "x@y.z",
+        "--kwargs",
+        '{"subject": "news"}',
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == 'enqueued job e1 on mail\n"sent news to x@y.z"\n'
@@ -339,7 +356,15 @@ def test_enqueue_and_wait_for_the_result(project: Path, redis_url: str, worker_t
 
 def test_enqueue_without_a_worker(project: Path, redis_url: str) -> None:
     result = invoke(
-        "enqueue", "worker.toml", "--job-id", "later", "--defer-by", "5m", "send_email", '"quoted"', "--kwargs",
+        "enqueue",
+        "worker.toml",
+        "--job-id",
+        "later",
+        "--defer-by",
+        "5m",
+        "send_email",
+        '"quoted"',
+        "--kwargs",
         '{"subject": [1, 2.5, null]}',
     )
     assert (result.exit_code, result.stdout) == (0, "enqueued job later on mail\n"), result.output

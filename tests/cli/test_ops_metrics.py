@@ -132,9 +132,7 @@ def test_json_logs_carry_job_fields(project: Path, redis_url: str) -> None:
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines()]
     events = [
-        {k: r[k] for k in ("job_id", "function", "job_try", "outcome", "queue")}
-        for r in records
-        if "outcome" in r
+        {k: r[k] for k in ("job_id", "function", "job_try", "outcome", "queue")} for r in records if "outcome" in r
     ]
     assert sorted(events, key=lambda e: (e["function"], e["outcome"])) == [
         {"job_id": job_id, "function": "add", "job_try": 1, "outcome": "complete", "queue": "mail"},

@@ -39,7 +39,9 @@ path = "starttasks:cleanup"
 path = "starttasks:slow"
 """
 
-QUEUES = TOML + """
+QUEUES = (
+    TOML
+    + """
 [queues.mail]
 functions = ["send_email", "slow"]
 
@@ -47,6 +49,7 @@ functions = ["send_email", "slow"]
 functions = ["cleanup"]
 max_jobs = 1
 """
+)
 
 
 @pytest.fixture(autouse=True)

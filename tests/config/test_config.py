@@ -14,7 +14,7 @@ from runner.config.toml_file import key_lines
 from runner.config.types import parse_duration
 from runner.engine.functions import Function
 
-TASKS = '''
+TASKS = """
 from typing import Any
 
 async def send_email(ctx: dict[str, Any], to: str) -> str:
@@ -25,7 +25,7 @@ async def cleanup(ctx: dict[str, Any]) -> int:
 
 async def startup(ctx: dict[str, Any]) -> None:
     ctx["ready"] = True
-'''
+"""
 
 BASE = """\
 max_jobs = 4
@@ -261,7 +261,9 @@ def test_errors_report_every_bad_value(project: Path) -> None:
 
 # -- engine objects ---------------------------------------------------------------------------------------------------
 
-QUEUES = BASE + """
+QUEUES = (
+    BASE
+    + """
 [functions.cleanup]
 path = "cfgtasks:cleanup"
 max_tries = 1
@@ -282,6 +284,7 @@ functions = ["cleanup"]
 max_jobs = 1
 keep_result = 0
 """
+)
 
 
 def test_build_workers_one_per_queue(project: Path) -> None:

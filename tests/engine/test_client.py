@@ -43,7 +43,10 @@ def test_from_dsn_rediss_unix_embedded() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("http://x", 'Redis URL "http://x" has an unsupported scheme; use redis://, rediss://, unix:// or embedded://.'),
+        (
+            "http://x",
+            'Redis URL "http://x" has an unsupported scheme; use redis://, rediss://, unix:// or embedded://.',
+        ),
         ("redis://:pw@h:port/0", 'Redis URL "redis://:***@h:port/0" has a port that is not a number.'),
         ("redis://h/abc", 'Redis URL "redis://h/abc" has a database "abc" that is not a number.'),
     ],

@@ -71,9 +71,7 @@ path = "faulttasks:logged"
 READY = r"worker \w+ on arq:queue"
 
 
-def make_project(
-    directory: Path, url: str, *, lease: str = "2s", wait: str = "0s", max_jobs: int = 10
-) -> Path:
+def make_project(directory: Path, url: str, *, lease: str = "2s", wait: str = "0s", max_jobs: int = 10) -> Path:
     (directory / "faulttasks.py").write_text(TASKS)
     (directory / "worker.toml").write_text(TOML.format(url=url, lease=lease, wait=wait, max_jobs=max_jobs))
     return directory
@@ -239,9 +237,12 @@ def test_killed_worker_job_runs_again_on_another_within_the_lease(
     # what bounds recovery, read straight from Redis: the claim dies within one lease, and the job's score is due
     # by then; neither depends on the job's timeout
     with client.pipeline(transaction=True) as pipe:
-        ttl_ms, score, tries = pipe.pttl(keys.in_progress_key_prefix + job_id).zscore("arq:queue", job_id).get(
-            keys.retry_key_prefix + job_id
-        ).execute()
+        ttl_ms, score, tries = (
+            pipe.pttl(keys.in_progress_key_prefix + job_id)
+            .zscore("arq:queue", job_id)
+            .get(keys.retry_key_prefix + job_id)
+            .execute()
+        )
     assert ttl_ms <= 2000 and ttl_ms != -1  # -2: already expired
     if tries == b"1":  # not taken again yet (a slow test process may look after the survivor already did)
         assert score is not None and score <= killed_ms + 2000

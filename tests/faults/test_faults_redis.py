@@ -18,8 +18,8 @@ import redis
 from runner import JobSpec, JobStatus, Worker
 from runner.engine import Job, RedisSettings, create_pool
 from runner.errors import RedisUnavailable
-from tests.support.servers import ValkeyServer
 from tests.faults.test_faults import READY, WorkerProcess, make_project, processes, wait_until
+from tests.support.servers import ValkeyServer
 
 __all__ = ["processes"]  # the fixture, shared with test_faults.py
 

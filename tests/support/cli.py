@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 
 from runner.cli import cli
 
-TASKS = '''
+TASKS = """
 import asyncio
 import os
 from typing import Any
@@ -30,7 +30,7 @@ async def slow(ctx: dict[str, Any]) -> None:
 
 async def startup(ctx: dict[str, Any]) -> None:
     ctx["pid"] = os.getpid()
-'''
+"""
 
 
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:

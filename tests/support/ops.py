@@ -16,7 +16,7 @@ from runner.config import build_workers, load_settings
 from runner.engine import Job, RedisSettings, RunnerRedis, Worker, create_pool
 from tests.support.cli import clean_env
 
-TASKS = '''
+TASKS = """
 import asyncio
 import os
 from typing import Any
@@ -54,7 +54,7 @@ async def slow(ctx: dict[str, Any]) -> None:
 
 async def cleanup(ctx: dict[str, Any]) -> int:
     return 0
-'''
+"""
 
 TOML = """\
 poll_delay = 0.05
