@@ -23,7 +23,7 @@ from runner import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-TEST_COMMAND = 'pip install -e ".[test]" && pytest'
+TEST_COMMAND = 'pip install -e ".[dev]" && make check'
 
 
 def section(title: str) -> str:
