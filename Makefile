@@ -1,12 +1,12 @@
 # Everyday commands; each mirrors what the README and .ci/run do.
-.PHONY: install lint check test bench soak schema
+.PHONY: install lint check test bench soak schema docs
 
 install:
 	pip install -e ".[dev]"
 
 lint:
-	ruff check runner tests bench examples
-	ruff format --check runner tests bench examples
+	ruff check runner tests bench examples docs
+	ruff format --check runner tests bench examples docs
 	mypy runner
 
 # every check CI runs: lint, format, types, then the whole suite
@@ -24,3 +24,7 @@ soak:
 
 schema:
 	runner schema > schemas/worker.schema.json
+
+# the generated reference pages (worker.toml, CLI); tests/docs/test_reference.py fails when they are stale
+docs:
+	python docs/_tools/reference.py

@@ -10,7 +10,7 @@ a drain times only the worker. Every figure is the median of ``--runs`` runs (de
 between figures of the same run, and the median of those ratios is reported. Nobody logs job lines.
 
 Prints a Markdown table and the targets of issue 6, writes bench/results/compare.json, and draws the chart
-(bench/compare.svg; --quick draws bench/results/compare-quick.svg so the committed chart stays the full run's).
+(docs/assets/compare.svg; --quick draws bench/results/compare-quick.svg so the committed chart stays the full run's).
 """
 
 from __future__ import annotations
@@ -357,7 +357,9 @@ def main() -> int:
     results_dir.mkdir(exist_ok=True)
     json_path = args.json or results_dir / ("compare-quick.json" if args.quick else "compare.json")
     json_path.write_text(json.dumps({"sizes": sizes, "runs": runs, "commands": cmds, "summary": t}, indent=1) + "\n")
-    chart_path = args.chart or (results_dir / "compare-quick.svg" if args.quick else BENCH / "compare.svg")
+    chart_path = args.chart or (
+        results_dir / "compare-quick.svg" if args.quick else BENCH.parent / "docs" / "assets" / "compare.svg"
+    )
     write_chart(chart_path, t, {k: c[k].label for k in c}, sizes, header_note=command)
     print(f"\nchart: {chart_path}  figures: {json_path}")
     return 0

@@ -1,7 +1,8 @@
-"""The README's quickstart runs as written, and its test command is the one CI runs.
+"""The quickstart runs as written (the README's, and its longer walk in docs/getting-started.md), and the test
+command is the one CI runs.
 
 Installing into a fresh venv is too slow for the suite, so ``pip install …`` steps are skipped: the commands after
-them run with this interpreter and its ``runner`` script, in a temp copy of examples/, exactly as the README shows.
+them run with this interpreter and its ``runner`` script, in a temp copy of examples/, exactly as the pages show.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from runner import embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+GETTING_STARTED = ROOT / "docs" / "getting-started.md"
 TEST_COMMAND = 'pip install -e ".[dev]" && make check'
 
 
-def section(title: str) -> str:
+def section(title: str, page: Path = README) -> str:
     """The text under ``## title`` up to the next heading of the same level."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README.read_text(), flags=re.S | re.M)
-    assert match, f"README.md has no '## {title}' section"
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", page.read_text(), flags=re.S | re.M)
+    assert match, f"{page.name} has no '## {title}' section"
     return match.group(1)
 
 
@@ -115,7 +117,10 @@ def test_test_command_is_the_one_ci_runs() -> None:
 
 
 def test_quickstart_commands_run_as_written(checkout: Path) -> None:
-    first, persistence, tests = console_blocks(section("Quickstart"))
+    first, _tests = console_blocks(section("Quickstart"))
+    # getting started walks through the same first command, then jobs that wait for a worker
+    assert console_blocks(section("The example worker", GETTING_STARTED)) == [first]
+    (persistence,) = console_blocks(section("Jobs wait for a worker", GETTING_STARTED))
     assert len(first) == 1
     assert first[0].startswith("pip install -e . && ")  # one command: install, then run the example worker
 

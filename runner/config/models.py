@@ -48,23 +48,25 @@ class RedisConfig(BaseModel):
     password: SecretStr | None = Field(None, description="Overrides the password in url; best set by env.")
     database: int | None = Field(None, ge=0, description="Overrides the database number in url.")
     ssl: bool | None = Field(None, description="Use TLS; rediss:// URLs turn it on.")
-    ssl_keyfile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_cert_reqs: Literal["none", "optional", "required"] = "required"
-    ssl_ca_certs: str | None = None
-    ssl_ca_data: str | None = None
-    ssl_check_hostname: bool = False
+    ssl_keyfile: str | None = Field(None, description="Client private key file for TLS.")
+    ssl_certfile: str | None = Field(None, description="Client certificate file for TLS.")
+    ssl_cert_reqs: Literal["none", "optional", "required"] = Field(
+        "required", description="Whether the server's TLS certificate must be valid."
+    )
+    ssl_ca_certs: str | None = Field(None, description="CA bundle file that signs the server's certificate.")
+    ssl_ca_data: str | None = Field(None, description="The same CA certificates, as PEM text.")
+    ssl_check_hostname: bool = Field(False, description="Check that the certificate names the host.")
     conn_timeout: Duration = Field(1.0, description="Timeout of one connection attempt.")
     conn_retries: int = Field(5, ge=0, description="Attempts after the first before giving up.")
     conn_retry_delay: DurationOrZero = Field(1.0, description="Pause between attempts.")
     socket_timeout: Duration = Field(
         5.0, description="Longest wait for one reply; a server that stops answering gives an error after it."
     )
-    max_connections: int | None = Field(None, gt=0)
-    retry_on_timeout: bool = False
+    max_connections: int | None = Field(None, gt=0, description="Cap on the pool's connections; default no cap.")
+    retry_on_timeout: bool = Field(False, description="Retry a command once when its reply times out.")
     sentinel: bool = Field(False, description="Connect through Redis Sentinel; list them in sentinels.")
     sentinels: list[str] = Field(default_factory=list, description='Sentinel addresses, "host:port".')
-    sentinel_master: str = "mymaster"
+    sentinel_master: str = Field("mymaster", description="The name the sentinels know the primary by.")
 
     @model_validator(mode="after")
     def _sentinels_listed(self) -> RedisConfig:
@@ -83,10 +85,10 @@ class FunctionConfig(BaseModel):
     model_config = _STRICT
 
     path: ImportPath = Field(description='The async function, as "module:attribute".')
-    timeout: Duration | None = None
-    max_tries: int | None = Field(None, gt=0)
-    keep_result: DurationOrZero | None = None
-    keep_result_forever: bool | None = None
+    timeout: Duration | None = Field(None, description="Time limit of one run; default the queue's job_timeout.")
+    max_tries: int | None = Field(None, gt=0, description="Runs a job gets; default the queue's max_tries.")
+    keep_result: DurationOrZero | None = Field(None, description="How long its results are kept; 0 keeps none.")
+    keep_result_forever: bool | None = Field(None, description="Keep its results with no expiry.")
 
 
 class CronConfig(BaseModel):
@@ -96,22 +98,22 @@ class CronConfig(BaseModel):
 
     function: str = Field(description='A name from [functions], or a "module:attribute" path.', min_length=1)
     schedule: str | None = Field(None, description='A cron expression, e.g. "0 8 * * mon-fri".')
-    month: CronMonth = None
-    day: CronDay = None
-    weekday: CronWeekday = None
-    hour: CronHour = None
-    minute: CronMinute = None
-    second: CronSecond = None
+    month: CronMonth = Field(None, description="arq-style field: months 1-12 to run in.")
+    day: CronDay = Field(None, description="arq-style field: days of the month 1-31.")
+    weekday: CronWeekday = Field(None, description='arq-style field: 0-6 from monday, or "mon"..."sun".')
+    hour: CronHour = Field(None, description="arq-style field: hours 0-23.")
+    minute: CronMinute = Field(None, description="arq-style field: minutes 0-59.")
+    second: CronSecond = Field(None, description="arq-style field: seconds 0-59; default 0.")
     tz: TimeZoneName | None = Field(None, description="Time zone of the schedule; default the worker's timezone.")
     queue: str | None = Field(None, description="The queue whose worker runs it; default the first queue.")
-    run_at_startup: bool = False
+    run_at_startup: bool = Field(False, description="Also enqueue one run each time a worker starts.")
     unique: bool = Field(True, description="Each run enqueued once however many workers schedule it.")
     catch_up: bool = Field(False, description="After downtime, enqueue the latest missed run once.")
-    job_id: str | None = None
-    timeout: Duration | None = None
-    max_tries: int | None = Field(None, gt=0)
-    keep_result: DurationOrZero | None = None
-    keep_result_forever: bool | None = None
+    job_id: str | None = Field(None, description="A fixed job id, so one run at a time; default one per occurrence.")
+    timeout: Duration | None = Field(None, description="Time limit of one run; default the queue's job_timeout.")
+    max_tries: int | None = Field(None, gt=0, description="Runs an occurrence gets; default 1.")
+    keep_result: DurationOrZero | None = Field(None, description="How long its results are kept; default 0 (none).")
+    keep_result_forever: bool | None = Field(None, description="Keep its results with no expiry.")
 
     @model_validator(mode="after")
     def _one_kind_of_schedule(self) -> CronConfig:
@@ -133,8 +135,8 @@ class SerializerPaths(BaseModel):
 
     model_config = _STRICT
 
-    dumps: ImportPath
-    loads: ImportPath
+    dumps: ImportPath = Field(description='"module:attribute" of a function dict -> bytes.')
+    loads: ImportPath = Field(description='"module:attribute" of a function bytes -> dict.')
 
 
 def _serializer_kind(value: Any) -> str:
@@ -152,11 +154,11 @@ class HooksConfig(BaseModel):
 
     model_config = _STRICT
 
-    on_startup: ImportPath | None = None
-    on_shutdown: ImportPath | None = None
-    on_job_start: ImportPath | None = None
-    on_job_end: ImportPath | None = None
-    after_job_end: ImportPath | None = None
+    on_startup: ImportPath | None = Field(default=None, description="Runs once when a worker starts, before any job.")
+    on_shutdown: ImportPath | None = Field(default=None, description="Runs once when a worker stops.")
+    on_job_start: ImportPath | None = Field(default=None, description="Runs before each job, with the job's ctx.")
+    on_job_end: ImportPath | None = Field(default=None, description="Runs after each job, before its outcome is stored.")
+    after_job_end: ImportPath | None = Field(default=None, description="Runs after each job, once its outcome is stored.")
 
 
 class QueueConfig(BaseModel):
@@ -208,19 +210,25 @@ class WorkerSettings(BaseSettings):
     job_timeout: Duration = Field(300.0, description="Default time limit of a job.")
     max_tries: int = Field(5, gt=0, description="Tries before a job is given up.")
     keep_result: DurationOrZero = Field(3600.0, description="How long results are kept; 0 keeps none.")
-    keep_result_forever: bool = False
-    poll_delay: Duration = Field(0.5, description="Pause between polls of an empty queue.")
-    queue_read_limit: int | None = Field(None, gt=0, description="Jobs read per poll; default max_jobs.")
-    health_check_interval: Duration = 3600.0
-    health_check_key: str | None = None
-    allow_abort_jobs: bool = False
-    retry_jobs: bool = True
+    keep_result_forever: bool = Field(False, description="Keep results with no expiry.")
+    poll_delay: Duration = Field(0.5, description="Longest an idle worker waits before it looks at the queue again.")
+    queue_read_limit: int | None = Field(
+        None, gt=0, description="Most jobs claimed in one round trip; default max(max_jobs * 5, 100)."
+    )
+    health_check_interval: Duration = Field(3600.0, description="How often a worker writes its health records.")
+    health_check_key: str | None = Field(
+        None, description='Key of the arq health record; default "<queue>:health-check".'
+    )
+    allow_abort_jobs: bool = Field(False, description="Cancel a running job when a client aborts it.")
+    retry_jobs: bool = Field(True, description="Honour Retry and requeue jobs a stop cancelled; false: they fail.")
     job_completion_wait: DurationOrZero = Field(0.0, description="Grace time for running jobs on shutdown.")
     expires_extra_ms: int = Field(86_400_000, ge=0, description="A queued job expires this long after its time.")
     max_burst_jobs: int = Field(-1, ge=-1, description="In burst mode stop after this many jobs; -1 no limit.")
-    log_results: bool = True
-    timezone: TimeZoneName | None = Field(None, description="Time zone of cron schedules; default local time.")
-    lease: Duration = Field(10.0, description="A claimed job runs again this long after its worker died.")
+    log_results: bool = Field(True, description="Show return values in the job log lines.")
+    timezone: TimeZoneName | None = Field(None, description="Time zone of cron schedules that name none; default UTC.")
+    lease: Duration = Field(
+        10.0, description="A claimed job runs again at most this long after its worker died (1s at least)."
+    )
     burst: bool = Field(False, description="Stop when the queue is empty (runner start --burst).")
     serializer: SerializerSetting = Field("pickle", description='"pickle", "json", "msgpack", or a [serializer] pair.')
     redis: RedisConfig = Field(default_factory=lambda: RedisConfig.model_validate({}))

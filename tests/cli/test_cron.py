@@ -135,8 +135,8 @@ def test_no_cron_jobs(config: Path) -> None:
     assert _run("worker.toml") == (0, "worker.toml: no cron jobs\n", "")
 
 
-def test_readme_example_is_real_output() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_docs_example_is_real_output() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "cron.md").read_text()
     command = "$ runner next-cron worker.toml --from 2024-11-01T12:00 --count 4\n"
     start = readme.index(command) + len(command)
     shown = readme[start : readme.index("```", start)]

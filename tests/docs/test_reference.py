@@ -1,0 +1,63 @@
+"""The generated reference pages (worker.toml, CLI) are what the code generates now, so they cannot drift."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from pydantic import BaseModel
+
+from runner.config import models
+from runner.config.types import parse_duration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_reference", ROOT / "docs" / "_tools" / "reference.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("docs_reference", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("page", ["reference/worker-toml.md", "reference/cli.md"])
+def test_committed_page_is_generated_from_the_code(page: str) -> None:
+    gen = generator()
+    committed = (ROOT / "docs" / page).read_text()
+    assert committed == gen.PAGES[page](), f"docs/{page} is stale: run `make docs` and commit it"
+
+
+MODELS: list[type[BaseModel]] = [
+    models.WorkerSettings,
+    models.RedisConfig,
+    models.HooksConfig,
+    models.FunctionConfig,
+    models.CronConfig,
+    models.SerializerPaths,
+]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_key_says_what_it_is(model: type[BaseModel]) -> None:
+    # the reference's last column is the field's description: a key without one would be a blank row
+    # (the tables of the file, [redis] and the like, have a section of their own instead)
+    tables = generator().TABLES
+    missing = [name for name, info in model.model_fields.items() if not info.description and name not in tables]
+    assert not missing, f"{model.__name__}: give these fields a description= (shown in the reference): {missing}"
+
+
+def test_queue_options_mean_what_the_worker_wide_ones_mean() -> None:
+    # a [queues.<name>] option without a description borrows the worker-wide one's
+    for name in models.QUEUE_OPTIONS:
+        assert name in models.WorkerSettings.model_fields, name
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.5, 1.0, 30.0, 90.0, 300.0, 3600.0, 5400.0, 86400.0, 604800.0, 1.25])
+def test_durations_shown_as_the_file_would_spell_them_read_back_the_same(seconds: float) -> None:
+    shown = generator().format_duration(seconds)
+    assert parse_duration(shown.strip('"')) == seconds
