@@ -157,8 +157,12 @@ class HooksConfig(BaseModel):
     on_startup: ImportPath | None = Field(default=None, description="Runs once when a worker starts, before any job.")
     on_shutdown: ImportPath | None = Field(default=None, description="Runs once when a worker stops.")
     on_job_start: ImportPath | None = Field(default=None, description="Runs before each job, with the job's ctx.")
-    on_job_end: ImportPath | None = Field(default=None, description="Runs after each job, before its outcome is stored.")
-    after_job_end: ImportPath | None = Field(default=None, description="Runs after each job, once its outcome is stored.")
+    on_job_end: ImportPath | None = Field(
+        default=None, description="Runs after each job, before its outcome is written."
+    )
+    after_job_end: ImportPath | None = Field(
+        default=None, description="Runs after each job, once its outcome is written."
+    )
 
 
 class QueueConfig(BaseModel):
