@@ -1,8 +1,8 @@
 """Prometheus metrics for ``runner start --metrics-port PORT`` (needs the ``metrics`` extra: prometheus-client).
 
-Job counts and durations come from the worker's own job events: every event is logged on ``runner.worker`` with
-``job_id``, ``function``, ``duration``, ``outcome`` and ``queue`` fields, and a logging handler turns them into
-counters, so the engine needs no hook for metrics.  Queue gauges (depth, oldest wait, jobs in progress across all
+Job counts and durations come from the worker's job events: ``JobMetrics`` is a ``JobObserver``
+(runner/engine/events.py) that each worker is subscribed to, so the counts do not depend on the log level.
+Queue gauges (depth, oldest wait, jobs in progress across all
 workers) are read from Redis every ``refresh_s`` seconds by a task in the workers' event loop.
 
 Metrics:
@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from runner.engine.connection import RedisSettings, create_pool
+from runner.engine.events import JobEvent, JobEventKind
 from runner.engine.inspect import queue_stats
+from runner.engine.worker import Worker
 from runner.errors import RunnerError
 
 logger = logging.getLogger("runner.metrics")
@@ -75,23 +77,22 @@ class JobMetrics:
             "runner_jobs_in_progress", "Jobs held by a worker of the queue.", ["queue"], registry=self.registry
         )
 
-    def job_event(self, queue: str, function: str, outcome: str, duration: float | None) -> None:
-        """Count one job event as the worker logs it (outcome: started, complete, failed, aborted, retried, …)."""
-        labels = (queue, function)
-        if outcome == "started":
+    def job_event(self, event: JobEvent) -> None:
+        """Count one job event (the ``JobObserver`` interface)."""
+        labels = (event.queue, event.function)
+        kind = event.kind
+        if kind is JobEventKind.STARTED:
             self.started.labels(*labels).inc()
             return
-        if outcome == "complete":
+        if kind is JobEventKind.COMPLETE:
             self.completed.labels(*labels).inc()
-        elif outcome in ("failed", "aborted"):
+        elif kind in (JobEventKind.FAILED, JobEventKind.ABORTED):
             self.failed.labels(*labels).inc()
-        elif outcome in ("retried", "requeued"):
+        else:  # retried or requeued: the run did not finish, so it has no duration to observe
             self.retried.labels(*labels).inc()
             return
-        else:
-            return
-        if duration is not None:
-            self.duration.labels(*labels).observe(duration)
+        if event.duration_s is not None:
+            self.duration.labels(*labels).observe(event.duration_s)
 
     async def refresh_queues(self, pool: Any, queues: Sequence[str]) -> None:
         for queue in queues:
@@ -102,35 +103,13 @@ class JobMetrics:
             self.oldest_age.labels(queue).set(stats.oldest_queued_age_s or 0)
 
 
-class JobEventHandler(logging.Handler):
-    """Feeds the worker's job-event log records into ``JobMetrics``."""
-
-    def __init__(self, metrics: JobMetrics) -> None:
-        super().__init__()
-        self.metrics = metrics
-
-    def emit(self, record: logging.LogRecord) -> None:
-        outcome = getattr(record, "outcome", None)
-        if outcome is None:
-            return
-        try:
-            self.metrics.job_event(
-                str(getattr(record, "queue", "")),
-                str(getattr(record, "function", "")),
-                str(outcome),
-                getattr(record, "duration", None),
-            )
-        except Exception:
-            self.handleError(record)
-
-
 class MetricsExporter:
     """Serves ``/metrics`` on ``port`` and keeps the queue gauges fresh while the workers run."""
 
     def __init__(
         self,
         port: int,
-        queues: Sequence[str],
+        workers: Sequence[Worker],
         redis_settings: RedisSettings,
         *,
         host: str = "0.0.0.0",
@@ -138,17 +117,17 @@ class MetricsExporter:
     ) -> None:
         self.port = port
         self.host = host
-        self.queues = list(queues)
+        self.workers = list(workers)
+        self.queues = [worker.queue_name for worker in self.workers]
         self.redis_settings = redis_settings
         self.refresh_s = refresh_s
         self.metrics = JobMetrics()
-        self.handler = JobEventHandler(self.metrics)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Listen, hook the job events and start refreshing the gauges.
+        """Listen, subscribe to the workers' job events and start refreshing the gauges.
 
         Raises:
             RunnerError: the port cannot be listened on.
@@ -161,7 +140,8 @@ class MetricsExporter:
             raise RunnerError(
                 f"Could not serve metrics on port {self.port}: {exc.strerror or exc}; choose another --metrics-port."
             ) from exc
-        logging.getLogger("runner.worker").addHandler(self.handler)
+        for worker in self.workers:
+            worker.subscribe(self.metrics)
         self._task = asyncio.create_task(self._refresh_loop())
         logger.info("metrics at http://%s:%d/metrics", self.host, self.port)
 
@@ -182,7 +162,8 @@ class MetricsExporter:
                     await pool.aclose()
 
     async def stop(self) -> None:
-        logging.getLogger("runner.worker").removeHandler(self.handler)
+        for worker in self.workers:
+            worker.unsubscribe(self.metrics)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -168,7 +168,7 @@ async def run_workers(
     if metrics_port is not None and workers:
         from runner.metrics import MetricsExporter
 
-        exporter = MetricsExporter(metrics_port, [w.queue_name for w in workers], workers[0].redis_settings)
+        exporter = MetricsExporter(metrics_port, workers, workers[0].redis_settings)
         try:
             await exporter.start()
         except RunnerError as exc:

@@ -1,18 +1,18 @@
-"""The worker: claims due jobs in batches, runs them concurrently, and writes their outcomes in batches.
+"""The worker: wires the parts that claim, run and finish jobs, and runs them from start to stop.
 
-One job's life on a runner worker, in round trips:
-  claim    one script call claims up to ``max_jobs`` due jobs (payload, try counter, abort flag included);
-  run      the coroutine runs under its timeout; the heartbeat keeps the claim alive meanwhile;
-  finish   outcomes that arrive together are written by one script call, which also wakes ``Job.result()``.
-An idle worker blocks on its queue's wake list, which runner producers push to, and still looks at the queue
-every ``poll_delay`` for jobs written by arq producers.
+One job's life on a runner worker, in round trips and parts:
+  claim    the poll loop (poll.py) claims up to ``max_jobs`` due jobs in one script call (payload, try
+           counter and abort flag included) and puts a ``JobRecord`` for each in the registry (records.py);
+  run      the job runner (job_runner.py) runs the coroutine under its timeout and publishes job events
+           (events.py); the lease keeper (leases.py) keeps the claim alive and enforces aborts and timeouts;
+  finish   the outcome writer (outcomes.py) writes outcomes that arrive together in one script call, which
+           also wakes ``Job.result()``.
+The health reporter (health.py) keeps the health records; the lifecycle (lifecycle.py) is one state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,15 +23,17 @@ from uuid import uuid4
 from runner.engine import keys, scripts
 from runner.engine.client import RunnerRedis
 from runner.engine.connection import RedisSettings, create_pool
-from runner.engine.execution import REDIS_ERRORS, Claim, _Outcome
+from runner.engine.events import JobCounts, JobEvents, JobLog, JobObserver
 from runner.engine.functions import Function, Hook, func
-from runner.engine.maintenance import Maintenance, async_check_health, check_health
+from runner.engine.health import HealthReporter, async_check_health, check_health
+from runner.engine.job_runner import JobHooks, JobRunner, JobSettings
+from runner.engine.leases import LeaseKeeper
+from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage, WorkerState
+from runner.engine.outcomes import OutcomeWriter
+from runner.engine.poll import PollLoop, PollSettings
+from runner.engine.records import RunningJobs
 from runner.engine.serializers import Deserializer, Serializer
-from runner.engine.utils import (
-    SecondsTimedelta,
-    timestamp_ms,
-    to_seconds,
-)
+from runner.engine.utils import SecondsTimedelta, to_seconds
 from runner.errors import FailedJobs
 
 logger = logging.getLogger("runner.worker")
@@ -39,8 +41,8 @@ logger = logging.getLogger("runner.worker")
 __all__ = ["Worker", "async_check_health", "check_health"]
 
 
-class Worker(Maintenance):
-    """Runs jobs from one queue. The parameters and their defaults are arq's, plus ``lease``.
+class Worker:
+    """Runs jobs from one queue. The parameters and their defaults are arq's, plus ``lease`` and ``observers``.
 
     Args:
         functions: coroutine functions, ``func(...)`` results or ``"module:attr"`` paths.
@@ -73,6 +75,8 @@ class Worker(Maintenance):
         timezone: the zone cron schedules use when they name none.
         log_results: include return values in the job log lines.
         lease: seconds a claim lives without a heartbeat; a dead worker's jobs run again after at most this long.
+        observers: ``JobObserver`` objects that get every job event (more with ``subscribe``); the job log
+            lines are one such observer, always there.
     """
 
     def __init__(
@@ -110,11 +114,11 @@ class Worker(Maintenance):
         timezone: tzinfo | None = None,
         log_results: bool = True,
         lease: SecondsTimedelta = 10,
+        observers: Sequence[JobObserver] = (),
     ) -> None:
-        self.functions: dict[str, Any] = {}
+        self.functions: dict[str, Function] = {}
         for entry in functions:
-            function = entry if isinstance(entry, Function) else func(entry)
-            self._add_function(function)
+            self._add_function(entry if isinstance(entry, Function) else func(entry))
         self.cron_jobs = list(cron_jobs or [])
         for cron_job in self.cron_jobs:
             self._add_function(cron_job)
@@ -155,34 +159,52 @@ class Worker(Maintenance):
         self.lease_ms = max(int((to_seconds(lease) or 10.0) * 1000), 1000)
         self.worker_id = uuid4().hex[:12]
 
-        self.jobs_complete = 0
-        self.jobs_failed = 0
-        self.jobs_retried = 0
-        self.jobs_started = 0
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self._aborting: set[str] = set()
-        self._enqueued_ms: dict[str, int] = {}  # running job -> its enqueue time, to tell stale aborts apart
-        self._deadlines: dict[str, float] = {}  # running job -> loop time its timeout ends
-        self._timed_out: set[str] = set()
-        self._requeue_scores: dict[str, int] = {}
-        self._outcomes: list[_Outcome] = []
-        # ids whose outcome is queued or written: the heartbeat renews their claims but never takes them back
-        self._finishing: set[str] = set()
-        # orders heartbeats and outcome writes, so a heartbeat sent before an outcome never lands after it
-        self._claims_lock: asyncio.Lock | None = None
-        self._flusher: asyncio.Task[None] | None = None
-        self._background: list[asyncio.Task[Any]] = []
-        self._slot_free: asyncio.Event | None = None
-        self._stop: asyncio.Event | None = None
-        self._stopping = False
-        self._stop_requests = 0
-        self._outage_since: float | None = None
-        self._main_task: asyncio.Task[None] | None = None
+        self.counts = JobCounts()
+        self.events = JobEvents([self.counts, JobLog(log_results=log_results), *observers])
+        self.lifecycle = Lifecycle()
+        self.running = RunningJobs()
+        self.parts: WorkerParts | None = None  # this run's parts, while it runs
 
     def _add_function(self, function: Any) -> None:
         if function.name in self.functions:
             raise ValueError(f"two functions or cron jobs are named {function.name!r}; names must be unique")
         self.functions[function.name] = function
+
+    # -- what arq's Worker shows ------------------------------------------------------------------------------------
+
+    @property
+    def jobs_complete(self) -> int:
+        return self.counts.complete
+
+    @property
+    def jobs_failed(self) -> int:
+        return self.counts.failed
+
+    @property
+    def jobs_retried(self) -> int:
+        return self.counts.retried
+
+    @property
+    def jobs_started(self) -> int:
+        """Claimed jobs this worker started (``max_burst_jobs`` limits these)."""
+        return self.counts.started
+
+    @property
+    def pool(self) -> RunnerRedis:
+        if self._pool is None:
+            raise RuntimeError("the worker is not connected yet")
+        return self._pool
+
+    @property
+    def state(self) -> WorkerState:
+        return self.lifecycle.state
+
+    def subscribe(self, observer: JobObserver) -> None:
+        """Send every job event from now on to ``observer`` as well (``unsubscribe`` ends it)."""
+        self.events.subscribe(observer)
+
+    def unsubscribe(self, observer: JobObserver) -> None:
+        self.events.unsubscribe(observer)
 
     # -- running ---------------------------------------------------------------------------------------------------
 
@@ -218,44 +240,37 @@ class Worker(Maintenance):
             await self.close()
 
     async def _run(self) -> None:
-        self._main_task = asyncio.current_task()
-        self._claims_lock = asyncio.Lock()  # made per run: a lock belongs to the loop that first waits on it
-        self._stop = asyncio.Event()
-        self._slot_free = asyncio.Event()
-        self._stopping = False
-        self._stop_requests = 0
+        self.lifecycle.begin()
         loop = asyncio.get_running_loop()
         if self.handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         try:
-            await self._startup()
+            parts = await self._startup()
             try:
-                await self._poll_loop()
+                self.lifecycle.running()
+                await parts.poll.run()
             finally:
-                await self._shutdown()
+                await self._shutdown(parts)
         finally:
+            self.parts = None
+            self.lifecycle.stopped()
             if self.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
 
     def _on_signal(self, signum: int) -> None:
-        action = "forcing stop" if self._stopping else "stopping"
+        action = "forcing stop" if self.lifecycle.stopping else "stopping"
         logger.info("received %s, %s", signal.Signals(signum).name, action)
         self.request_stop()
 
     def request_stop(self) -> None:
         """Stop taking jobs and shut down gracefully; a second call cancels running jobs at once (they are
         requeued)."""
-        self._stop_requests += 1
-        self._stopping = True
-        if self._stop is not None:
-            self._stop.set()
-        if self._stop_requests > 1:
-            for job_id, task in list(self.tasks.items()):
-                if not task.done():
-                    task.cancel()
-                    logger.debug("cancelled %s on forced stop", job_id)
+        if self.lifecycle.request_stop() is WorkerState.STOPPING_NOW:
+            for record in self.running:
+                if record.cancel():
+                    logger.debug("cancelled %s on forced stop", record.job_id)
 
     async def close(self) -> None:
         """Close the pool if the worker opened it (``async_run`` does this itself when it ends)."""
@@ -263,7 +278,7 @@ class Worker(Maintenance):
             await self._pool.aclose()
             self._pool = None
 
-    async def _startup(self) -> None:
+    async def _startup(self) -> WorkerParts:
         if self._pool is None:
             self._pool = await create_pool(
                 self.redis_settings,
@@ -273,9 +288,6 @@ class Worker(Maintenance):
                 expires_extra_ms=self.expires_extra_ms,
             )
         pool = self.pool
-        self._claim_script = pool.register_script(scripts.CLAIM)
-        self._finish_script = pool.register_script(scripts.FINISH)
-        self._heartbeat_script = pool.register_script(scripts.HEARTBEAT)
         logger.info(
             "worker %s on %s: %d functions: %s",
             self.worker_id,
@@ -286,39 +298,116 @@ class Worker(Maintenance):
         self.ctx["redis"] = pool
         if self.on_startup is not None:
             await self.on_startup(self.ctx)
-        self._closing = asyncio.Event()
-        self._maintenance = asyncio.create_task(self._maintenance_loop())
+        parts = self.parts = self._wire(pool)
+        parts.background.append(asyncio.create_task(parts.leases.run()))
+        parts.background.append(asyncio.create_task(parts.health.run()))
         if self.cron_jobs:
             from runner.engine.cron import CronScheduler
 
             scheduler = CronScheduler(self.cron_jobs, pool=pool, queue_name=self.queue_name, default_tz=self.timezone)
-            self._background.append(asyncio.create_task(scheduler.run()))
+            parts.cron = asyncio.create_task(scheduler.run())
+        return parts
 
-    async def _shutdown(self) -> None:
-        self._stopping = True
-        if self.tasks and self.job_completion_wait_s > 0 and self._stop_requests < 2:
-            logger.info("waiting up to %gs for %d running jobs", self.job_completion_wait_s, len(self.tasks))
-            await asyncio.wait(list(self.tasks.values()), timeout=self.job_completion_wait_s)
-        if self.tasks:
-            logger.info("requeueing %d running jobs", len(self.tasks))
-            for task in self.tasks.values():
-                task.cancel()
-            await asyncio.wait(list(self.tasks.values()), timeout=30)
-        # the maintenance loop is asked to end rather than cancelled, so no Redis call is cut off halfway
-        self._closing.set()
+    def _wire(self, pool: RunnerRedis) -> WorkerParts:
+        """Make this run's parts, each handed only what it needs."""
+        outage = Outage(self.lifecycle, pool.settings_description)
+        writer = OutcomeWriter(
+            script=pool.register_script(scripts.FINISH),
+            queue_name=self.queue_name,
+            lifecycle=self.lifecycle,
+            outage=outage,
+        )
+        settings = JobSettings(
+            queue_name=self.queue_name,
+            job_timeout_s=self.job_timeout_s,
+            keep_result_s=self.keep_result_s,
+            keep_result_forever=self.keep_result_forever,
+            max_tries=self.max_tries,
+            retry_jobs=self.retry_jobs,
+            serializer=self.job_serializer,
+            deserializer=self.job_deserializer,
+        )
+        hooks = JobHooks(self.on_job_start, self.on_job_end, self.after_job_end)
+        runner = JobRunner(
+            settings=settings,
+            functions=self.functions,
+            ctx=self.ctx,
+            pool=pool,
+            writer=writer,
+            events=self.events,
+            hooks=hooks,
+        )
+        return WorkerParts(
+            writer=writer,
+            runner=runner,
+            poll=self._poll_loop(pool, runner, writer, outage),
+            leases=self._lease_keeper(pool, writer, outage),
+            health=self._health_reporter(pool, outage),
+        )
+
+    def _poll_loop(self, pool: RunnerRedis, runner: JobRunner, writer: OutcomeWriter, outage: Outage) -> PollLoop:
+        poll_settings = PollSettings(
+            queue_name=self.queue_name,
+            max_jobs=self.max_jobs,
+            queue_read_limit=self.queue_read_limit,
+            lease_ms=self.lease_ms,
+            poll_delay_s=self.poll_delay_s,
+            burst=self.burst,
+            max_burst_jobs=self.max_burst_jobs,
+            allow_abort_jobs=self.allow_abort_jobs,
+        )
+        return PollLoop(
+            settings=poll_settings,
+            pool=pool,
+            script=pool.register_script(scripts.CLAIM),
+            running=self.running,
+            runner=runner,
+            writer=writer,
+            counts=self.counts,
+            lifecycle=self.lifecycle,
+            outage=outage,
+        )
+
+    def _lease_keeper(self, pool: RunnerRedis, writer: OutcomeWriter, outage: Outage) -> LeaseKeeper:
+        return LeaseKeeper(
+            pool=pool,
+            script=pool.register_script(scripts.HEARTBEAT),
+            queue_name=self.queue_name,
+            running=self.running,
+            writer=writer,
+            outage=outage,
+            lease_ms=self.lease_ms,
+            allow_abort_jobs=self.allow_abort_jobs,
+            tick_s=max(min(self.poll_delay_s, 0.5), 0.05),
+        )
+
+    def _health_reporter(self, pool: RunnerRedis, outage: Outage) -> HealthReporter:
+        return HealthReporter(
+            pool=pool,
+            queue_name=self.queue_name,
+            worker_id=self.worker_id,
+            health_check_key=self.health_check_key,
+            interval_s=self.health_check_interval_s,
+            counts=self.counts,
+            running=self.running,
+            outage=outage,
+            timezone=self.timezone,
+        )
+
+    async def _shutdown(self, parts: WorkerParts) -> None:
+        self.lifecycle.ending()
+        running = self.running
+        if len(running) and self.job_completion_wait_s > 0 and not self.lifecycle.forced:
+            logger.info("waiting up to %gs for %d running jobs", self.job_completion_wait_s, len(running))
+            await running.wait(timeout=self.job_completion_wait_s)
+        if len(running):
+            logger.info("requeueing %d running jobs", len(running))
+            running.cancel_all()
+            await running.wait(timeout=30)
+        await parts.stop_background()
+        await parts.writer.close()
         try:
-            await asyncio.wait_for(self._maintenance, 10)
-        except Exception as exc:
-            logger.debug("maintenance loop ended with %r", exc)
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        self._background.clear()
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._flusher), 30)
-        try:
-            await self._clear_health()
+            await parts.health.clear()
         except REDIS_ERRORS:
             pass
         if self.on_shutdown is not None:
@@ -331,133 +420,38 @@ class Worker(Maintenance):
             self.jobs_retried,
         )
 
-    # -- the poll loop ---------------------------------------------------------------------------------------------
-
-    async def _poll_loop(self) -> None:
-        assert self._slot_free is not None
-        while not self._stopping:
-            limit = min(self.max_jobs - len(self.tasks), self.queue_read_limit)
-            if self.burst and self.max_burst_jobs >= 0:
-                remaining = self.max_burst_jobs - self.jobs_started
-                if remaining <= 0:
-                    await self._wait_for_tasks()
-                    return
-                limit = min(limit, remaining)
-            if limit <= 0:
-                self._slot_free.clear()
-                await self._wait_any(self._slot_free.wait())
-                continue
-            try:
-                next_due, claims = await self._claim(limit)
-            except REDIS_ERRORS as exc:
-                await self._outage(exc)
-                continue
-            self._recovered()
-            for claim in claims:
-                self._start(claim)
-            if len(claims) == limit:
-                continue
-            if self.burst:
-                if self.tasks:
-                    self._slot_free.clear()
-                    await self._wait_any(self._slot_free.wait(), timeout=self._idle_timeout(next_due))
-                    continue
-                if self._flusher is not None and not self._flusher.done():
-                    # outcomes still being written keep their jobs in the queue: let them land first
-                    await asyncio.wait({self._flusher})
-                    continue
-                try:
-                    if await self.pool.zcard(self.queue_name) == 0:
-                        return
-                except REDIS_ERRORS as exc:
-                    await self._outage(exc)
-                    continue
-            await self._wait_for_wake(self._idle_timeout(next_due))
-
-    def _idle_timeout(self, next_due: int | None) -> float:
-        wait = self.poll_delay_s
-        if next_due is not None:
-            wait = min(wait, max(next_due - timestamp_ms(), 0) / 1000)
-        return wait
-
-    async def _wait_for_tasks(self) -> None:
-        while self.tasks:
-            await asyncio.wait(list(self.tasks.values()))
-
-    async def _wait_any(self, awaitable: Awaitable[Any], timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Wait for ``awaitable``, a stop request, or the timeout, whichever comes first."""
-        assert self._stop is not None
-        first = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({first, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (first, stop):
-                if not fut.done():
-                    fut.cancel()
-            await asyncio.gather(first, stop, return_exceptions=True)
-
-    async def _wait_for_wake(self, timeout: float) -> None:  # noqa: ASYNC109
-        """Block until a producer pushes a wake token, or ``timeout`` seconds."""
-        # a blocking read must end before the socket timeout, or a quiet queue would look like an outage;
-        # the poll loop simply blocks again
-        socket_timeout = self.pool.connection_pool.connection_kwargs.get("socket_timeout")
-        block_s = timeout if not socket_timeout else min(timeout, max(socket_timeout * 0.8, socket_timeout - 1))
-        if block_s < 0.005:  # BLPOP rounds a tiny timeout down to 0, which blocks for ever
-            await asyncio.sleep(block_s)
-            return
-
-        async def blpop() -> None:
-            try:
-                await self.pool.blpop([keys.wake_key(self.queue_name)], timeout=block_s)
-            except REDIS_ERRORS as exc:
-                await self._outage(exc)
-
-        await self._wait_any(blpop(), timeout=block_s + 1)
-
-    async def _claim(self, limit: int) -> tuple[int | None, list[Claim]]:
-        raw = await self._claim_script(
-            keys=[self.queue_name, keys.abort_jobs_ss, keys.wake_key(self.queue_name)],
-            args=[
-                timestamp_ms(),
-                limit,
-                self.lease_ms,
-                keys.job_key_prefix,
-                keys.in_progress_key_prefix,
-                keys.retry_key_prefix,
-                keys.retry_key_ttl_s,
-                1 if self.allow_abort_jobs else 0,
-            ],
-        )
-        next_due = int(float(raw[0]))
-        claims = [
-            Claim(raw[i].decode(), int(float(raw[i + 1])), raw[i + 2], int(raw[i + 3]), int(float(raw[i + 4])))
-            for i in range(1, len(raw), 5)
-        ]
-        return (None if next_due < 0 else next_due), claims
-
-    def _start(self, claim: Claim) -> None:
-        self.jobs_started += 1
-        task = asyncio.create_task(self._run_job(claim))
-        self.tasks[claim.job_id] = task
-        task.add_done_callback(functools.partial(self._job_done, claim.job_id))
-
-    def _job_done(self, job_id: str, task: asyncio.Task[None]) -> None:
-        if self.tasks.get(job_id) is task:
-            del self.tasks[job_id]
-            self._finishing.discard(job_id)
-            self._enqueued_ms.pop(job_id, None)
-            self._deadlines.pop(job_id, None)
-            self._timed_out.discard(job_id)
-            self._aborting.discard(job_id)
-        assert self._slot_free is not None
-        self._slot_free.set()
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            logger.error("internal error finishing job %s: %r", job_id, exc, exc_info=exc)
-
     def __repr__(self) -> str:
         return (
             f"<Worker {self.worker_id} queue={self.queue_name} j_complete={self.jobs_complete} "
-            f"j_failed={self.jobs_failed} j_retried={self.jobs_retried} j_ongoing={len(self.tasks)}>"
+            f"j_failed={self.jobs_failed} j_retried={self.jobs_retried} j_ongoing={len(self.running)}>"
         )
+
+
+class WorkerParts:
+    """One run's parts, and the tasks that run in the background beside the poll loop."""
+
+    __slots__ = ("writer", "runner", "poll", "leases", "health", "background", "cron")
+
+    def __init__(
+        self, *, writer: OutcomeWriter, runner: JobRunner, poll: PollLoop, leases: LeaseKeeper, health: HealthReporter
+    ) -> None:
+        self.writer = writer
+        self.runner = runner
+        self.poll = poll
+        self.leases = leases
+        self.health = health
+        self.background: list[asyncio.Task[None]] = []
+        self.cron: asyncio.Task[None] | None = None
+
+    async def stop_background(self) -> None:
+        """The lease keeper and health reporter are asked to end (no Redis call is cut off); cron is cancelled."""
+        self.leases.close()
+        self.health.close()
+        for task in self.background:
+            try:
+                await asyncio.wait_for(task, 10)
+            except Exception as exc:
+                logger.debug("background loop ended with %r", exc)
+        if self.cron is not None:
+            self.cron.cancel()
+            await asyncio.gather(self.cron, return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.metrics import JobEventHandler, JobMetrics
+from runner.config import build_workers, load_settings
+from runner.metrics import JobMetrics
 from tests.support.cli import invoke
-from tests.support.ops import burst, enqueue, project
+from tests.support.ops import enqueue, project
 from tests.support.servers import free_port
 
 __all__ = ["project"]  # fixtures
@@ -27,18 +29,17 @@ pytest.importorskip("prometheus_client")
 
 
 def test_job_events_become_counters(project: Path, redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="runner")
+    # the metrics subscribe to the worker's job events: a quiet log loses none of them
+    caplog.set_level(logging.ERROR, logger="runner")
     metrics = JobMetrics()
-    handler = JobEventHandler(metrics)
-    logging.getLogger("runner.worker").addHandler(handler)
-    try:
-        enqueue(redis_url, "add", 1, 2, _queue_name="mail")
-        enqueue(redis_url, "add", 3, 4, _queue_name="mail")
-        enqueue(redis_url, "fails", 1, _queue_name="mail")
-        enqueue(redis_url, "again", _queue_name="mail")
-        burst(project, "mail")
-    finally:
-        logging.getLogger("runner.worker").removeHandler(handler)
+    enqueue(redis_url, "add", 1, 2, _queue_name="mail")
+    enqueue(redis_url, "add", 3, 4, _queue_name="mail")
+    enqueue(redis_url, "fails", 1, _queue_name="mail")
+    enqueue(redis_url, "again", _queue_name="mail")
+    loaded = load_settings(project, flags={"burst": True})
+    (worker,) = build_workers(loaded.settings, "mail", base_dir=loaded.directory)
+    worker.subscribe(metrics)
+    asyncio.run(worker.async_run())
 
     def sample(name: str, function: str) -> float | None:
         value: float | None = metrics.registry.get_sample_value(name, {"queue": "mail", "function": function})

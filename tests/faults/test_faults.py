@@ -436,7 +436,8 @@ async def test_heartbeat_after_an_outcome_never_revives_its_claim(
     async def heartbeat_now(ctx: dict[str, Any]) -> None:
         # after_job_end runs once the outcome is written and while the job still counts as running here: the
         # worst moment for a heartbeat, which must not take back a claim the outcome just released
-        await worker._heartbeat()
+        assert worker.parts is not None
+        await worker.parts.leases.heartbeat()
 
     worker = make_worker([fine, again], lease=10, after_job_end=heartbeat_now, max_burst_jobs=2)
     before = timestamp_ms()
@@ -462,7 +463,8 @@ async def test_heartbeat_reports_a_job_finished_elsewhere_while_stalled(
         # as if this worker froze past its lease while another worker took the job over and finished it
         await pool.delete(keys.in_progress_key_prefix + job.job_id)
         await pool.zrem("arq:queue", job.job_id)
-        await worker._heartbeat()
+        assert worker.parts is not None
+        await worker.parts.leases.heartbeat()
         revived.append(await pool.exists(keys.in_progress_key_prefix + job.job_id))
 
     worker = make_worker([fine], lease=10, on_job_start=stall_then_heartbeat)

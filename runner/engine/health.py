@@ -1,0 +1,128 @@
+"""The health reporter: a worker's status line, every ``health_check_interval``, where arq and ``runner check`` look.
+
+Two records carry the same line: arq's shared ``<queue>:health-check`` key, and the worker's own
+``runner:workers:<queue>:<id>``, so several workers on one queue don't hide each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, tzinfo
+from typing import cast
+
+from runner.engine import keys
+from runner.engine.client import RunnerRedis
+from runner.engine.connection import RedisSettings, create_pool
+from runner.engine.events import JobCounts
+from runner.engine.lifecycle import REDIS_ERRORS, Outage
+from runner.engine.records import RunningJobs
+
+logger = logging.getLogger("runner.worker")
+
+
+class HealthReporter:
+    """Writes the health records on a schedule and removes them on a clean stop.
+
+    Args:
+        pool: the worker's Redis client.
+        queue_name: the worker's queue.
+        worker_id: the worker's id, for its own record.
+        health_check_key: arq's shared key.
+        interval_s: seconds between records (each lives one second longer).
+        counts: the worker's totals.
+        running: the worker's running jobs.
+        outage: the worker's outage policy.
+        timezone: the zone of the line's timestamp (default UTC).
+    """
+
+    def __init__(
+        self,
+        *,
+        pool: RunnerRedis,
+        queue_name: str,
+        worker_id: str,
+        health_check_key: str,
+        interval_s: float,
+        counts: JobCounts,
+        running: RunningJobs,
+        outage: Outage,
+        timezone: tzinfo | None = None,
+    ) -> None:
+        self.pool = pool
+        self.queue_name = queue_name
+        self.worker_id = worker_id
+        self.health_check_key = health_check_key
+        self.interval_s = interval_s
+        self.counts = counts
+        self.running = running
+        self.outage = outage
+        self.timezone = timezone
+        self._closing = asyncio.Event()
+
+    async def run(self) -> None:
+        """Record now and every interval until ``close()``."""
+        while not self._closing.is_set():
+            try:
+                await self.record()
+            except REDIS_ERRORS as exc:
+                await self.outage.failed(exc)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.interval_s)
+
+    def close(self) -> None:
+        """Ask the loop to end; it is never cancelled, so no Redis call is cut off halfway."""
+        self._closing.set()
+
+    def line(self, queued: int) -> str:
+        """arq's health line: ``Mar-01 12:00:00 j_complete=N j_failed=N j_retried=N j_ongoing=N queued=N``."""
+        now = datetime.now(tz=self.timezone or UTC)
+        counts = self.counts
+        return (
+            f"{now:%b-%d %H:%M:%S} j_complete={counts.complete} j_failed={counts.failed} "
+            f"j_retried={counts.retried} j_ongoing={len(self.running)} queued={queued}"
+        )
+
+    async def record(self) -> None:
+        queued = await self.pool.zcard(self.queue_name)
+        line = self.line(queued).encode()
+        ttl_ms = int((self.interval_s + 1) * 1000)
+        async with self.pool.pipeline(transaction=False) as pipe:
+            pipe.set(self.health_check_key, line, px=ttl_ms)
+            pipe.set(keys.worker_key(self.queue_name, self.worker_id), line, px=ttl_ms)
+            await pipe.execute()
+
+    async def clear(self) -> None:
+        """On a clean stop: this worker is no longer live, so `runner check` must not count it for an interval.
+
+        The shared arq key goes too, as arq's own worker does on close; a live peer writes it again.
+        """
+        await self.pool.delete(self.health_check_key, keys.worker_key(self.queue_name, self.worker_id))
+
+
+async def async_check_health(
+    redis_settings: RedisSettings | None = None,
+    health_check_key: str | None = None,
+    queue_name: str | None = None,
+) -> int:
+    """arq's health check: 0 when the queue's health record exists (a worker reported within its interval), else 1."""
+    pool = await create_pool(redis_settings)
+    try:
+        key = health_check_key or keys.health_check_key(queue_name or keys.default_queue_name)
+        data = cast(bytes | None, await pool.get(key))
+    finally:
+        await pool.aclose()
+    if not data:
+        logger.warning("health check failed: no health record found at %s", key)
+        return 1
+    logger.info("health check ok: %s", data.decode())
+    return 0
+
+
+def check_health(
+    redis_settings: RedisSettings | None = None, health_check_key: str | None = None, queue_name: str | None = None
+) -> int:
+    """``async_check_health`` for synchronous callers."""
+    return asyncio.run(async_check_health(redis_settings, health_check_key, queue_name))

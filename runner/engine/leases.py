@@ -1,0 +1,141 @@
+"""The lease keeper: keeps the claims of a worker's running jobs alive, and cancels the jobs that must stop.
+
+Every ``min(poll_delay, 0.5)`` seconds it cancels jobs running well past their timeout, cancels jobs a client
+aborted (with ``allow_abort_jobs``), and every third of a lease renews the claims (``heartbeat.lua``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from redis.commands.core import AsyncScript
+
+from runner.engine import keys
+from runner.engine.client import RunnerRedis
+from runner.engine.lifecycle import REDIS_ERRORS, Outage
+from runner.engine.outcomes import OutcomeWriter
+from runner.engine.records import JobState, RunningJobs
+from runner.engine.utils import timestamp_ms
+
+logger = logging.getLogger("runner.worker")
+
+# how far past its deadline a job may run before the watchdog cancels it (its own timeout should have)
+_TIMEOUT_GRACE_S = 0.5
+
+
+class LeaseKeeper:
+    """Renews claims, enforces timeouts and aborts, for the jobs in ``running``.
+
+    Args:
+        pool: the worker's Redis client.
+        script: ``heartbeat.lua``, registered on the pool.
+        queue_name: the worker's queue.
+        running: the worker's running jobs.
+        writer: its lock orders heartbeats and outcome writes.
+        outage: the worker's outage policy.
+        lease_ms: how long a claim lives without a heartbeat.
+        allow_abort_jobs: cancel running jobs a client aborts.
+        tick_s: how often the loop looks.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool: RunnerRedis,
+        script: AsyncScript,
+        queue_name: str,
+        running: RunningJobs,
+        writer: OutcomeWriter,
+        outage: Outage,
+        lease_ms: int,
+        allow_abort_jobs: bool,
+        tick_s: float,
+    ) -> None:
+        self.pool = pool
+        self.script = script
+        self.queue_name = queue_name
+        self.running = running
+        self.writer = writer
+        self.outage = outage
+        self.lease_ms = lease_ms
+        self.allow_abort_jobs = allow_abort_jobs
+        self.tick_s = tick_s
+        self._closing = asyncio.Event()
+
+    async def run(self) -> None:
+        """Loop until ``close()``."""
+        heartbeat_every = self.lease_ms / 3000
+        last_heartbeat = -float("inf")
+        while not self._closing.is_set():
+            now = time.monotonic()
+            self.enforce_timeouts()
+            try:
+                if self.allow_abort_jobs and len(self.running):
+                    await self.cancel_aborted()
+                if now - last_heartbeat >= heartbeat_every:
+                    await self.heartbeat()
+                    last_heartbeat = now
+            except REDIS_ERRORS as exc:
+                await self.outage.failed(exc)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.tick_s)
+
+    def close(self) -> None:
+        """Ask the loop to end; it is never cancelled, so no Redis call is cut off halfway."""
+        self._closing.set()
+
+    async def heartbeat(self) -> None:
+        """Renew every claim: a running job's lost claim is taken back when free; a finishing job's is only renewed.
+
+        Once a finishing job's outcome is written its key is gone for good, and taking it back would hold a
+        finished or requeued job for a whole lease.
+        """
+        async with self.writer.lock:
+            running: list[str] = []
+            finishing: list[str] = []
+            for record in self.running:
+                (finishing if record.state is JobState.FINISHING else running).append(record.job_id)
+            if not running and not finishing:
+                return
+            lost = await self.script(
+                keys=[self.queue_name],
+                args=[timestamp_ms(), self.lease_ms, keys.in_progress_key_prefix, len(running), *running, *finishing],
+            )
+        for job_id in lost:
+            logger.error(
+                "job %s lost its claim while it ran here (this worker stalled longer than the lease of %gs, and "
+                "another worker took the job over or it was removed); it may run twice",
+                job_id.decode(),
+                self.lease_ms / 1000,
+            )
+
+    async def cancel_aborted(self) -> None:
+        """Cancel the running jobs a client asked to abort; forget aborts that were meant for an earlier job."""
+        records = [record for record in self.running if record.state is not JobState.FINISHING]
+        if not records:
+            return
+        scores = await self.pool.zmscore(keys.abort_jobs_ss, [record.job_id for record in records])
+        stale = []
+        for record, score in zip(records, scores, strict=True):
+            if score is None:
+                continue
+            if score < record.enqueue_ms:
+                stale.append(record.job_id)  # asked before this job was enqueued: meant for an earlier job (arq #485)
+                continue
+            # cancelled again on every tick until it ends: on Python 3.11 a cancel can be lost inside a redis-py
+            # call that has a socket timeout; the abort entry goes when the job's outcome is written
+            if record.cancel() and record.state is JobState.RUNNING:
+                record.state = JobState.ABORTING
+        if stale:
+            await self.pool.zrem(keys.abort_jobs_ss, *stale)
+
+    def enforce_timeouts(self) -> None:
+        """Cancel jobs still running well past their timeout (their own timeout's cancel was lost)."""
+        now = asyncio.get_running_loop().time()
+        for record in self.running.in_state(JobState.RUNNING, JobState.TIMED_OUT):
+            if record.deadline is not None and now > record.deadline + _TIMEOUT_GRACE_S and record.cancel():
+                record.state = JobState.TIMED_OUT

@@ -1,0 +1,100 @@
+"""The outcome writer: outcomes that arrive together are written by one ``finish.lua`` call.
+
+It owns the pending outcomes, the task that flushes them, and the lock that orders every write to the worker's
+claims: a heartbeat sent before an outcome must never land after it (it would take back a released claim).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+from runner.engine import keys
+from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage
+from runner.engine.protocol import Outcome
+from runner.engine.utils import timestamp_ms
+
+logger = logging.getLogger("runner.worker")
+
+
+class OutcomeWriter:
+    """Batches outcomes and writes them, retrying through outages.
+
+    Args:
+        script: ``finish.lua``, registered on the worker's pool.
+        queue_name: the worker's queue.
+        lifecycle: a forced stop gives up a write that keeps failing (the jobs run again).
+        outage: the worker's outage policy.
+    """
+
+    def __init__(self, *, script: AsyncScript, queue_name: str, lifecycle: Lifecycle, outage: Outage) -> None:
+        self.script = script
+        self.queue_name = queue_name
+        self.lifecycle = lifecycle
+        self.outage = outage
+        self.lock = asyncio.Lock()
+        self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, outcome: Outcome, *, wait: bool = False) -> None:
+        """Queue ``outcome`` for the next batch; with ``wait``, return only once it is written (or given up)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((outcome, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        if wait:
+            await asyncio.shield(future)
+
+    @property
+    def busy(self) -> bool:
+        """Outcomes are waiting or being written."""
+        return self._flusher is not None and not self._flusher.done()
+
+    async def wait_idle(self) -> None:
+        """Wait until every outcome queued so far is written."""
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.wait({self._flusher})
+
+    async def close(self, timeout: float = 30) -> None:  # noqa: ASYNC109
+        """On shutdown: give the outcomes still pending up to ``timeout`` seconds to land."""
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._flusher), timeout)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            args: list[Any] = [
+                keys.job_key_prefix,
+                keys.in_progress_key_prefix,
+                keys.retry_key_prefix,
+                keys.result_key_prefix,
+                keys.done_channel(self.queue_name),
+                keys.stats_key_ttl_s,
+            ]
+            for outcome, _ in batch:
+                args += outcome.script_args()
+            await self._write_batch(args, len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _write_batch(self, args: list[Any], count: int) -> None:
+        while True:
+            try:
+                # one stats hash per minute feeds `runner info`'s completions and failures per minute
+                stats = keys.stats_key(self.queue_name, timestamp_ms() // 60_000)
+                async with self.lock:
+                    await self.script(keys=[self.queue_name, keys.abort_jobs_ss, stats], args=args)
+                break
+            except REDIS_ERRORS as exc:
+                # the outcomes wait in memory until Redis is back; the claims' leases keep the jobs safe
+                await self.outage.failed(exc)
+                if self.lifecycle.forced:
+                    logger.error("giving up writing %d outcomes; their jobs will run again", count)
+                    break
+        self.outage.recovered()

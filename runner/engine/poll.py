@@ -1,0 +1,191 @@
+"""The poll loop: claims due jobs in batches as slots free up, and starts each one as a task.
+
+An idle worker blocks on its queue's wake list, which runner producers push to, and still looks at the queue
+every ``poll_delay`` for jobs written by arq producers. In burst mode the loop ends once nothing is running,
+no outcome is on its way, and the queue is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass
+
+from redis.commands.core import AsyncScript
+
+from runner.engine import keys
+from runner.engine.client import RunnerRedis
+from runner.engine.events import JobCounts
+from runner.engine.job_runner import JobRunner
+from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage
+from runner.engine.outcomes import OutcomeWriter
+from runner.engine.protocol import Claim, ClaimReply, parse_claim_reply
+from runner.engine.records import JobRecord, RunningJobs
+from runner.engine.utils import timestamp_ms
+
+logger = logging.getLogger("runner.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    """How the loop claims: batch sizes, burst mode, and how long it idles."""
+
+    queue_name: str
+    max_jobs: int
+    queue_read_limit: int
+    lease_ms: int
+    poll_delay_s: float
+    burst: bool
+    max_burst_jobs: int
+    allow_abort_jobs: bool
+
+
+class PollLoop:
+    """Claims and starts jobs until the worker stops (or, in burst mode, runs out of work).
+
+    Args:
+        settings: see ``PollSettings``.
+        pool: the worker's Redis client.
+        script: ``claim.lua``, registered on the pool.
+        running: the registry the started jobs go into.
+        runner: runs each started job.
+        writer: burst mode waits for its pending outcomes before it looks at the queue.
+        counts: ``started`` counts the claims started (``max_burst_jobs`` limits it).
+        lifecycle: the loop ends when a stop begins.
+        outage: the worker's outage policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: PollSettings,
+        pool: RunnerRedis,
+        script: AsyncScript,
+        running: RunningJobs,
+        runner: JobRunner,
+        writer: OutcomeWriter,
+        counts: JobCounts,
+        lifecycle: Lifecycle,
+        outage: Outage,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.script = script
+        self.running = running
+        self.runner = runner
+        self.writer = writer
+        self.counts = counts
+        self.lifecycle = lifecycle
+        self.outage = outage
+        self._slot_free = asyncio.Event()
+
+    async def run(self) -> None:
+        """Claim and start jobs until a stop begins or a burst is done."""
+        settings = self.settings
+        while not self.lifecycle.stopping:
+            limit = min(settings.max_jobs - len(self.running), settings.queue_read_limit)
+            if settings.burst and settings.max_burst_jobs >= 0:
+                remaining = settings.max_burst_jobs - self.counts.started
+                if remaining <= 0:
+                    await self.running.wait_all()
+                    return
+                limit = min(limit, remaining)
+            if limit <= 0:
+                await self._wait_for_slot()
+                continue
+            try:
+                reply = await self.claim(limit)
+            except REDIS_ERRORS as exc:
+                await self.outage.failed(exc)
+                continue
+            self.outage.recovered()
+            for claim in reply.claims:
+                self.start(claim)
+            if len(reply.claims) == limit:
+                continue
+            if settings.burst:
+                done = await self._burst_done(reply.next_due_ms)
+                if done is None:
+                    continue
+                if done:
+                    return
+            await self._wait_for_wake(self._idle_timeout(reply.next_due_ms))
+
+    async def _burst_done(self, next_due_ms: int | None) -> bool | None:
+        """In burst mode, after a short claim: True when the burst is over, None to go round again at once."""
+        if len(self.running):
+            await self._wait_for_slot(self._idle_timeout(next_due_ms))
+            return None
+        if self.writer.busy:
+            # outcomes still being written keep their jobs in the queue: let them land first
+            await self.writer.wait_idle()
+            return None
+        try:
+            return bool(await self.pool.zcard(self.settings.queue_name) == 0)
+        except REDIS_ERRORS as exc:
+            await self.outage.failed(exc)
+            return None
+
+    async def claim(self, limit: int) -> ClaimReply:
+        """Claim up to ``limit`` due jobs in one round trip."""
+        settings = self.settings
+        queue_name = settings.queue_name
+        raw = await self.script(
+            keys=[queue_name, keys.abort_jobs_ss, keys.wake_key(queue_name)],
+            args=[
+                timestamp_ms(),
+                limit,
+                settings.lease_ms,
+                keys.job_key_prefix,
+                keys.in_progress_key_prefix,
+                keys.retry_key_prefix,
+                keys.retry_key_ttl_s,
+                1 if settings.allow_abort_jobs else 0,
+            ],
+        )
+        return parse_claim_reply(raw)
+
+    def start(self, claim: Claim) -> JobRecord:
+        """Start running one claimed job; it stays in the registry until its task ends."""
+        self.counts.started += 1
+        record = JobRecord(claim)
+        record.task = asyncio.create_task(self.runner.run(record))
+        self.running.add(record)
+        record.task.add_done_callback(functools.partial(self._job_done, record))
+        return record
+
+    def _job_done(self, record: JobRecord, task: asyncio.Task[None]) -> None:
+        self.running.remove(record)
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            logger.error("internal error finishing job %s: %r", record.job_id, exc, exc_info=exc)
+
+    async def _wait_for_slot(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        self._slot_free.clear()
+        await self.lifecycle.wait_any(self._slot_free.wait(), timeout=timeout)
+
+    def _idle_timeout(self, next_due_ms: int | None) -> float:
+        wait = self.settings.poll_delay_s
+        if next_due_ms is not None:
+            wait = min(wait, max(next_due_ms - timestamp_ms(), 0) / 1000)
+        return wait
+
+    async def _wait_for_wake(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Block until a producer pushes a wake token, or ``timeout`` seconds."""
+        # a blocking read must end before the socket timeout, or a quiet queue would look like an outage;
+        # the poll loop simply blocks again
+        socket_timeout = self.pool.connection_pool.connection_kwargs.get("socket_timeout")
+        block_s = timeout if not socket_timeout else min(timeout, max(socket_timeout * 0.8, socket_timeout - 1))
+        if block_s < 0.005:  # BLPOP rounds a tiny timeout down to 0, which blocks for ever
+            await asyncio.sleep(block_s)
+            return
+
+        async def blpop() -> None:
+            try:
+                await self.pool.blpop([keys.wake_key(self.settings.queue_name)], timeout=block_s)
+            except REDIS_ERRORS as exc:
+                await self.outage.failed(exc)
+
+        await self.lifecycle.wait_any(blpop(), timeout=block_s + 1)

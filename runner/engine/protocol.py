@@ -1,0 +1,90 @@
+"""What the worker's scripts take and give back, named: the claim reply and the outcome kinds.
+
+The Lua side is ``scripts/claim.lua`` and ``scripts/finish.lua``; this module is the one place Python reads the
+one and writes the other, so a change of either shape is a change here and in the script, nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(slots=True, frozen=True)
+class Claim:
+    """One job the claim script handed to this worker.
+
+    Attributes:
+        job_id: the job's id.
+        score: the score the job had when it was claimed (the script moves it to now + lease meanwhile).
+        payload: the serialized job, ``b""`` when its job key had expired.
+        job_try: the try counter after this claim's increment.
+        abort_ms: when an abort was asked for this id (unix ms), 0 when none or aborts are off.
+    """
+
+    job_id: str
+    score: int
+    payload: bytes
+    job_try: int
+    abort_ms: int
+
+
+@dataclass(slots=True, frozen=True)
+class ClaimReply:
+    """The claim script's whole reply: the jobs claimed and, when it claimed fewer than asked, the next due time."""
+
+    claims: list[Claim]
+    next_due_ms: int | None
+
+
+def parse_claim_reply(raw: list[Any]) -> ClaimReply:
+    """Read ``claim.lua``'s reply: ``{next_due_ms or -1, then per job: id, score, payload, try, abort_ms}``."""
+    next_due = int(float(raw[0]))
+    claims = [
+        Claim(raw[i].decode(), int(float(raw[i + 1])), raw[i + 2], int(raw[i + 3]), int(float(raw[i + 4])))
+        for i in range(1, len(raw), 5)
+    ]
+    return ClaimReply(claims, None if next_due < 0 else next_due)
+
+
+class OutcomeKind(StrEnum):
+    """What ``finish.lua`` does with one job; the value is the code the script reads.
+
+    The first letter is the action (``f`` finish: store the result and remove the job; ``q`` queue again: release
+    the claim and set the score), the second the stats count it adds to (``c`` complete, ``f`` failed,
+    ``r`` retried; none for a job requeued by a stop).
+    """
+
+    COMPLETE = "fc"
+    FAILED = "ff"
+    RETRY = "qr"
+    REQUEUE = "q"
+
+    @property
+    def finishes(self) -> bool:
+        """The job leaves the queue (its result, if kept, is stored)."""
+        return self.value[0] == "f"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One job's outcome, as the outcome writer hands it to ``finish.lua``.
+
+    Attributes:
+        job_id: the job.
+        kind: what to do with it.
+        result: the serialized result (finishing kinds; ``b""`` when none is stored).
+        keep_ms: how long to keep the result: ms, -1 forever, 0 not at all (finishing kinds).
+        score: the job's new score, unix ms (requeueing kinds).
+    """
+
+    job_id: str
+    kind: OutcomeKind
+    result: bytes = b""
+    keep_ms: int = 0
+    score: int = 0
+
+    def script_args(self) -> tuple[str, str, bytes, int, int]:
+        """The five ``finish.lua`` values of this outcome."""
+        return self.job_id, self.kind.value, self.result, self.keep_ms, self.score

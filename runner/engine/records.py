@@ -1,0 +1,129 @@
+"""The jobs a worker is running: one ``JobRecord`` per job, all of them in one ``RunningJobs`` registry.
+
+A record is made when the poll loop starts a claimed job and leaves the registry when the job's task ends; every
+part that needs to know about a running job (the job runner, the lease keeper, a forced stop) reads and moves
+the same record, so nothing has to be cleaned up in several places.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from runner.engine.protocol import Claim
+
+
+class JobState(Enum):
+    """Where a running job is; it only ever moves forward.
+
+    ``RUNNING`` → ``ABORTING`` (a client asked to abort it) or ``TIMED_OUT`` (the watchdog cancelled it past its
+    deadline) → ``FINISHING`` (its outcome is queued for writing: its claim is renewed, never taken back).
+    """
+
+    RUNNING = "running"
+    ABORTING = "aborting"
+    TIMED_OUT = "timed out"
+    FINISHING = "finishing"
+
+
+@dataclass(slots=True)
+class DecodedJob:
+    """A job's payload once decoded: what to call and how."""
+
+    function: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    payload_try: int | None
+    enqueue_ms: int
+
+
+@dataclass(slots=True, eq=False)
+class JobRecord:
+    """One running job.
+
+    Attributes:
+        claim: what the claim script handed over.
+        task: the task running it.
+        job: the decoded payload, once decoded (None before, or when it could not be).
+        job_try: the try this run is (the claim's count, or the payload's when that is larger).
+        start_ms: when the job function started (unix ms; when the job was claimed until then).
+        deadline: the event-loop time its timeout ends, while its function runs with one.
+        state: see ``JobState``.
+    """
+
+    claim: Claim
+    task: asyncio.Task[None] | None = None
+    job: DecodedJob | None = None
+    job_try: int = 0
+    start_ms: int = 0
+    deadline: float | None = None
+    state: JobState = field(default=JobState.RUNNING)
+
+    @property
+    def job_id(self) -> str:
+        return self.claim.job_id
+
+    @property
+    def enqueue_ms(self) -> int:
+        """The job's enqueue time, 0 while its payload is not decoded."""
+        return 0 if self.job is None else self.job.enqueue_ms
+
+    def cancel(self) -> bool:
+        """Cancel the job's task if it still runs; True when it did."""
+        if self.task is None or self.task.done():
+            return False
+        self.task.cancel()
+        return True
+
+
+class RunningJobs:
+    """The registry of running jobs, by id."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, JobRecord] = {}
+
+    def add(self, record: JobRecord) -> None:
+        self._records[record.job_id] = record
+
+    def remove(self, record: JobRecord) -> bool:
+        """Forget ``record``; False when the registry holds another record under its id (or none)."""
+        if self._records.get(record.job_id) is not record:
+            return False
+        del self._records[record.job_id]
+        return True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        return self._records.get(job_id)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[JobRecord]:
+        return iter(list(self._records.values()))
+
+    def ids(self) -> list[str]:
+        return list(self._records)
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [record.task for record in self._records.values() if record.task is not None]
+
+    def in_state(self, *states: JobState) -> list[JobRecord]:
+        return [record for record in self._records.values() if record.state in states]
+
+    def cancel_all(self) -> int:
+        """Cancel every job still running; how many were."""
+        return sum(record.cancel() for record in self)
+
+    async def wait(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Wait until every job's task has ended, or ``timeout`` seconds."""
+        tasks = self.tasks()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    async def wait_all(self) -> None:
+        """Wait until the registry is empty (jobs started meanwhile included)."""
+        while self._records:
+            await asyncio.wait(self.tasks())
