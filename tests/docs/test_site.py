@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.timeout(300)
 def test_site_builds_strict(tmp_path: Path) -> None:
+    if importlib.util.find_spec("mkdocs") is None:
+        pytest.fail('MkDocs is not installed in this venv: pip install -e ".[dev]" (it includes the docs extra)')
     # NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2 says nothing about this site
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     done = subprocess.run(
