@@ -10,8 +10,10 @@ How a page's block is treated (tests/docs/test_examples.py):
 * ```` ```toml ```` without a title is a fragment of a worker.toml: it must parse and load (keys, types, values).
 * ```` ```console ```` lines that start with ``runner`` (or ``$ runner``) must parse with the real CLI: the
   commands and every option exist.
-* ```` ```yaml ```` must parse.
-* ```` ```text ````, ```` ```ini ````, ```` ```diff ````, ```` ```bash ```` are shown, not run.
+* ```` ```yaml ```` must parse; an ```` ```ini ```` block (a systemd unit) has no comment after a value.
+* ```` ```diff title="app/worker.py" ```` changes that file of the page: its ``-`` lines, together, become its ``+``
+  lines, for the blocks after it.
+* ```` ```text ````, ```` ```diff ```` without a title, ```` ```bash ```` are shown, not run.
 
 A block preceded by ``<!-- docs-test: skip: <why> -->`` is not run; the reason is required.
 """

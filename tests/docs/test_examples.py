@@ -20,7 +20,7 @@ from runner.cli import cli
 from runner.config import ProblemList, load_settings
 from tests.docs.blocks import ROOT, Block, blocks, expected_output, pages, runner_commands
 
-SHOWN_ONLY = {"text", "ini", "diff", "bash", "sh", ""}
+SHOWN_ONLY = {"text", "diff", "bash", "sh", ""}
 RUN_TIMEOUT = 90.0
 
 
@@ -63,6 +63,16 @@ def validate_file(block: Block, scratch: Path) -> None:
         cwd=scratch, env=clean_env(scratch), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, f"{block.where}: runner validate {block.title}:\n{done.stdout}{done.stderr}"
+
+
+def apply_diff(block: Block, target: Path) -> None:
+    """A one-hunk diff of a file shown earlier on the page: its - lines, together, become its + lines."""
+    lines = block.body.splitlines()
+    removed = "".join(line[1:] + "\n" for line in lines if line.startswith("-"))
+    added = "".join(line[1:] + "\n" for line in lines if line.startswith("+"))
+    text = target.read_text() if target.exists() else ""
+    assert removed and removed in text, f"{block.where}: the lines this diff removes are not in {target.name}"
+    target.write_text(text.replace(removed, added, 1))
 
 
 def load_fragment(block: Block, scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,7 +143,9 @@ def test_examples_of_the_page(page: Path, scratch: Path, monkeypatch: pytest.Mon
         if block.skip is not None:
             assert block.skip, f"{block.where}: say why the example is not run: <!-- docs-test: skip: <why> -->"
             continue
-        if block.title is not None:
+        if block.title is not None and block.lang == "diff":
+            apply_diff(block, scratch / block.title)
+        elif block.title is not None:
             target = scratch / block.title
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block.body)
@@ -146,6 +158,10 @@ def test_examples_of_the_page(page: Path, scratch: Path, monkeypatch: pytest.Mon
         elif block.lang == "console":
             for line in runner_commands(block):
                 parse_command(block, line)
+        elif block.lang == "ini":
+            # systemd (the ini blocks are unit files) reads # only at the start of a line: a trailing one is a value
+            inline = [line for line in block.body.splitlines() if "=" in line and "#" in line.partition("=")[2]]
+            assert not inline, f"{block.where}: systemd has no trailing comments; move them to their own line: {inline}"
         elif block.lang == "yaml":
             assert list(yaml.safe_load_all(block.body)), f"{block.where}: empty YAML"
         else:
