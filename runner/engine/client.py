@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from runner.engine import keys, scripts
 from runner.engine.job import Job, JobDef, JobResult, deserialize_job, deserialize_result, serialize_job
 from runner.engine.serializers import Deserializer, Serializer
-from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_ms, to_unix_ms
+from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_ms, to_seconds, to_unix_ms
 
 logger = logging.getLogger("runner.client")
 
@@ -105,10 +105,11 @@ class RunnerRedis(Redis):
                 (an idempotency window; runner-only, arq ignores the marker).
 
         Returns:
-            The ``Job``, or None when the id was taken.
+            The ``Job``, or None when the id was taken by another job. A call whose reply was lost is sent again
+            by redis-py; it still returns the ``Job`` its first attempt wrote, never None.
 
         Raises:
-            ValueError: both ``_defer_until`` and ``_defer_by`` were given.
+            ValueError: both ``_defer_until`` and ``_defer_by`` were given, or ``_expires`` is negative.
             SerializationError: the arguments cannot be serialized; nothing was written.
         """
         spec = JobSpec(
@@ -125,22 +126,34 @@ class RunnerRedis(Redis):
             queue_name = spec.queue_name or self.default_queue_name
             by_queue.setdefault(queue_name, []).append((index, self._job_args(spec, now)))
         results: dict[int, Job | None] = {}
+        marker_ms = self._enqueue_marker_ms()
         for queue_name, entries in by_queue.items():
-            argv: list[Any] = [keys.job_key_prefix, keys.result_key_prefix, keys.unique_key_prefix]
+            # redis-py sends the call again when its reply is lost; the token lets the script see its own first
+            # attempt, so jobs that attempt wrote are reported written, not refused
+            call_keys = [queue_name, keys.wake_key(queue_name), keys.abort_jobs_ss, keys.enqueued_key(uuid4().hex)]
+            argv: list[Any] = [keys.job_key_prefix, keys.result_key_prefix, keys.unique_key_prefix, marker_ms]
             for _, values in entries:
                 argv.extend(values)
-            written = await self._enqueue_script(
-                keys=[queue_name, keys.wake_key(queue_name), keys.abort_jobs_ss], args=argv
-            )
+            written = await self._enqueue_script(keys=call_keys, args=argv)
             for (index, values), ok in zip(entries, written, strict=True):
                 results[index] = (
                     Job(values[0], self, _queue_name=queue_name, _deserializer=self.job_deserializer) if ok else None
                 )
         return [results[i] for i in range(len(results))]
 
+    def _enqueue_marker_ms(self) -> int:
+        """How long an enqueue call's answer is kept for a resend of the same call: its every attempt's socket
+        timeout, with room to spare (20 s with the default 5 s timeout)."""
+        socket_timeout = self.connection_pool.connection_kwargs.get("socket_timeout") or 10
+        return int((3 * socket_timeout + 5) * 1000)
+
     def _job_args(self, spec: JobSpec, now: int) -> list[Any]:
         if spec.defer_until is not None and spec.defer_by is not None:
             raise ValueError("use either _defer_until or _defer_by, not both")
+        expires = to_ms(spec.expires)
+        if expires is not None and expires < 0:
+            # a negative lifetime would store a payload that vanishes at once while the job still shows "queued"
+            raise ValueError(f"_expires must be a positive duration (got {to_seconds(spec.expires):g}s)")
         job_id = spec.job_id or uuid4().hex
         if spec.defer_until is not None:
             score = to_unix_ms(spec.defer_until)
@@ -149,7 +162,7 @@ class RunnerRedis(Redis):
         else:
             score = now
         # a score in the past (a producer's clock behind, a late _defer_until) is due now, not already expired
-        expires_ms = to_ms(spec.expires) or (max(score - now, 0) + self.expires_extra_ms)
+        expires_ms = expires or (max(score - now, 0) + self.expires_extra_ms)
         payload = serialize_job(
             spec.function, tuple(spec.args), spec.kwargs, spec.job_try, now, serializer=self.job_serializer
         )

@@ -15,6 +15,8 @@ health_check_key_suffix = ":health-check"
 wake_key_prefix = "runner:wake:"  # LIST per queue: a token per enqueue; idle workers BLPOP on it
 done_channel_prefix = "runner:done:"  # pub/sub per queue: space-separated ids of jobs that just finished
 unique_key_prefix = "runner:unique:"  # STRING per job id: `_unique_for` marker that refuses a second enqueue
+# STRING per enqueue call: the call's answer, so a call resent after a lost reply is applied once (enqueue.lua)
+enqueued_key_prefix = "runner:enqueued:"
 workers_key_prefix = "runner:workers:"  # STRING per queue and worker: `<prefix><queue>:<worker id>` -> health line
 stats_key_prefix = "runner:stats:"  # HASH per queue and minute: complete/failed/retried counts (runner info)
 
@@ -25,6 +27,10 @@ stats_key_ttl_s = 3_900  # an hour of per-minute counts, and a little more
 
 def wake_key(queue_name: str) -> str:
     return wake_key_prefix + queue_name
+
+
+def enqueued_key(call_token: str) -> str:
+    return enqueued_key_prefix + call_token
 
 
 def done_channel(queue_name: str) -> str:

@@ -133,6 +133,30 @@ async def test_expires(pool: RunnerRedis) -> None:
     assert 0 < await pool.pttl(keys.job_key_prefix + job.job_id) <= 5000
 
 
+async def test_negative_expires_is_refused_nothing_written(pool: RunnerRedis) -> None:
+    # it used to store a payload that vanished at once, leaving a "queued" job that could only fail as expired
+    with pytest.raises(ValueError, match=r"^_expires must be a positive duration \(got -5s\)$"):
+        await pool.enqueue_job("f", _expires=-5)
+    with pytest.raises(ValueError, match="_expires must be a positive duration"):
+        await pool.enqueue_many([JobSpec("f"), JobSpec("f", expires=timedelta(seconds=-1))])
+    assert await pool.dbsize() == 0
+
+
+async def test_a_resent_enqueue_call_is_applied_once(pool: RunnerRedis) -> None:
+    # what redis-py does when a reply is lost: the very same script call again (tests/faults/test_faults_network.py
+    # loses a real reply through a proxy); the second run answers what the first one did
+    call = [keys.default_queue_name, keys.wake_key("arq:queue"), keys.abort_jobs_ss, keys.enqueued_key("t0k")]
+    argv = [keys.job_key_prefix, keys.result_key_prefix, keys.unique_key_prefix, 20_000]
+    argv += ["a", b"payload", timestamp_ms(), 60_000, 0, "b", b"payload", timestamp_ms(), 60_000, 0]
+    await pool.set(keys.job_key_prefix + "b", b"taken before")
+    assert await pool._enqueue_script(keys=call, args=argv) == [1, 0]
+    assert await pool._enqueue_script(keys=call, args=argv) == [1, 0]
+    assert 0 < await pool.pttl(keys.enqueued_key("t0k")) <= 20_000
+    assert await pool.zcard("arq:queue") == 1
+    # another call (another token) with the same ids is a real duplicate
+    assert await pool.enqueue_job("f", _job_id="a") is None
+
+
 async def test_unserializable_args_clear_error_nothing_written(pool: RunnerRedis) -> None:
     with pytest.raises(SerializationError) as info:
         await pool.enqueue_job("send", threading.Lock())

@@ -72,8 +72,12 @@ async def test_job_runs_and_result(pool: RunnerRedis, make_worker: MakeWorker) -
     assert (info.queue_name, info.job_id) == ("arq:queue", job.job_id)
     assert info.start_time <= info.finish_time
     assert worker.jobs_complete == 1
-    # everything but the result is cleaned up (the per-minute counts of `runner info` stay until they expire)
-    remaining = sorted(k.decode() for k in await pool.keys("*") if not k.startswith(b"runner:stats:"))
+    # everything but the result is cleaned up (the per-minute counts of `runner info` stay until they expire; the
+    # enqueue call's answer stays seconds, for a resend of that call)
+    found = await pool.keys("*")
+    markers = [k for k in found if k.startswith(b"runner:enqueued:")]
+    assert len(markers) == 1 and 0 < await pool.pttl(markers[0]) <= 20_000
+    remaining = sorted(k.decode() for k in found if not k.startswith((b"runner:stats:", b"runner:enqueued:")))
     assert remaining == [f"arq:result:{job.job_id}"]  # the stopped worker's health records are gone too
 
 

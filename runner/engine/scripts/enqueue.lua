@@ -1,11 +1,20 @@
--- Enqueue one or more jobs atomically, refusing ids that are taken.
--- KEYS[1] queue zset, KEYS[2] wake list, KEYS[3] abort zset
--- ARGV[1] job key prefix, ARGV[2] result key prefix, ARGV[3] unique key prefix,
+-- Enqueue one or more jobs atomically, refusing ids that are taken; a call sent twice is applied once.
+-- KEYS[1] queue zset, KEYS[2] wake list, KEYS[3] abort zset, KEYS[4] this call's marker (runner:enqueued:<token>)
+-- ARGV[1] job key prefix, ARGV[2] result key prefix, ARGV[3] unique key prefix, ARGV[4] ms the marker lives,
 -- then five values per job: id, payload, score (ms), expires (ms), unique_for (ms, 0 = none)
 -- Returns one 0/1 per job: 1 = written, 0 = refused (the id is queued, has a result, or is held by unique_for).
+-- The client sends the same call again when its reply is lost (a dropped connection, a reply slower than the
+-- socket timeout). The marker holds the first attempt's answer, so the resent call returns it instead of finding
+-- its own jobs in the way and calling them refused.
+local prior = redis.call('GET', KEYS[4])
+if prior then
+  local replay = {}
+  for i = 1, #prior do replay[i] = tonumber(string.sub(prior, i, i)) end
+  return replay
+end
 local out = {}
 local woken = false
-for i = 4, #ARGV, 5 do
+for i = 5, #ARGV, 5 do
   local id = ARGV[i]
   local job_key = ARGV[1] .. id
   local written = 0
@@ -32,4 +41,5 @@ for i = 4, #ARGV, 5 do
   end
   out[#out + 1] = written
 end
+redis.call('SET', KEYS[4], table.concat(out), 'PX', ARGV[4])
 return out
