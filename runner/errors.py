@@ -7,7 +7,9 @@
     │   └── DeserializationError
     ├── ResultNotFound               the job has no result and is not queued (also a RuntimeError)
     ├── JobExecutionFailed           a job failed before or outside its function (also a RuntimeError)
-    ├── RedisUnavailable             Redis could not be reached after every retry
+    ├── RedisUnavailable             Redis could not be reached after every retry (also a ConnectionError)
+    │   └── AuthenticationFailed     Redis refused the username or password
+    ├── PoolExhausted                every connection of a pool stayed busy for pool_timeout (a ConnectionError)
     ├── FailedJobs                   ``Worker.run_check()`` saw failed jobs
     ├── EmbeddedServerError          the embedded server behind an ``embedded://`` URL could not start or stop
     └── Retry                        raised by a job to ask for another try (control flow, not an error)
@@ -72,6 +74,18 @@ class RedisUnavailable(RunnerError, ConnectionError):
     """Redis could not be reached after every configured retry."""
 
     default_message = "Redis could not be reached; check the URL and that the server is running."
+
+
+class AuthenticationFailed(RedisUnavailable):
+    """Redis refused the username or password; not retried, since waiting does not fix it."""
+
+    default_message = "Redis refused the credentials; check the password and the username."
+
+
+class PoolExhausted(RunnerError, ConnectionError):
+    """All ``max_connections`` connections of a pool stayed busy for ``pool_timeout`` seconds."""
+
+    default_message = "Every connection of the pool stayed busy; raise max_connections or pool_timeout."
 
 
 class EmbeddedServerError(RunnerError):

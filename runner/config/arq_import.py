@@ -206,6 +206,11 @@ class _Translator:
             value = getattr(rs, name, None)
             if value is not None and value != REDIS_DEFAULTS.get(name):
                 redis[name] = _seconds(value)
+        if getattr(rs, "ssl", False) and not getattr(rs, "ssl_check_hostname", False):
+            self.note(
+                "TLS: runner checks that the server's certificate names its host (arq does not); if yours does not, "
+                "add ssl_check_hostname = false under [redis]"
+            )
         if getattr(rs, "password", None):
             self.note("redis password: kept out of the file; set RUNNER_REDIS__PASSWORD in the environment")
         self.out.data["redis"] = redis

@@ -39,6 +39,7 @@ def build_redis_settings(config: RedisConfig, base_dir: Path | None = None) -> R
         "conn_retries": config.conn_retries,
         "conn_retry_delay": config.conn_retry_delay,
         "socket_timeout": config.socket_timeout,
+        "pool_timeout": config.pool_timeout,
         "retry_on_timeout": config.retry_on_timeout,
         "sentinel": config.sentinel,
         "sentinel_master": config.sentinel_master,

@@ -55,14 +55,17 @@ class RedisConfig(BaseModel):
     )
     ssl_ca_certs: str | None = Field(None, description="CA bundle file that signs the server's certificate.")
     ssl_ca_data: str | None = Field(None, description="The same CA certificates, as PEM text.")
-    ssl_check_hostname: bool = Field(False, description="Check that the certificate names the host.")
+    ssl_check_hostname: bool = Field(True, description="Check that the certificate names the host.")
     conn_timeout: Duration = Field(1.0, description="Timeout of one connection attempt.")
     conn_retries: int = Field(5, ge=0, description="Attempts after the first before giving up.")
     conn_retry_delay: DurationOrZero = Field(1.0, description="Pause between attempts.")
     socket_timeout: Duration = Field(
         5.0, description="Longest wait for one reply; a server that stops answering gives an error after it."
     )
-    max_connections: int | None = Field(None, gt=0, description="Cap on the pool's connections; default no cap.")
+    max_connections: int | None = Field(
+        None, gt=0, description="Connections per process and queue (default 100); more calls wait for a free one."
+    )
+    pool_timeout: Duration = Field(10.0, description="Longest wait for a free connection when all are busy.")
     retry_on_timeout: bool = Field(False, description="Retry a command once when its reply times out.")
     sentinel: bool = Field(False, description="Connect through Redis Sentinel; list them in sentinels.")
     sentinels: list[str] = Field(default_factory=list, description='Sentinel addresses, "host:port".')

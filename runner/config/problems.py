@@ -12,10 +12,11 @@ import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+# the one URL masking, shared with the engine; re-exported for the config modules
+from runner.engine.utils import mask_url as mask_url
 from runner.errors import ConfigError
 
 SECRET_KEYS = frozenset({"password"})
@@ -61,20 +62,6 @@ class ProblemList(ConfigError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems) or "The configuration is invalid.")
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe to print)."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url
-    if not password:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def show_value(value: Any, key: str = "") -> str:

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from runner.config.problems import mask_url, show_value
+from runner.engine.utils import credentials_problem
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -105,6 +106,9 @@ ImportPath = Annotated[
 
 def check_redis_url(value: str) -> str:
     shown = mask_url(value)
+    problem = credentials_problem(value)
+    if problem:
+        raise PydanticCustomError("redis_url", f'"{shown}" {problem}')
     try:
         parts = urlsplit(value)
         port = parts.port

