@@ -23,6 +23,8 @@ Files in DIR:
     ``clients/`` one file per lease, ``embedded.lock`` (an ``fcntl`` lock held while starting, registering and
     stopping, so two processes never start two servers), ``embedded.log`` and ``valkey.log``. A pid file whose
     process is gone (after a reboot or a ``kill -9``) is stale and is cleaned up by the next :func:`acquire`.
+    The directory is 0700 and these files 0600 whatever the umask (the AOF holds every job's arguments); each
+    :func:`acquire` tightens ones an older runner left readable.
 """
 
 from __future__ import annotations
@@ -45,11 +47,14 @@ from runner.embedded.files import (
     APPENDFSYNC,
     LINGER_S,
     LOG_ROTATE_BYTES,
+    PRIVATE_DIR,
     START_TIMEOUT_S,
     STOP_TIMEOUT_S,
     DataDir,
     live_clients,
     locked,
+    make_private,
+    open_private,
     pid_alive,
     ping,
     read_pid_file,
@@ -58,6 +63,7 @@ from runner.embedded.files import (
     socket_path_limit,
     unlink_all,
     wait_gone,
+    write_private,
 )
 from runner.errors import EmbeddedServerError
 
@@ -174,10 +180,10 @@ def _binary_path() -> Path:
 
 def _prepare_dir(paths: DataDir) -> None:
     try:
-        paths.root.mkdir(parents=True, exist_ok=True)
-        paths.clients.mkdir(exist_ok=True)
+        paths.root.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        paths.clients.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         # opening the lock file is the real write test: os.access() says yes to root on a read-only mount
-        with open(paths.lock, "a"):
+        with open_private(paths.lock):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -189,7 +195,8 @@ def _prepare_dir(paths: DataDir) -> None:
     if not ignore.exists():
         # the default directory sits next to worker.toml, inside the user's repository
         with contextlib.suppress(OSError):
-            ignore.write_text("# runner's embedded server data\n*\n")
+            write_private(ignore, "# runner's embedded server data\n*\n")
+    make_private(paths)
 
 
 # --- starting -----------------------------------------------------------------------------------------------
@@ -241,7 +248,7 @@ def _start(paths: DataDir, binary: Path, linger: float) -> None:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     command = [sys.executable, "-m", "runner.embedded", "serve", str(paths.root), "--linger", repr(float(linger))]
     command += ["--binary", str(binary)]
-    with open(paths.log, "ab") as log:
+    with open_private(paths.log, "ab") as log:
         launcher = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

@@ -6,12 +6,14 @@ import contextlib
 import logging
 import os
 import socket
+import stat
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 logger = logging.getLogger("runner.embedded")
 
@@ -21,6 +23,10 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 LOG_ROTATE_BYTES = 1 << 20
 APPENDFSYNC = "everysec"
+# the data holds every job's arguments: private to the user, whatever the umask of whoever started the server
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+SERVER_UMASK = 0o077  # the supervisor's, and so valkey-server's: the AOF files it writes are born private
 
 
 def socket_path_limit() -> int:
@@ -76,11 +82,48 @@ class DataDir:
         return self.root / "appendonlydir"
 
 
+def open_private(path: Path, mode: str = "a") -> IO[Any]:
+    """``open(path, mode)`` for appending or writing, the file created 0600 (an existing one keeps its mode)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+    return open(os.open(path, flags, PRIVATE_FILE), mode)
+
+
+def write_private(path: Path, text: str) -> None:
+    with open_private(path, "w") as handle:
+        handle.write(text)
+
+
+def make_private(paths: DataDir) -> None:
+    """chmod the data directory and runner's and valkey's files in it 0700 (directories) / 0600 (files): a
+    directory made by an older runner, or under a loose umask, was readable by every user of the machine.
+
+    Only the files this module names are touched, so a data directory shared with other files keeps theirs.
+    """
+    root = paths.root
+    entries = [root, paths.clients, paths.aof_dir, root / ".gitignore"]
+    entries += [paths.conf, paths.lock, paths.supervisor_pid, paths.valkey_pid, paths.log, paths.valkey_log]
+    entries += [log.with_name(log.name + ".1") for log in (paths.log, paths.valkey_log)]
+    for directory in (paths.clients, paths.aof_dir):
+        with contextlib.suppress(OSError):
+            entries += list(directory.iterdir())
+    for path in entries:
+        with contextlib.suppress(OSError):  # missing, gone meanwhile, or not ours to change
+            info = path.lstat()
+            if stat.S_ISDIR(info.st_mode):
+                wanted = PRIVATE_DIR
+            elif stat.S_ISREG(info.st_mode):
+                wanted = PRIVATE_FILE
+            else:
+                continue  # the socket (valkey sets it 0700: unixsocketperm) or a symlink
+            if stat.S_IMODE(info.st_mode) != wanted:
+                path.chmod(wanted)
+
+
 @contextlib.contextmanager
 def locked(paths: DataDir) -> Iterator[None]:
     import fcntl
 
-    with open(paths.lock, "a") as handle:
+    with open_private(paths.lock) as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -127,7 +170,7 @@ def pid_alive(pid: int, token: str = "") -> bool:
 
 def write_pid_file(path: Path, pid: int) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(f"{pid} {_start_token(pid)}\n")
+    write_private(tmp, f"{pid} {_start_token(pid)}\n")
     os.replace(tmp, path)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from runner.embedded.files import (
     CHECK_INTERVAL_S,
     LINGER_S,
+    SERVER_UMASK,
     STOP_TIMEOUT_S,
     DataDir,
     live_clients,
@@ -24,6 +25,7 @@ from runner.embedded.files import (
     unlink_all,
     valkey_config,
     write_pid_file,
+    write_private,
 )
 
 logger = logging.getLogger("runner.embedded")
@@ -55,7 +57,7 @@ class Supervisor:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         write_pid_file(self.paths.supervisor_pid, os.getpid())
-        self.paths.conf.write_text(valkey_config(self.paths))
+        write_private(self.paths.conf, valkey_config(self.paths))
         linux = sys.platform.startswith("linux")
         self.proc = subprocess.Popen(
             [str(self.binary), str(self.paths.conf)],
@@ -141,6 +143,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     paths = DataDir.of(args.data_dir)
     binary = Path(args.binary)
+    os.umask(SERVER_UMASK)  # this process and valkey-server only write into the private data directory
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(message)s", stream=sys.stderr)
     child = os.fork()
     if child:

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -190,6 +191,40 @@ def test_data_survives_stop_and_start(data_dir: Path) -> None:
             assert client.hgetall("h") == {b"k": b"v"}
         finally:
             client.close()
+
+
+def _modes(root: Path) -> dict[str, int]:
+    """Permission bits of the directory and of everything in it (the socket aside: valkey sets it 0700 itself)."""
+    found = {".": stat.S_IMODE(root.stat().st_mode)}
+    for path in root.rglob("*"):
+        info = path.lstat()
+        if not stat.S_ISSOCK(info.st_mode):
+            found[str(path.relative_to(root))] = stat.S_IMODE(info.st_mode)
+    return found
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_the_data_is_private_to_the_user_whatever_the_umask(data_dir: Path, umask: int) -> None:
+    # a directory an older runner made world-readable, with an AOF from then
+    (data_dir / "appendonlydir").mkdir(parents=True, mode=0o755)
+    data_dir.chmod(0o755)
+    old = os.umask(umask)
+    try:
+        with embedded.acquire(data_dir) as lease:
+            client = redis.Redis(unix_socket_path=lease.unix_socket_path)
+            client.rpush("arq:job:x", "a job argument: card 4111 1111 1111 1111")
+            client.execute_command("BGREWRITEAOF")  # new files, written by the server
+            wait_for(lambda: client.info("persistence")["aof_rewrite_in_progress"] == 0, "the AOF rewrite")
+            client.close()
+            modes = _modes(data_dir)
+    finally:
+        os.umask(old)
+    assert any(name.startswith("appendonlydir/") and name.endswith(".aof") for name in modes), modes
+    assert {"valkey.conf", "embedded.log", "valkey.log", "embedded.lock", "supervisor.pid"} <= set(modes), modes
+    wrong = {
+        name: oct(mode) for name, mode in modes.items() if mode != (0o700 if (data_dir / name).is_dir() else 0o600)
+    }
+    assert wrong == {}
 
 
 def test_stale_pid_files_are_cleaned_up(data_dir: Path) -> None:
