@@ -18,6 +18,10 @@ JOBS = "tests.support.process_jobs"
 pytestmark = pytest.mark.timeout(60)
 
 
+def names(directory: Path) -> set[str]:
+    return {p.name for p in directory.iterdir()}
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -163,13 +167,13 @@ async def test_recycling_by_job_count_starts_the_replacement_and_runs_shutdown(
         assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
         assert pool.recycled == 2
         deadline = time.monotonic() + 10
-        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+        while len(names(tmp_path)) < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted({str(pids[0]), str(pids[2])})
+        assert names(tmp_path) == {str(pids[0]), str(pids[2])}
     finally:
         await pool.close()
     # a clean close runs the last one's shutdown hook too
-    assert str(pids[4]) in {p.name for p in tmp_path.iterdir()}
+    assert str(pids[4]) in names(tmp_path)
 
 
 async def test_recycling_by_memory() -> None:
