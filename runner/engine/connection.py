@@ -328,3 +328,47 @@ def _describe(settings: RedisSettings, lease: Any) -> str:
     if lease is not None:
         return f"embedded server at {settings.unix_socket_path}"
     return settings.describe()
+
+
+_SYNC_KWARGS = (
+    "db",
+    "username",
+    "password",
+    "credential_provider",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "client_name",
+    "host",
+    "port",
+)
+_SSL_KWARGS = ("ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data", "ssl_check_hostname")
+
+
+def blocking_client(pool: RunnerRedis, settings: RedisSettings | None = None) -> Any:
+    """A blocking ``redis.Redis`` to the server ``pool`` talks to, for a thread the event loop must not starve.
+
+    It has its own connections: a call from the thread never waits for the loop, and the loop never waits for it.
+    Behind Sentinel, ``settings`` says where the sentinels are.
+    """
+    import redis
+    from redis.backoff import ExponentialBackoff as SyncBackoff
+    from redis.retry import Retry as SyncRetry
+
+    retry = SyncRetry(SyncBackoff(cap=0.5, base=0.05), 2)
+    if settings is not None and settings.sentinel:
+        from redis.sentinel import Sentinel as SyncSentinel
+
+        kwargs = _connection_kwargs(settings)
+        kwargs.pop("max_connections", None)
+        kwargs["retry"] = retry
+        hosts = settings.host if isinstance(settings.host, list) else [(settings.host, settings.port)]
+        return SyncSentinel(hosts, **kwargs).master_for(settings.sentinel_master, **kwargs)  # type: ignore[no-untyped-call]
+    source = pool.connection_pool.connection_kwargs
+    kwargs = {key: source[key] for key in _SYNC_KWARGS if key in source}
+    kind = pool.connection_pool.connection_class.__name__
+    if kind == "UnixDomainSocketConnection":
+        kwargs["unix_socket_path"] = source["path"]
+    elif kind == "SSLConnection":
+        kwargs["ssl"] = True
+        kwargs.update({key: source[key] for key in _SSL_KWARGS if key in source})
+    return redis.Redis(retry=retry, decode_responses=False, **kwargs)
