@@ -41,6 +41,7 @@ class ThreadCall:
         "cancel_event",
         "finished",
         "given_up_at",
+        "_outcome",
     )
 
     def __init__(
@@ -63,10 +64,12 @@ class ThreadCall:
         self.cancel_event = cancel_event
         self.finished = threading.Event()  # set when the function returned or raised (or was skipped)
         self.given_up_at: float | None = None  # monotonic time the loop stopped waiting for it
+        self._outcome: tuple[_Setter, Any] | None = None
 
     def run(self) -> None:
+        """Run the function; its outcome is kept for ``report``, which the pool calls once its own books are kept."""
         if self.cancel_event.is_set():  # given up before a thread took it: it never starts
-            self.finished.set()
+            self._outcome = None
             return
         if self.started is not None:
             self._report(_resolve, self.started, None)
@@ -74,13 +77,19 @@ class ThreadCall:
             value = self.context.run(self.fn, *self.args, **self.kwargs)
         except (SystemExit, KeyboardInterrupt) as exc:
             error = JobExecutionFailed(f"the job raised {type(exc).__name__}({exc}), which would have ended its thread")
-            self._report(_reject, self.done, error)
+            self._outcome = (_reject, error)
         except BaseException as exc:
-            self._report(_reject, self.done, exc)
+            self._outcome = (_reject, exc)
         else:
-            self._report(_resolve, self.done, value)
-        finally:
-            self.finished.set()
+            self._outcome = (_resolve, value)
+
+    def report(self) -> None:
+        """Hand the outcome to the loop (or log that nobody waits for it any more)."""
+        outcome, self._outcome = self._outcome, None
+        self.finished.set()
+        if outcome is None:
+            return
+        self._report(outcome[0], self.done, outcome[1])
         if self.given_up_at is not None:
             logger.warning(
                 "%s returned %.1fs after it was given up (timed out, aborted or stopped); its outcome was dropped",
@@ -198,11 +207,13 @@ class ThreadPool:
                 call.run()
             finally:
                 self._running.discard(call)
-            with self._lock:
-                if self._queued > 0:
-                    self._queued -= 1  # this thread takes the next queued call
-                else:
-                    self._free += 1
+                # the books first, then the outcome: a caller that submits again at once finds this thread free
+                with self._lock:
+                    if self._queued > 0:
+                        self._queued -= 1  # this thread takes the next queued call
+                    else:
+                        self._free += 1
+                call.report()
 
     def close(self) -> None:
         """Let idle threads end; a thread still running a function ends when it returns (it is a daemon)."""
