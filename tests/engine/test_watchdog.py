@@ -60,7 +60,8 @@ async def test_one_warning_per_stall_names_the_job_and_the_blocking_frame(caplog
 
 
 async def test_a_busy_but_responsive_loop_is_no_stall(caplog: pytest.LogCaptureFixture) -> None:
-    watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold_s=0.2)
+    # a loaded machine may deschedule this process for a while: the threshold leaves room for that
+    watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold_s=0.6)
     jobs = Jobs()
     watchdog.attach(jobs)
     try:

@@ -248,9 +248,13 @@ class ProcessPool:
 
     @staticmethod
     async def _wait_exit(proc: _Proc) -> str:
-        proc.kill()  # a process that closed its pipe but lives on is no use either
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.process.wait()), 5)
+        """How a process whose pipe closed ended; one that closed its pipe but lives on is killed."""
+        for kill in (False, True):
+            if kill:
+                proc.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proc.process.wait()), 2)
+                break
         return describe_exit(proc.process.returncode)
 
     async def _acquire(self) -> _Proc:
