@@ -11,7 +11,7 @@ from runner.cli.ops import open_ops, verbose_option
 from runner.cli.output import EXIT_FAILURE, EXIT_OK, config_argument, plural
 from runner.engine.client import RunnerRedis
 from runner.engine.inspect import WorkerHealth, worker_health
-from runner.engine.keys import health_check_key
+from runner.engine.keys import ARQ_LAYOUT
 
 
 @click.command("check")
@@ -30,7 +30,7 @@ def check(config_file: Path, queue_name: str | None, verbose: bool) -> None:
     async def gather(pool: RunnerRedis) -> list[tuple[str, list[WorkerHealth], str | None]]:
         found = []
         for queue in queues:
-            shared_key = ops.option(queue, "health_check_key") or health_check_key(queue)
+            shared_key = ops.option(queue, "health_check_key") or ARQ_LAYOUT.health_check(queue)
             shared = cast(bytes | None, await pool.get(shared_key))
             found.append((queue, await worker_health(pool, queue), shared.decode() if shared else None))
         return found

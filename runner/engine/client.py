@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from runner.engine import keys, scripts
 from runner.engine.job import Job, JobDef, JobResult, deserialize_job, deserialize_result, serialize_job
+from runner.engine.keys import ARQ_LAYOUT, KeyLayout
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_ms, to_seconds, to_unix_ms
 
@@ -50,6 +51,7 @@ class RunnerRedis(Redis):
         job_deserializer: Deserializer | None = None,
         default_queue_name: str = keys.default_queue_name,
         expires_extra_ms: int = keys.expires_extra_ms_default,
+        key_layout: KeyLayout = ARQ_LAYOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -58,6 +60,7 @@ class RunnerRedis(Redis):
             job_deserializer=job_deserializer,
             default_queue_name=default_queue_name,
             expires_extra_ms=expires_extra_ms,
+            key_layout=key_layout,
         )
         self._enqueue_script = self.register_script(scripts.ENQUEUE)
         self._embedded_lease: Any = None
@@ -71,11 +74,14 @@ class RunnerRedis(Redis):
         job_deserializer: Deserializer | None,
         default_queue_name: str,
         expires_extra_ms: int,
+        key_layout: KeyLayout = ARQ_LAYOUT,
     ) -> None:
         self.job_serializer = job_serializer
         self.job_deserializer = job_deserializer
         self.default_queue_name = default_queue_name
         self.expires_extra_ms = expires_extra_ms
+        # where every key lives; every part that reaches Redis through this client asks it
+        self.key_layout = key_layout
 
     async def enqueue_job(
         self,
@@ -126,15 +132,25 @@ class RunnerRedis(Redis):
             queue_name = spec.queue_name or self.default_queue_name
             by_queue.setdefault(queue_name, []).append((index, self._job_args(spec, now)))
         results: dict[int, Job | None] = {}
+        layout = self.key_layout
         marker_ms = self._enqueue_marker_ms()
         for queue_name, entries in by_queue.items():
             # redis-py sends the call again when its reply is lost; the token lets the script see its own first
             # attempt, so jobs that attempt wrote are reported written, not refused
-            call_keys = [queue_name, keys.wake_key(queue_name), keys.abort_jobs_ss, keys.enqueued_key(uuid4().hex)]
-            argv: list[Any] = [keys.job_key_prefix, keys.result_key_prefix, keys.unique_key_prefix, marker_ms]
+            script_keys = [
+                layout.queue(queue_name),
+                layout.wake(queue_name),
+                layout.abort(queue_name),
+                layout.enqueued(queue_name, uuid4().hex),
+            ]
+            argv: list[Any] = [marker_ms]
+            job_prefix, result_prefix = layout.job_prefix(queue_name), layout.result_prefix(queue_name)
+            unique_prefix = layout.unique_prefix(queue_name)
             for _, values in entries:
+                job_id = values[0]
+                script_keys += [job_prefix + job_id, result_prefix + job_id, unique_prefix + job_id]
                 argv.extend(values)
-            written = await self._enqueue_script(keys=call_keys, args=argv)
+            written = await self._enqueue_script(keys=script_keys, args=argv)
             for (index, values), ok in zip(entries, written, strict=True):
                 results[index] = (
                     Job(values[0], self, _queue_name=queue_name, _deserializer=self.job_deserializer) if ok else None
@@ -172,12 +188,13 @@ class RunnerRedis(Redis):
     async def queued_jobs(self, *, queue_name: str | None = None) -> list[JobDef]:
         """Every job in the queue (queued, deferred or running), with its score."""
         queue_name = queue_name or self.default_queue_name
-        entries = cast(list[tuple[bytes, float]], await self.zrange(queue_name, 0, -1, withscores=True))
+        layout = self.key_layout
+        entries = cast(list[tuple[bytes, float]], await self.zrange(layout.queue(queue_name), 0, -1, withscores=True))
         if not entries:
             return []
         async with self.pipeline(transaction=False) as pipe:
             for job_id, _ in entries:
-                pipe.get(keys.job_key_prefix + job_id.decode())
+                pipe.get(layout.job(queue_name, job_id.decode()))
             payloads: list[bytes | None] = await pipe.execute()
         found = []
         for (job_id, score), payload in zip(entries, payloads, strict=True):
@@ -190,7 +207,8 @@ class RunnerRedis(Redis):
 
     async def all_job_results(self) -> list[JobResult]:
         """Every stored result, oldest enqueue first."""
-        result_keys = [k async for k in self.scan_iter(match=keys.result_key_prefix + "*", count=1000)]
+        prefix = self.key_layout.result_prefix(self.default_queue_name)
+        result_keys = [k async for k in self.scan_iter(match=prefix + "*", count=1000)]
         if not result_keys:
             return []
         payloads = cast(list[bytes | None], await self.mget(result_keys))
@@ -237,7 +255,7 @@ class ResultWaiter:
     async def register(self, queue_name: str, job_id: str) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(job_id, set()).add(future)
-        channel = keys.done_channel(queue_name)
+        channel = self._redis.key_layout.done_channel(queue_name)
         if channel not in self._channels:
             async with self._lock:
                 if channel not in self._channels:

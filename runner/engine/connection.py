@@ -23,7 +23,7 @@ from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from runner.engine.client import RunnerRedis
-from runner.engine.keys import default_queue_name, expires_extra_ms_default
+from runner.engine.keys import ARQ_LAYOUT, KeyLayout, default_queue_name, expires_extra_ms_default
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import credentials_problem, mask_url
 from runner.errors import AuthenticationFailed, ConfigError, PoolExhausted, RedisUnavailable
@@ -262,8 +262,11 @@ async def create_pool(
     job_deserializer: Deserializer | None = None,
     default_queue_name: str = default_queue_name,
     expires_extra_ms: int = expires_extra_ms_default,
+    key_layout: KeyLayout = ARQ_LAYOUT,
 ) -> RunnerRedis:
     """Open a connection pool to Redis and check it answers, retrying ``conn_retries`` times.
+
+    ``key_layout`` says where every key lives (default: arq's layout, which arq processes share).
 
     Returns:
         A ``RunnerRedis`` (a ``redis.asyncio.Redis``) that also enqueues jobs. Close it with ``await pool.aclose()``.
@@ -285,6 +288,7 @@ async def create_pool(
         "job_deserializer": job_deserializer,
         "default_queue_name": default_queue_name,
         "expires_extra_ms": expires_extra_ms,
+        "key_layout": key_layout,
     }
     while True:
         pool = _open(settings, options)

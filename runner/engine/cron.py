@@ -5,7 +5,8 @@ Exactly once across any number of workers: every worker's scheduler enqueues eve
 outlives the job, so the first enqueue wins and every later one — even after the job finished — is refused.
 
 Missed occurrences (no worker was running) are not replayed; ``catch_up=True`` enqueues the most recent
-missed one when a worker starts, using the last scheduled occurrence recorded under ``runner:cron:last:<name>``.
+missed one when a worker starts, using the last scheduled occurrence recorded under ``runner:cron:last:<name>``
+(``scripts/cron_last.lua``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from redis.exceptions import RedisError
 
+from runner.engine import scripts
 from runner.engine.cron_check import KNOWN_DIFFERENCES, Comparison, Disagreement, compare, crosscheck
 from runner.engine.cron_schedule import FieldValue, Schedule
 from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
@@ -36,27 +38,10 @@ __all__ = [
     "compare",
     "cron",
     "crosscheck",
-    "last_key",
     "resolve_tz",
 ]
 
 logger = logging.getLogger("runner.cron")
-
-last_key_prefix = "runner:cron:last:"  # STRING per cron name: unix ms of the latest occurrence enqueued
-
-# keep the key at the larger of the stored and the new value: workers race, and an older write must not win
-_RECORD_LAST = """
-local current = redis.call('GET', KEYS[1])
-if not current or tonumber(current) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-return 1
-"""
-
-
-def last_key(name: str) -> str:
-    """The Redis key holding the last scheduled occurrence (unix ms) of the cron job ``name``."""
-    return last_key_prefix + name
 
 
 def resolve_tz(value: str | tzinfo | None, what: str = "tz") -> tzinfo | None:
@@ -334,14 +319,14 @@ class CronScheduler:
             _unique_for=unique_for,
         )
         if self._record_last is None:
-            self._record_last = self.pool.register_script(_RECORD_LAST)
-        await self._record_last(keys=[last_key(job.name)], args=[unix_ms])
+            self._record_last = self.pool.register_script(scripts.CRON_LAST)
+        await self._record_last(keys=[self._last_key(job)], args=[unix_ms])
         if result is not None:
             logger.debug("%s: enqueued %s for %s", job.name, result.job_id, scheduled.isoformat())
         return result is not None
 
     async def _catch_up(self, job: CronJob, now: datetime) -> None:
-        stored = await self.pool.get(last_key(job.name))
+        stored = await self.pool.get(self._last_key(job))
         if stored is None:
             return  # never scheduled before: nothing was missed
         last = datetime.fromtimestamp(int(stored) / 1000, UTC)
@@ -351,6 +336,10 @@ class CronScheduler:
         logger.info("%s: catching up the missed run of %s", job.name, missed.isoformat())
         following = job.next_run(missed, self.default_tz)
         await self.enqueue(job, missed, following)
+
+    def _last_key(self, job: CronJob) -> str:
+        """Where the latest enqueued occurrence of ``job`` is recorded (unix ms)."""
+        return str(self.pool.key_layout.cron_last(self.queue_name, job.name))
 
     def _sleep_s(self, now: datetime) -> float:
         if not self._next:

@@ -86,12 +86,12 @@ class HealthReporter:
         )
 
     async def record(self) -> None:
-        queued = await self.pool.zcard(self.queue_name)
+        queued = await self.pool.zcard(self.pool.key_layout.queue(self.queue_name))
         line = self.line(queued).encode()
         ttl_ms = int((self.interval_s + 1) * 1000)
         async with self.pool.pipeline(transaction=False) as pipe:
             pipe.set(self.health_check_key, line, px=ttl_ms)
-            pipe.set(keys.worker_key(self.queue_name, self.worker_id), line, px=ttl_ms)
+            pipe.set(self.pool.key_layout.worker(self.queue_name, self.worker_id), line, px=ttl_ms)
             await pipe.execute()
 
     async def clear(self) -> None:
@@ -99,7 +99,7 @@ class HealthReporter:
 
         The shared arq key goes too, as arq's own worker does on close; a live peer writes it again.
         """
-        await self.pool.delete(self.health_check_key, keys.worker_key(self.queue_name, self.worker_id))
+        await self.pool.delete(self.health_check_key, self.pool.key_layout.worker(self.queue_name, self.worker_id))
 
 
 async def async_check_health(
@@ -110,7 +110,7 @@ async def async_check_health(
     """arq's health check: 0 when the queue's health record exists (a worker reported within its interval), else 1."""
     pool = await create_pool(redis_settings)
     try:
-        key = health_check_key or keys.health_check_key(queue_name or keys.default_queue_name)
+        key = health_check_key or pool.key_layout.health_check(queue_name or keys.default_queue_name)
         data = cast(bytes | None, await pool.get(key))
     finally:
         await pool.aclose()

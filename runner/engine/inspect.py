@@ -1,6 +1,7 @@
 """Reading and steering queues from outside a worker: what ``runner info``, ``check`` and ``jobs`` show and do.
 
-Everything here reads arq's layout as it is (see keys.py), so it sees jobs written and run by arq processes too:
+Everything here reads the pool's key layout (keys.py; arq's by default), so it sees jobs that arq processes
+wrote and ran too:
   queued       in the queue, due (score <= now), no in-progress key;
   deferred     in the queue, not yet due, no in-progress key;
   in progress  in the queue with an in-progress key (a runner worker moves the score of a job it runs to
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from runner.engine import keys
+from runner.engine import keys, scripts
 from runner.engine.client import RunnerRedis
 from runner.engine.job import JobResult, deserialize_job_raw, deserialize_result, serialize_job
 from runner.engine.serializers import Deserializer, Serializer
@@ -25,36 +26,6 @@ from runner.errors import DeserializationError
 STATUSES = ("queued", "deferred", "in_progress", "complete", "failed")
 STATS_WINDOW_MINUTES = 5
 _CHUNK = 500
-
-# Put a failed job back under its own id: only if its failed result is still the one the caller read, and the id
-# is free.  KEYS: queue zset, wake list, abort zset, result key, job key, retry key.
-# ARGV: expected result payload, job payload, score ms, expires ms, job id.
-_REQUEUE = """
-if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
-if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
-redis.call('DEL', KEYS[4], KEYS[6])
-redis.call('PSETEX', KEYS[5], ARGV[4], ARGV[2])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[5])
-redis.call('ZREM', KEYS[3], ARGV[5])
-if redis.call('LLEN', KEYS[2]) == 0 then redis.call('RPUSH', KEYS[2], '1') end
-return 1
-"""
-
-# Delete waiting jobs of one queue; a job a worker holds is left to finish.
-# KEYS[1] queue zset; ARGV: job, in-progress and retry key prefixes, then the ids.  Returns {deleted, running}.
-_PURGE = """
-local deleted, running = 0, 0
-for i = 4, #ARGV do
-  local id = ARGV[i]
-  if redis.call('EXISTS', ARGV[2] .. id) == 1 then
-    running = running + 1
-  elseif redis.call('ZREM', KEYS[1], id) == 1 then
-    redis.call('DEL', ARGV[1] .. id, ARGV[3] .. id)
-    deleted = deleted + 1
-  end
-end
-return {deleted, running}
-"""
 
 
 def _glob_escape(text: str) -> str:
@@ -140,18 +111,19 @@ class JobRow:
 
 async def in_progress_ids(pool: RunnerRedis, queue_name: str) -> set[str]:
     """Ids of the queue's jobs that a worker holds right now."""
-    prefix = keys.in_progress_key_prefix
+    layout = pool.key_layout
+    prefix = layout.in_progress_prefix(queue_name)
     held = [k[len(prefix) :] async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
     if not held:
         return set()
     ids = [cast(bytes, k).decode() for k in held]
-    scores = await pool.zmscore(queue_name, ids)
+    scores = await pool.zmscore(layout.queue(queue_name), ids)
     return {job_id for job_id, score in zip(ids, scores, strict=True) if score is not None}
 
 
 async def worker_health(pool: RunnerRedis, queue_name: str) -> list[WorkerHealth]:
     """The live per-worker health records of a queue, by worker id."""
-    prefix = keys.worker_key(queue_name, "")
+    prefix = pool.key_layout.workers_prefix(queue_name)
     found = sorted([k async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)])
     if not found:
         return []
@@ -175,7 +147,7 @@ async def recent_counts(
     minute = (now_ms or timestamp_ms()) // 60_000
     async with pool.pipeline(transaction=False) as pipe:
         for m in range(minute - minutes + 1, minute + 1):
-            pipe.hgetall(keys.stats_key(queue_name, m))
+            pipe.hgetall(pool.key_layout.stats(queue_name, m))
         buckets: list[dict[bytes, bytes]] = await pipe.execute()
     totals = {"complete": 0, "failed": 0, "retried": 0}
     for bucket in buckets:
@@ -195,14 +167,16 @@ async def queue_stats(
     """Counts, the oldest due job, recent outcomes and live workers of one queue."""
     now = now_ms or timestamp_ms()
     running = await in_progress_ids(pool, queue_name)
+    layout = pool.key_layout
+    queue_key = layout.queue(queue_name)
     async with pool.pipeline(transaction=False) as pipe:
-        pipe.zcount(queue_name, "-inf", now)
-        pipe.zcount(queue_name, f"({now}", "+inf")
-        pipe.get(health_check_key or keys.health_check_key(queue_name))
+        pipe.zcount(queue_key, "-inf", now)
+        pipe.zcount(queue_key, f"({now}", "+inf")
+        pipe.get(health_check_key or layout.health_check(queue_name))
         due, future, arq_health = await pipe.execute()
     running_due = 0
     if running:
-        scores = await pool.zmscore(queue_name, list(running))
+        scores = await pool.zmscore(queue_key, list(running))
         running_due = sum(1 for s in scores if s is not None and s <= now)
     oldest: int | None = None
     offset = 0
@@ -210,7 +184,7 @@ async def queue_stats(
         # the first due job nobody holds; held jobs are few, so this is one read almost always
         entries = cast(
             list[tuple[bytes, float]],
-            await pool.zrangebyscore(queue_name, "-inf", now, start=offset, num=len(running) + 10, withscores=True),
+            await pool.zrangebyscore(queue_key, "-inf", now, start=offset, num=len(running) + 10, withscores=True),
         )
         if not entries:
             break
@@ -245,19 +219,21 @@ async def queue_jobs(
     """The queue's jobs in score order, read in chunks, with their status."""
     now = now_ms or timestamp_ms()
     running = await in_progress_ids(pool, queue_name)
+    layout = pool.key_layout
     start = 0
     while True:
         entries = cast(
-            list[tuple[bytes, float]], await pool.zrange(queue_name, start, start + _CHUNK - 1, withscores=True)
+            list[tuple[bytes, float]],
+            await pool.zrange(layout.queue(queue_name), start, start + _CHUNK - 1, withscores=True),
         )
         if not entries:
             return
         start += len(entries)
         ids = [member.decode() for member, _ in entries]
-        payloads = cast(list[bytes | None], await pool.mget([keys.job_key_prefix + i for i in ids]))
+        payloads = cast(list[bytes | None], await pool.mget([layout.job(queue_name, i) for i in ids]))
         held = [i for i in ids if i in running]
         # a running job's try number lives in its retry counter, not in its payload
-        tries = cast(list[bytes | None], await pool.mget([keys.retry_key_prefix + i for i in held])) if held else []
+        tries = cast(list[bytes | None], await pool.mget([layout.retry(queue_name, i) for i in held])) if held else []
         try_of = {job_id: int(t) for job_id, t in zip(held, tries, strict=True) if t is not None}
         for job_id, (_, score), payload in zip(ids, entries, payloads, strict=True):
             row = JobRow(job_id, queue_name, _status_of(int(score), job_id in running, now), "", score=int(score))
@@ -286,7 +262,7 @@ async def results(
 
     A result that names no queue (arq before 0.26 wrote none) is listed under every queue.
     """
-    prefix = keys.result_key_prefix
+    prefix = pool.key_layout.result_prefix(queue_name or pool.default_queue_name)
     found = [k async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
     rows = []
     for i in range(0, len(found), _CHUNK):
@@ -325,13 +301,15 @@ async def find_job(
     pool: RunnerRedis, job_id: str, queue_names: Sequence[str], *, deserializer: Deserializer | None = None
 ) -> JobRow | None:
     """Everything stored about one job, looked for in ``queue_names``; None when nothing is."""
+    # arq's layout keeps a job's keys apart from its queue; a layout that does not looks in the first queue
+    layout, home = pool.key_layout, queue_names[0] if queue_names else pool.default_queue_name
     async with pool.pipeline(transaction=False) as pipe:
-        pipe.get(keys.result_key_prefix + job_id)
-        pipe.get(keys.job_key_prefix + job_id)
-        pipe.exists(keys.in_progress_key_prefix + job_id)
-        pipe.get(keys.retry_key_prefix + job_id)
+        pipe.get(layout.result(home, job_id))
+        pipe.get(layout.job(home, job_id))
+        pipe.exists(layout.in_progress(home, job_id))
+        pipe.get(layout.retry(home, job_id))
         for name in queue_names:
-            pipe.zscore(name, job_id)
+            pipe.zscore(layout.queue(name), job_id)
         result_raw, job_raw, held, tries, *scores = await pipe.execute()
     if result_raw is not None:
         return result_row(job_id, result_raw, deserializer)
@@ -362,24 +340,25 @@ async def requeue_failed(
     Its failed result is removed in the same step.  Returns False when the result changed meanwhile or the id
     is taken (a new job with this id was enqueued).
     """
-    raw = cast(bytes | None, await pool.get(keys.result_key_prefix + row.job_id))
+    layout = pool.key_layout
+    raw = cast(bytes | None, await pool.get(layout.result(queue_name, row.job_id)))
     if raw is None or result_row(row.job_id, raw, deserializer).status != "failed":
         return False
     now = timestamp_ms()
     payload = serialize_job(row.function, row.args, row.kwargs, None, now, serializer=serializer)
-    script = pool.register_script(_REQUEUE)
+    script = pool.register_script(scripts.REQUEUE_FAILED)
     done = await script(
         keys=[
-            queue_name,
-            keys.wake_key(queue_name),
-            keys.abort_jobs_ss,
-            keys.result_key_prefix + row.job_id,
-            keys.job_key_prefix + row.job_id,
-            keys.retry_key_prefix + row.job_id,
+            layout.queue(queue_name),
+            layout.wake(queue_name),
+            layout.abort(queue_name),
+            layout.result(queue_name, row.job_id),
+            layout.job(queue_name, row.job_id),
+            layout.retry(queue_name, row.job_id),
         ],
         args=[raw, payload, now, expires_extra_ms, row.job_id],
     )
-    return bool(done)
+    return int(done) == 1
 
 
 @dataclass
@@ -397,17 +376,22 @@ async def purge_queue(
         on_chunk: called with the number of ids looked at after each chunk (for a progress bar).
     """
     report = PurgeReport()
-    script = pool.register_script(_PURGE)
+    script = pool.register_script(scripts.PURGE)
+    layout = pool.key_layout
+    queue_key = layout.queue(queue_name)
+    job, in_progress, retry = (
+        layout.job_prefix(queue_name),
+        layout.in_progress_prefix(queue_name),
+        layout.retry_prefix(queue_name),
+    )
     start = 0
     while True:
-        members = cast(list[bytes], await pool.zrange(queue_name, start, start + _CHUNK - 1))
+        members = cast(list[bytes], await pool.zrange(queue_key, start, start + _CHUNK - 1))
         ids = [member.decode() for member in members]
         if not ids:
             return report
-        deleted, running = await script(
-            keys=[queue_name],
-            args=[keys.job_key_prefix, keys.in_progress_key_prefix, keys.retry_key_prefix, *ids],
-        )
+        job_keys = [key for job_id in ids for key in (job + job_id, in_progress + job_id, retry + job_id)]
+        deleted, running = await script(keys=[queue_key, *job_keys], args=ids)
         report.deleted += int(deleted)
         report.running += int(running)
         # held jobs stay in the set, so the next chunk starts after them

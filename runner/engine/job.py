@@ -10,6 +10,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, cast
 
 from runner.engine import keys
+from runner.engine.keys import KeyLayout
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import ms_to_datetime, timestamp_ms
 from runner.errors import DeserializationError, ResultNotFound, SerializationError
@@ -86,8 +87,8 @@ class Job:
             future = await waiter.register(self._queue_name, self.job_id)
             try:
                 async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.get(keys.result_key_prefix + self.job_id)
-                    pipe.zscore(self._queue_name, self.job_id)
+                    pipe.get(self._keys.result(self._queue_name, self.job_id))
+                    pipe.zscore(self._keys.queue(self._queue_name), self.job_id)
                     raw, score = await pipe.execute()
                 if raw:
                     info = deserialize_result(raw, deserializer=self._deserializer)
@@ -118,25 +119,25 @@ class Job:
         """Everything known about the job, with its result when there is one; does not wait."""
         info: JobDef | None = await self.result_info()
         if info is None:
-            raw = cast(bytes | None, await self._redis.get(keys.job_key_prefix + self.job_id))
+            raw = cast(bytes | None, await self._redis.get(self._keys.job(self._queue_name, self.job_id)))
             if raw:
                 info = deserialize_job(raw, deserializer=self._deserializer)
         if info is not None:
-            score = await self._redis.zscore(self._queue_name, self.job_id)
+            score = await self._redis.zscore(self._keys.queue(self._queue_name), self.job_id)
             info.score = None if score is None else int(score)
             info.job_id = self.job_id
         return info
 
     async def result_info(self) -> JobResult | None:
         """The stored result, success or failure, without raising the job's exception; None when there is none."""
-        raw = cast(bytes | None, await self._redis.get(keys.result_key_prefix + self.job_id))
+        raw = cast(bytes | None, await self._redis.get(self._keys.result(self._queue_name, self.job_id)))
         return deserialize_result(raw, deserializer=self._deserializer) if raw else None
 
     async def status(self) -> JobStatus:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.exists(keys.result_key_prefix + self.job_id)
-            pipe.exists(keys.in_progress_key_prefix + self.job_id)
-            pipe.zscore(self._queue_name, self.job_id)
+            pipe.exists(self._keys.result(self._queue_name, self.job_id))
+            pipe.exists(self._keys.in_progress(self._queue_name, self.job_id))
+            pipe.zscore(self._keys.queue(self._queue_name), self.job_id)
             is_complete, is_in_progress, score = await pipe.execute()
         if is_complete:
             return JobStatus.complete
@@ -156,15 +157,15 @@ class Job:
             True when the job ended aborted, False when it finished anyway or its outcome is unknown.
         """
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zscore(self._queue_name, self.job_id)
-            pipe.exists(keys.in_progress_key_prefix + self.job_id)
+            pipe.zscore(self._keys.queue(self._queue_name), self.job_id)
+            pipe.exists(self._keys.in_progress(self._queue_name, self.job_id))
             score, running = await pipe.execute()
         async with self._redis.pipeline(transaction=True) as pipe:
             if score is not None and score > timestamp_ms() and not running:
                 # a deferred job is brought forward so a worker sees the abort now
-                pipe.zadd(self._queue_name, {self.job_id: 1}, xx=True)
-                pipe.rpush(keys.wake_key(self._queue_name), b"1")
-            pipe.zadd(keys.abort_jobs_ss, {self.job_id: timestamp_ms()})
+                pipe.zadd(self._keys.queue(self._queue_name), {self.job_id: 1}, xx=True)
+                pipe.rpush(self._keys.wake(self._queue_name), b"1")
+            pipe.zadd(self._keys.abort(self._queue_name), {self.job_id: timestamp_ms()})
             await pipe.execute()
         try:
             await self.result(timeout=timeout, poll_delay=poll_delay)
@@ -173,6 +174,10 @@ class Job:
         except ResultNotFound:
             return False
         return False
+
+    @property
+    def _keys(self) -> KeyLayout:
+        return self._redis.key_layout
 
     def __repr__(self) -> str:
         return f"<runner job {self.job_id}>"

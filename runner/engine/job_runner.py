@@ -181,7 +181,8 @@ class JobRunner:
         if job.payload_try and job.payload_try > record.job_try:
             record.job_try = job.payload_try
             with contextlib.suppress(*REDIS_ERRORS):
-                await self.pool.set(keys.retry_key_prefix + record.job_id, str(record.job_try), ex=keys.retry_key_ttl_s)
+                retry_key = self.pool.key_layout.retry(self.settings.queue_name, record.job_id)
+                await self.pool.set(retry_key, str(record.job_try), ex=keys.retry_key_ttl_s)
         max_tries = self.settings.max_tries if function.max_tries is None else function.max_tries
         if record.job_try > max_tries:
             message = f"max {max_tries} retries exceeded"

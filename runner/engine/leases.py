@@ -13,7 +13,6 @@ import time
 
 from redis.commands.core import AsyncScript
 
-from runner.engine import keys
 from runner.engine.client import RunnerRedis
 from runner.engine.lifecycle import REDIS_ERRORS, Outage
 from runner.engine.outcomes import OutcomeWriter
@@ -101,9 +100,11 @@ class LeaseKeeper:
                 (finishing if record.state is JobState.FINISHING else running).append(record.job_id)
             if not running and not finishing:
                 return
+            layout, queue = self.pool.key_layout, self.queue_name
+            prefix = layout.in_progress_prefix(queue)
             lost = await self.script(
-                keys=[self.queue_name],
-                args=[timestamp_ms(), self.lease_ms, keys.in_progress_key_prefix, len(running), *running, *finishing],
+                keys=[layout.queue(queue), *[prefix + job_id for job_id in running + finishing]],
+                args=[timestamp_ms(), self.lease_ms, len(running), *running, *finishing],
             )
         for job_id in lost:
             logger.error(
@@ -118,7 +119,8 @@ class LeaseKeeper:
         records = [record for record in self.running if record.state is not JobState.FINISHING]
         if not records:
             return
-        scores = await self.pool.zmscore(keys.abort_jobs_ss, [record.job_id for record in records])
+        abort_key = self.pool.key_layout.abort(self.queue_name)
+        scores = await self.pool.zmscore(abort_key, [record.job_id for record in records])
         stale = []
         for record, score in zip(records, scores, strict=True):
             if score is None:
@@ -131,7 +133,7 @@ class LeaseKeeper:
             if record.cancel() and record.state is JobState.RUNNING:
                 record.state = JobState.ABORTING
         if stale:
-            await self.pool.zrem(keys.abort_jobs_ss, *stale)
+            await self.pool.zrem(abort_key, *stale)
 
     def enforce_timeouts(self) -> None:
         """Cancel jobs still running well past their timeout (their own timeout's cancel was lost)."""

@@ -14,6 +14,7 @@ from typing import Any
 from redis.commands.core import AsyncScript
 
 from runner.engine import keys
+from runner.engine.keys import KeyLayout
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage
 from runner.engine.protocol import Outcome
 from runner.engine.utils import timestamp_ms
@@ -26,13 +27,17 @@ class OutcomeWriter:
 
     Args:
         script: ``finish.lua``, registered on the worker's pool.
+        layout: where the keys are.
         queue_name: the worker's queue.
         lifecycle: a forced stop gives up a write that keeps failing (the jobs run again).
         outage: the worker's outage policy.
     """
 
-    def __init__(self, *, script: AsyncScript, queue_name: str, lifecycle: Lifecycle, outage: Outage) -> None:
+    def __init__(
+        self, *, script: AsyncScript, layout: KeyLayout, queue_name: str, lifecycle: Lifecycle, outage: Outage
+    ) -> None:
         self.script = script
+        self.layout = layout
         self.queue_name = queue_name
         self.lifecycle = lifecycle
         self.outage = outage
@@ -66,30 +71,31 @@ class OutcomeWriter:
                 await asyncio.wait_for(asyncio.shield(self._flusher), timeout)
 
     async def _flush(self) -> None:
+        layout, queue = self.layout, self.queue_name
+        job, in_progress = layout.job_prefix(queue), layout.in_progress_prefix(queue)
+        retry, result = layout.retry_prefix(queue), layout.result_prefix(queue)
         while self._pending:
             batch, self._pending = self._pending, []
-            args: list[Any] = [
-                keys.job_key_prefix,
-                keys.in_progress_key_prefix,
-                keys.retry_key_prefix,
-                keys.result_key_prefix,
-                keys.done_channel(self.queue_name),
-                keys.stats_key_ttl_s,
-            ]
+            job_keys: list[str] = []
+            args: list[Any] = [layout.done_channel(queue), keys.stats_key_ttl_s]
             for outcome, _ in batch:
+                job_id = outcome.job_id
+                job_keys += [job + job_id, in_progress + job_id, retry + job_id, result + job_id]
                 args += outcome.script_args()
-            await self._write_batch(args, len(batch))
+            await self._write_batch(job_keys, args, len(batch))
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
 
-    async def _write_batch(self, args: list[Any], count: int) -> None:
+    async def _write_batch(self, job_keys: list[str], args: list[Any], count: int) -> None:
+        layout, queue = self.layout, self.queue_name
         while True:
             try:
                 # one stats hash per minute feeds `runner info`'s completions and failures per minute
-                stats = keys.stats_key(self.queue_name, timestamp_ms() // 60_000)
+                stats = layout.stats(queue, timestamp_ms() // 60_000)
+                script_keys = [layout.queue(queue), layout.abort(queue), stats, *job_keys]
                 async with self.lock:
-                    await self.script(keys=[self.queue_name, keys.abort_jobs_ss, stats], args=args)
+                    await self.script(keys=script_keys, args=args)
                 break
             except REDIS_ERRORS as exc:
                 # the outcomes wait in memory until Redis is back; the claims' leases keep the jobs safe

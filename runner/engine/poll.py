@@ -79,6 +79,17 @@ class PollLoop:
         self.lifecycle = lifecycle
         self.outage = outage
         self._slot_free = asyncio.Event()
+        layout, queue = pool.key_layout, settings.queue_name
+        self._claim_keys = [
+            layout.queue(queue),
+            layout.abort(queue),
+            layout.wake(queue),
+            layout.job_prefix(queue),
+            layout.in_progress_prefix(queue),
+            layout.retry_prefix(queue),
+        ]
+        self._wake_key = layout.wake(queue)
+        self._queue_key = layout.queue(queue)
 
     async def run(self) -> None:
         """Claim and start jobs until a stop begins or a burst is done."""
@@ -122,7 +133,7 @@ class PollLoop:
             await self.writer.wait_idle()
             return None
         try:
-            return bool(await self.pool.zcard(self.settings.queue_name) == 0)
+            return bool(await self.pool.zcard(self._queue_key) == 0)
         except REDIS_ERRORS as exc:
             await self.outage.failed(exc)
             return None
@@ -130,19 +141,9 @@ class PollLoop:
     async def claim(self, limit: int) -> ClaimReply:
         """Claim up to ``limit`` due jobs in one round trip."""
         settings = self.settings
-        queue_name = settings.queue_name
         raw = await self.script(
-            keys=[queue_name, keys.abort_jobs_ss, keys.wake_key(queue_name)],
-            args=[
-                timestamp_ms(),
-                limit,
-                settings.lease_ms,
-                keys.job_key_prefix,
-                keys.in_progress_key_prefix,
-                keys.retry_key_prefix,
-                keys.retry_key_ttl_s,
-                1 if settings.allow_abort_jobs else 0,
-            ],
+            keys=self._claim_keys,
+            args=[timestamp_ms(), limit, settings.lease_ms, keys.retry_key_ttl_s, int(settings.allow_abort_jobs)],
         )
         return parse_claim_reply(raw)
 
@@ -184,7 +185,7 @@ class PollLoop:
 
         async def blpop() -> None:
             try:
-                await self.pool.blpop([keys.wake_key(self.settings.queue_name)], timeout=block_s)
+                await self.pool.blpop([self._wake_key], timeout=block_s)
             except REDIS_ERRORS as exc:
                 await self.outage.failed(exc)
 

@@ -27,6 +27,7 @@ from runner.engine.events import JobCounts, JobEvents, JobLog, JobObserver
 from runner.engine.functions import Function, Hook, func
 from runner.engine.health import HealthReporter, async_check_health, check_health
 from runner.engine.job_runner import JobHooks, JobRunner, JobSettings
+from runner.engine.keys import ARQ_LAYOUT
 from runner.engine.leases import LeaseKeeper
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage, WorkerState
 from runner.engine.outcomes import OutcomeWriter
@@ -146,7 +147,8 @@ class Worker:
         self.queue_read_limit = queue_read_limit or max(max_jobs * 5, 100)
         self.max_tries = max_tries
         self.health_check_interval_s = to_seconds(health_check_interval) or 3600.0
-        self.health_check_key = health_check_key or keys.health_check_key(self.queue_name)
+        layout = ARQ_LAYOUT if redis_pool is None else redis_pool.key_layout
+        self.health_check_key = health_check_key or layout.health_check(self.queue_name)
         self.ctx: dict[str, Any] = ctx if ctx is not None else {}
         self.retry_jobs = retry_jobs
         self.allow_abort_jobs = allow_abort_jobs
@@ -313,6 +315,7 @@ class Worker:
         outage = Outage(self.lifecycle, pool.settings_description)
         writer = OutcomeWriter(
             script=pool.register_script(scripts.FINISH),
+            layout=pool.key_layout,
             queue_name=self.queue_name,
             lifecycle=self.lifecycle,
             outage=outage,

@@ -6,6 +6,7 @@ import asyncio
 import pickle
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,6 @@ from runner import (
     SerializationError,
     create_pool,
 )
-from runner.engine import keys
 from runner.engine.utils import timestamp_ms
 from runner.errors import ConfigError, RedisUnavailable
 from tests.support.servers import free_port
@@ -70,13 +70,13 @@ async def test_enqueue_writes_arq_layout(pool: RunnerRedis) -> None:
     before = timestamp_ms()
     job = await pool.enqueue_job("add", 1, 2, z=3, _job_id="j1")
     assert job is not None and job.job_id == "j1"
-    raw = await pool.get(keys.job_key_prefix + "j1")
+    raw = await pool.get("arq:job:" + "j1")
     data = pickle.loads(raw)
     assert data["f"] == "add" and data["a"] == (1, 2) and data["k"] == {"z": 3} and data["t"] is None
     assert before <= data["et"] <= timestamp_ms()
     score = await pool.zscore("arq:queue", "j1")
     assert before <= score <= timestamp_ms()
-    ttl = await pool.pttl(keys.job_key_prefix + "j1")
+    ttl = await pool.pttl("arq:job:" + "j1")
     assert 86_000_000 < ttl <= 86_400_000
     assert await job.status() == JobStatus.queued
 
@@ -86,9 +86,9 @@ async def test_job_id_dedupe(pool: RunnerRedis) -> None:
     assert await pool.enqueue_job("f", _job_id="same") is None
     assert await pool.zcard("arq:queue") == 1
     # a kept result also blocks the id
-    await pool.delete(keys.job_key_prefix + "same")
+    await pool.delete("arq:job:" + "same")
     await pool.zrem("arq:queue", "same")
-    await pool.set(keys.result_key_prefix + "same", b"x")
+    await pool.set("arq:result:" + "same", b"x")
     assert await pool.enqueue_job("f", _job_id="same") is None
 
 
@@ -99,10 +99,10 @@ async def test_concurrent_enqueues_of_one_id_only_one_wins(pool: RunnerRedis) ->
 
 async def test_unique_for_refuses_after_finish(pool: RunnerRedis) -> None:
     assert await pool.enqueue_job("f", _job_id="u", _unique_for=60) is not None
-    await pool.delete(keys.job_key_prefix + "u")
+    await pool.delete("arq:job:" + "u")
     await pool.zrem("arq:queue", "u")
     assert await pool.enqueue_job("f", _job_id="u", _unique_for=60) is None
-    assert 0 < await pool.pttl(keys.unique_key_prefix + "u") <= 60_000
+    assert 0 < await pool.pttl("runner:unique:" + "u") <= 60_000
 
 
 async def test_defer_by_and_until(pool: RunnerRedis) -> None:
@@ -111,7 +111,7 @@ async def test_defer_by_and_until(pool: RunnerRedis) -> None:
     assert await job.status() == JobStatus.deferred
     score = await pool.zscore("arq:queue", job.job_id)
     assert score - timestamp_ms() > 25_000
-    ttl = await pool.pttl(keys.job_key_prefix + job.job_id)
+    ttl = await pool.pttl("arq:job:" + job.job_id)
     assert ttl > 86_400_000  # the job lives its delay plus expires_extra_ms
     when = datetime.now(UTC) + timedelta(minutes=5)
     job2 = await pool.enqueue_job("f", _defer_until=when)
@@ -130,7 +130,7 @@ async def test_defer_until_in_the_past_is_due_now(pool: RunnerRedis) -> None:
 async def test_expires(pool: RunnerRedis) -> None:
     job = await pool.enqueue_job("f", _expires=5)
     assert job is not None
-    assert 0 < await pool.pttl(keys.job_key_prefix + job.job_id) <= 5000
+    assert 0 < await pool.pttl("arq:job:" + job.job_id) <= 5000
 
 
 async def test_negative_expires_is_refused_nothing_written(pool: RunnerRedis) -> None:
@@ -145,13 +145,14 @@ async def test_negative_expires_is_refused_nothing_written(pool: RunnerRedis) ->
 async def test_a_resent_enqueue_call_is_applied_once(pool: RunnerRedis) -> None:
     # what redis-py does when a reply is lost: the very same script call again (tests/faults/test_faults_network.py
     # loses a real reply through a proxy); the second run answers what the first one did
-    call = [keys.default_queue_name, keys.wake_key("arq:queue"), keys.abort_jobs_ss, keys.enqueued_key("t0k")]
-    argv = [keys.job_key_prefix, keys.result_key_prefix, keys.unique_key_prefix, 20_000]
+    call = ["arq:queue", "runner:wake:arq:queue", "arq:abort", "runner:enqueued:t0k"]
+    call += ["arq:job:a", "arq:result:a", "runner:unique:a", "arq:job:b", "arq:result:b", "runner:unique:b"]
+    argv: list[Any] = [20_000]
     argv += ["a", b"payload", timestamp_ms(), 60_000, 0, "b", b"payload", timestamp_ms(), 60_000, 0]
-    await pool.set(keys.job_key_prefix + "b", b"taken before")
+    await pool.set("arq:job:b", b"taken before")
     assert await pool._enqueue_script(keys=call, args=argv) == [1, 0]
     assert await pool._enqueue_script(keys=call, args=argv) == [1, 0]
-    assert 0 < await pool.pttl(keys.enqueued_key("t0k")) <= 20_000
+    assert 0 < await pool.pttl("runner:enqueued:t0k") <= 20_000
     assert await pool.zcard("arq:queue") == 1
     # another call (another token) with the same ids is a real duplicate
     assert await pool.enqueue_job("f", _job_id="a") is None
@@ -181,14 +182,14 @@ async def test_enqueue_many_one_round_trip(pool: RunnerRedis) -> None:
 async def test_wake_token_pushed_once(pool: RunnerRedis) -> None:
     await pool.enqueue_many([JobSpec("f") for _ in range(10)])
     await pool.enqueue_job("f")
-    assert await pool.llen(keys.wake_key("arq:queue")) == 1
+    assert await pool.llen("runner:wake:arq:queue") == 1
 
 
 async def test_enqueue_clears_stale_abort(pool: RunnerRedis) -> None:
     # an abort requested for a job id that no longer exists must not kill a later job with that id (arq #485)
-    await pool.zadd(keys.abort_jobs_ss, {"again": timestamp_ms()})
+    await pool.zadd("arq:abort", {"again": timestamp_ms()})
     assert await pool.enqueue_job("f", _job_id="again") is not None
-    assert await pool.zscore(keys.abort_jobs_ss, "again") is None
+    assert await pool.zscore("arq:abort", "again") is None
 
 
 async def test_status_not_found_and_result_not_found(pool: RunnerRedis) -> None:

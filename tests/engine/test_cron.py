@@ -15,10 +15,9 @@ import pytest
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from runner.engine import keys
 from runner.engine.client import RunnerRedis
 from runner.engine.connection import RedisSettings, create_pool
-from runner.engine.cron import CronJob, CronScheduler, cron, last_key, latest_between
+from runner.engine.cron import CronJob, CronScheduler, cron, latest_between
 from runner.engine.worker import Worker
 from runner.errors import ConfigError, ImportStringError
 
@@ -133,13 +132,13 @@ async def test_an_occurrence_is_enqueued_once_even_after_it_finished(pool: Runne
     assert await _queued_ids(pool) == [f"cron:tick_job:{unix_ms}"]
     assert await pool.zscore(QUEUE, f"cron:tick_job:{unix_ms}") == unix_ms  # deferred to the exact time
     # the job runs and leaves nothing behind (keep_result=0): the idempotency marker still refuses it
-    await pool.delete(keys.job_key_prefix + f"cron:tick_job:{unix_ms}")
+    await pool.delete("arq:job:" + f"cron:tick_job:{unix_ms}")
     await pool.zrem(QUEUE, f"cron:tick_job:{unix_ms}")
     assert await scheduler.enqueue(job, at, at + timedelta(minutes=5)) is False
     assert await _queued_ids(pool) == []
-    ttl = await pool.pttl(keys.unique_key_prefix + f"cron:tick_job:{unix_ms}")
+    ttl = await pool.pttl("runner:unique:" + f"cron:tick_job:{unix_ms}")
     assert 3_500_000 < ttl <= 3_600_000  # max(2 periods, 1 hour)
-    assert int(await pool.get(last_key("cron:tick_job"))) == unix_ms
+    assert int(await pool.get("runner:cron:last:cron:tick_job")) == unix_ms
 
 
 async def test_unique_false_and_fixed_job_id(pool: RunnerRedis) -> None:
@@ -154,7 +153,7 @@ async def test_unique_false_and_fixed_job_id(pool: RunnerRedis) -> None:
     ids = await _queued_ids(pool)
     assert len(ids) == 3
     assert "the-one" in ids
-    assert await pool.exists(keys.unique_key_prefix + "the-one") == 0  # a fixed id is not held after it ran
+    assert await pool.exists("runner:unique:" + "the-one") == 0  # a fixed id is not held after it ran
 
 
 async def test_tick_enqueues_what_is_due_within_the_lead(pool: RunnerRedis) -> None:
@@ -193,12 +192,12 @@ async def test_catch_up_enqueues_the_last_missed_occurrence_only(pool: RunnerRed
     scheduler = _scheduler(pool, hourly, plain)
     now = datetime(2030, 1, 1, 7, 30, tzinfo=UTC)
     three = int(datetime(2030, 1, 1, 3, tzinfo=UTC).timestamp() * 1000)
-    await pool.set(last_key("hourly"), three)
-    await pool.set(last_key("plain"), three)
+    await pool.set("runner:cron:last:hourly", three)
+    await pool.set("runner:cron:last:plain", three)
     await scheduler.startup(now)
     seven = int(datetime(2030, 1, 1, 7, tzinfo=UTC).timestamp() * 1000)
     assert await _queued_ids(pool) == [f"hourly:{seven}"]
-    assert int(await pool.get(last_key("hourly"))) == seven
+    assert int(await pool.get("runner:cron:last:hourly")) == seven
     # a second worker starting now finds nothing missed
     await _scheduler(pool, hourly).startup(now + timedelta(seconds=5))
     assert await _queued_ids(pool) == [f"hourly:{seven}"]

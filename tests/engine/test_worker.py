@@ -22,7 +22,6 @@ from runner import (
     func,
     get_serializer,
 )
-from runner.engine import keys
 from runner.engine.utils import timestamp_ms
 
 MakeWorker = Callable[..., Worker]
@@ -172,7 +171,7 @@ async def test_keep_result_zero_stores_nothing(pool: RunnerRedis, make_worker: M
     job = await pool.enqueue_job("add", 1, 1)
     assert job is not None
     await make_worker([add], keep_result=0).async_run()
-    assert await pool.exists(keys.result_key_prefix + job.job_id) == 0
+    assert await pool.exists("arq:result:" + job.job_id) == 0
     with pytest.raises(ResultNotFound):
         await job.result()
 
@@ -182,8 +181,8 @@ async def test_keep_result_ttl_and_function_override(pool: RunnerRedis, make_wor
     b = await pool.enqueue_job("ctx_echo")
     assert a is not None and b is not None
     await make_worker([add, func(ctx_echo, keep_result=20)], keep_result=100).async_run()
-    assert 99_000 < await pool.pttl(keys.result_key_prefix + a.job_id) <= 100_000
-    assert 19_000 < await pool.pttl(keys.result_key_prefix + b.job_id) <= 20_000
+    assert 99_000 < await pool.pttl("arq:result:" + a.job_id) <= 100_000
+    assert 19_000 < await pool.pttl("arq:result:" + b.job_id) <= 20_000
 
 
 async def test_keep_result_forever_with_failing_job(pool: RunnerRedis, make_worker: MakeWorker) -> None:
@@ -195,7 +194,7 @@ async def test_keep_result_forever_with_failing_job(pool: RunnerRedis, make_work
     worker = make_worker([add, fails], keep_result_forever=True)
     await worker.async_run()
     for job in (ok, bad, missing):
-        assert await pool.pttl(keys.result_key_prefix + job.job_id) == -1
+        assert await pool.pttl("arq:result:" + job.job_id) == -1
     assert worker.jobs_complete == 1 and worker.jobs_failed == 2
 
 
@@ -204,7 +203,7 @@ async def test_function_keep_result_applies_to_early_failures(pool: RunnerRedis,
     job = await pool.enqueue_job("always_retries", _job_try=9)
     assert job is not None
     await make_worker([func(always_retries, max_tries=2, keep_result=30)], keep_result=3600).async_run()
-    assert 29_000 < await pool.pttl(keys.result_key_prefix + job.job_id) <= 30_000
+    assert 29_000 < await pool.pttl("arq:result:" + job.job_id) <= 30_000
 
 
 async def test_unknown_function_fails_job_worker_continues(pool: RunnerRedis, make_worker: MakeWorker) -> None:
@@ -221,12 +220,12 @@ async def test_unknown_function_fails_job_worker_continues(pool: RunnerRedis, ma
 async def test_corrupt_payload_fails_job_worker_continues(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     good = await pool.enqueue_job("add", 1, 2)
     assert good is not None
-    await pool.psetex(keys.job_key_prefix + "corrupt", 60_000, b"\x80\x04not a pickle")
+    await pool.psetex("arq:job:" + "corrupt", 60_000, b"\x80\x04not a pickle")
     await pool.zadd("arq:queue", {"corrupt": timestamp_ms()})
     worker = make_worker([add])
     await worker.async_run()
     assert await good.result() == 3
-    raw = await pool.get(keys.result_key_prefix + "corrupt")
+    raw = await pool.get("arq:result:" + "corrupt")
     stored = pickle.loads(raw)
     assert stored["s"] is False and "Unable to deserialize job" in str(stored["r"])
     assert await pool.zcard("arq:queue") == 0
@@ -235,7 +234,7 @@ async def test_corrupt_payload_fails_job_worker_continues(pool: RunnerRedis, mak
 async def test_expired_job(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     await pool.zadd("arq:queue", {"ghost": timestamp_ms()})
     await make_worker([add]).async_run()
-    stored = pickle.loads(await pool.get(keys.result_key_prefix + "ghost"))
+    stored = pickle.loads(await pool.get("arq:result:" + "ghost"))
     assert stored["s"] is False and str(stored["r"]) == "job expired"
 
 
@@ -263,7 +262,7 @@ async def test_other_serializers(redis_url: str, make_worker: MakeWorker, name: 
         assert await ok.result() == 42
         with pytest.raises(ValueError, match="broken on purpose"):
             await bad.result()
-        raw = await p.get(keys.job_key_prefix + ok.job_id) or await p.get(keys.result_key_prefix + ok.job_id)
+        raw = await p.get("arq:job:" + ok.job_id) or await p.get("arq:result:" + ok.job_id)
         assert not raw.startswith(b"\x80")  # not pickle
     finally:
         await p.aclose()
@@ -306,7 +305,7 @@ async def test_hooks_order(pool: RunnerRedis, make_worker: MakeWorker) -> None:
             events.append(f"{name}:{ctx.get('job_id', '-')}")
             if name == "after_job_end":
                 # the outcome is stored before after_job_end runs
-                events.append(f"stored:{await ctx['redis'].exists(keys.result_key_prefix + ctx['job_id'])}")
+                events.append(f"stored:{await ctx['redis'].exists('arq:result:' + ctx['job_id'])}")
 
         return record
 
@@ -373,7 +372,7 @@ async def test_abort_running_job(pool: RunnerRedis, make_worker: MakeWorker) -> 
     finally:
         worker.request_stop()
         await task
-    assert await pool.zcard(keys.abort_jobs_ss) == 0
+    assert await pool.zcard("arq:abort") == 0
 
 
 async def test_status_in_progress(pool: RunnerRedis, make_worker: MakeWorker) -> None:
@@ -407,7 +406,7 @@ async def test_graceful_stop_requeues_running_job(pool: RunnerRedis, make_worker
     # back in the queue with the score it had, no claim, try counted
     assert await job.status() == JobStatus.queued
     assert await pool.zscore("arq:queue", job.job_id) == score
-    assert await pool.get(keys.retry_key_prefix + job.job_id) == b"1"
+    assert await pool.get("arq:retry:" + job.job_id) == b"1"
     assert worker.jobs_retried == 1
 
 
@@ -475,7 +474,7 @@ async def test_crashed_worker_job_recovered_after_lease(pool: RunnerRedis, make_
     # a claim left by a dead worker: in-progress key with a short life and the score moved past it
     job = await pool.enqueue_job("add", 2, 2)
     assert job is not None
-    await pool.psetex(keys.in_progress_key_prefix + job.job_id, 300, b"1")
+    await pool.psetex("arq:in-progress:" + job.job_id, 300, b"1")
     await pool.zadd("arq:queue", {job.job_id: timestamp_ms() + 300}, xx=True)
     worker = make_worker([add])
     await worker.async_run()

@@ -25,7 +25,7 @@ import pytest
 import redis
 
 from runner import JobExecutionFailed, JobStatus, Retry, Worker
-from runner.engine import RedisSettings, RunnerRedis, create_pool, keys
+from runner.engine import RedisSettings, RunnerRedis, create_pool
 from runner.engine.utils import timestamp_ms
 from tests.support.servers import ValkeyServer
 
@@ -238,10 +238,7 @@ def test_killed_worker_job_runs_again_on_another_within_the_lease(
     # by then; neither depends on the job's timeout
     with client.pipeline(transaction=True) as pipe:
         ttl_ms, score, tries = (
-            pipe.pttl(keys.in_progress_key_prefix + job_id)
-            .zscore("arq:queue", job_id)
-            .get(keys.retry_key_prefix + job_id)
-            .execute()
+            pipe.pttl("arq:in-progress:" + job_id).zscore("arq:queue", job_id).get("arq:retry:" + job_id).execute()
         )
     assert ttl_ms <= 2000 and ttl_ms != -1  # -2: already expired
     if tries == b"1":  # not taken again yet (a slow test process may look after the survivor already did)
@@ -251,7 +248,7 @@ def test_killed_worker_job_runs_again_on_another_within_the_lease(
     assert info.success and info.result == survivor.pid
     # at least once, and exactly one re-run: the killed try, then the one that finished
     assert runs_of(client, job_id) == [(victim.pid, 1), (survivor.pid, 2)]
-    assert client.exists(keys.in_progress_key_prefix + job_id) == 0
+    assert client.exists("arq:in-progress:" + job_id) == 0
     assert client.zcard("arq:queue") == 0
 
 
@@ -289,10 +286,10 @@ def test_sigterm_without_completion_wait_requeues_the_job_with_its_score(
     assert first.finish() == 0
 
     # requeued as it was: claim released, original score back (a plain job's score is its enqueue time)
-    payload = client.get(keys.job_key_prefix + job_id)
+    payload = client.get("arq:job:" + job_id)
     assert payload is not None
     assert client.zscore("arq:queue", job_id) == pickle.loads(payload)["et"]
-    assert client.exists(keys.in_progress_key_prefix + job_id) == 0
+    assert client.exists("arq:in-progress:" + job_id) == 0
 
     second = WorkerProcess(tmp_path)
     processes.append(second)
@@ -316,9 +313,9 @@ def test_second_sigterm_cancels_at_once_despite_completion_wait(
     proc.wait_for(rf"{job_id}:marked cancelled by the stop, will run again")
     # finish() allows 30 s, half the completion wait: only the second signal can end the process in time
     assert proc.finish() == 0
-    assert client.exists(keys.in_progress_key_prefix + job_id) == 0
+    assert client.exists("arq:in-progress:" + job_id) == 0
     assert client.zscore("arq:queue", job_id) is not None
-    assert client.exists(keys.result_key_prefix + job_id) == 0
+    assert client.exists("arq:result:" + job_id) == 0
 
 
 # -- the supervisor --------------------------------------------------------------------------------------------------
@@ -388,8 +385,8 @@ async def test_poison_jobs_fail_alone_and_the_worker_goes_on(
     interrupts = await pool.enqueue_job("interrupted")
     hooked = await pool.enqueue_job("fine", _job_id="hook-1")
     # a payload that decodes but is not a job, and one that does not decode at all
-    await pool.set(keys.job_key_prefix + "not-a-job", pickle.dumps([1, 2, 3]))
-    await pool.set(keys.job_key_prefix + "garbage", b"\x80\x04not pickle")
+    await pool.set("arq:job:" + "not-a-job", pickle.dumps([1, 2, 3]))
+    await pool.set("arq:job:" + "garbage", b"\x80\x04not pickle")
     await pool.zadd("arq:queue", {"not-a-job": timestamp_ms(), "garbage": timestamp_ms()})
 
     worker = make_worker([bye, interrupted, fine], on_job_start=picky_start)
@@ -415,7 +412,7 @@ async def test_poison_jobs_fail_alone_and_the_worker_goes_on(
         assert info is not None and not info.success
         assert "deserialize" in str(info.result)
     assert await pool.zcard("arq:queue") == 0
-    assert [k async for k in pool.scan_iter(match=keys.in_progress_key_prefix + "*")] == []
+    assert [k async for k in pool.scan_iter(match="arq:in-progress:" + "*")] == []
 
 
 # -- claims never outlive their jobs ---------------------------------------------------------------------------------
@@ -444,9 +441,9 @@ async def test_heartbeat_after_an_outcome_never_revives_its_claim(
     await worker.async_run()
 
     assert await done.status() == JobStatus.complete
-    assert await pool.exists(keys.in_progress_key_prefix + done.job_id) == 0
+    assert await pool.exists("arq:in-progress:" + done.job_id) == 0
     # the retry is due 30 s on, not one lease (10 s) on, and nobody holds it
-    assert await pool.exists(keys.in_progress_key_prefix + retried.job_id) == 0
+    assert await pool.exists("arq:in-progress:" + retried.job_id) == 0
     score = await pool.zscore("arq:queue", retried.job_id)
     assert score is not None and score >= before + 30_000
 
@@ -461,11 +458,11 @@ async def test_heartbeat_reports_a_job_finished_elsewhere_while_stalled(
 
     async def stall_then_heartbeat(ctx: dict[str, Any]) -> None:
         # as if this worker froze past its lease while another worker took the job over and finished it
-        await pool.delete(keys.in_progress_key_prefix + job.job_id)
+        await pool.delete("arq:in-progress:" + job.job_id)
         await pool.zrem("arq:queue", job.job_id)
         assert worker.parts is not None
         await worker.parts.leases.heartbeat()
-        revived.append(await pool.exists(keys.in_progress_key_prefix + job.job_id))
+        revived.append(await pool.exists("arq:in-progress:" + job.job_id))
 
     worker = make_worker([fine], lease=10, on_job_start=stall_then_heartbeat)
     await worker.async_run()

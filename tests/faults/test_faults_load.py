@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runner import JobSpec, JobStatus, Worker
-from runner.engine import RunnerRedis, keys
+from runner.engine import RunnerRedis
 from runner.engine.utils import timestamp_ms
 
 MakeWorker = Callable[..., Worker]
@@ -97,8 +97,8 @@ async def test_100000_deferred_jobs_wait_while_due_ones_run(pool: RunnerRedis, m
     assert worker.jobs_started == 5 and sum(runs.values()) == 5
     # nothing deferred was touched: no claims, no try counters, every score still an hour away
     assert await pool.zcard("arq:queue") == 100_000
-    assert await count_keys(pool, keys.in_progress_key_prefix + "*") == 0
-    assert await count_keys(pool, keys.retry_key_prefix + "*") == 0
+    assert await count_keys(pool, "arq:in-progress:" + "*") == 0
+    assert await count_keys(pool, "arq:retry:" + "*") == 0
     [(_, earliest)] = await pool.zrange("arq:queue", 0, 0, withscores=True)
     assert earliest > timestamp_ms() + 3_500_000
 

@@ -1,10 +1,26 @@
--- Claim up to `limit` due jobs for one worker in one round trip.
--- KEYS[1] queue zset, KEYS[2] abort zset, KEYS[3] wake list
--- ARGV[1] now ms, ARGV[2] limit, ARGV[3] lease ms, ARGV[4] job key prefix, ARGV[5] in-progress key prefix,
--- ARGV[6] retry key prefix, ARGV[7] retry key ttl s, ARGV[8] check aborts (1/0)
+-- claim: claim up to `limit` due jobs for one worker, in one round trip.
+--
+-- KEYS[1] queue (ZSET)
+-- KEYS[2] abort (ZSET)
+-- KEYS[3] wake list (LIST)
+-- KEYS[4] job key prefix, KEYS[5] in-progress key prefix, KEYS[6] retry key prefix
+--         (prefixes, because the script finds the ids itself; every key it builds is `prefix .. id`)
+-- ARGV[1] now (unix ms)
+-- ARGV[2] limit: most jobs to claim
+-- ARGV[3] lease (ms)
+-- ARGV[4] retry key ttl (s)
+-- ARGV[5] '1' to report each job's abort time, '0' not to
+--
 -- A claimed job gets an in-progress key living `lease` ms (the worker's heartbeat renews it) and its score is
 -- moved to now + lease, so it leaves the due range while it runs and comes back by itself if the worker dies.
--- Returns {next_due_ms or -1, then per job: id, original score, payload or '', try, abort ms or 0}.
+-- Its try counter is incremented. A job whose in-progress key exists is held by another worker and skipped.
+--
+-- Returns {next due ms or -1, then per job: id, original score, payload or '' (expired), try, abort ms or 0};
+--   next due is only looked up when fewer than `limit` jobs were claimed (runner/engine/protocol.py reads it).
+-- Errors: none of its own.
+
+-- #include wake_one
+
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
@@ -17,14 +33,14 @@ while claimed < limit do
   if #due == 0 then break end
   for i = 1, #due, 2 do
     local id = due[i]
-    if redis.call('SET', ARGV[5] .. id, '1', 'NX', 'PX', lease) then
+    if redis.call('SET', KEYS[5] .. id, '1', 'NX', 'PX', lease) then
       redis.call('ZADD', KEYS[1], 'XX', now + lease, id)
-      local payload = redis.call('GET', ARGV[4] .. id) or ''
-      local try = redis.call('INCR', ARGV[6] .. id)
-      redis.call('EXPIRE', ARGV[6] .. id, ARGV[7])
+      local payload = redis.call('GET', KEYS[4] .. id) or ''
+      local try = redis.call('INCR', KEYS[6] .. id)
+      redis.call('EXPIRE', KEYS[6] .. id, ARGV[4])
       -- the worker compares the abort's time with the job's enqueue time: an older abort is stale (arq #485)
       local aborted = 0
-      if ARGV[8] == '1' then aborted = redis.call('ZSCORE', KEYS[2], id) or 0 end
+      if ARGV[5] == '1' then aborted = redis.call('ZSCORE', KEYS[2], id) or 0 end
       out[#out + 1] = id
       out[#out + 1] = due[i + 1]
       out[#out + 1] = payload
@@ -39,10 +55,9 @@ while claimed < limit do
   end
   if #due < want * 2 or skipped > 1000 then break end
 end
--- leave a wake token exactly when due jobs remain, so an idle peer takes them and no stale token
--- sends an idle worker round for nothing
+-- leave a wake token exactly when due jobs remain, so an idle peer takes them
 if claimed >= limit and #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', skipped, 1) > 0 then
-  if redis.call('LLEN', KEYS[3]) == 0 then redis.call('RPUSH', KEYS[3], '1') end
+  wake_one(KEYS[3])
 else
   redis.call('DEL', KEYS[3])
 end

@@ -1,17 +1,29 @@
--- Apply the outcomes of several jobs in one atomic step.
--- KEYS[1] queue zset, KEYS[2] abort zset, KEYS[3] (optional) this minute's stats hash
--- ARGV[1] job key prefix, ARGV[2] in-progress key prefix, ARGV[3] retry key prefix, ARGV[4] result key prefix,
--- ARGV[5] done channel, ARGV[6] stats hash ttl s, then five values per job: id, kind, result payload or '',
---   keep ms, score (see runner/engine/protocol.py OutcomeKind)
---   kind 'f' (finished): store the result (keep ms: -1 forever, 0 not at all) and remove the job
---   kind 'q' (run again): release the claim and set the score (a retry's defer, or the score it had)
---   a second letter of kind counts the outcome in the stats hash: c complete, f failed, r retried
--- Publishes the finished ids on the done channel so waiting clients wake at once.
+-- finish: apply the outcomes of several jobs in one atomic step.
+--
+-- KEYS[1] queue (ZSET)
+-- KEYS[2] abort (ZSET)
+-- KEYS[3] this minute's stats (HASH)
+-- then four keys per job, in ARGV's order: job key, in-progress key, retry key, result key
+-- ARGV[1] done channel (a pub/sub channel, not a key)
+-- ARGV[2] stats hash ttl (s)
+-- then five values per job: id, kind, result payload or '', keep (ms), score (unix ms)
+--   kind (OutcomeKind in runner/engine/protocol.py): the first letter is the action, the second the count
+--   'f?' finished: store the result for `keep` ms (-1 forever, 0 not at all) and remove the job and its keys
+--   'q?' run again: release the claim and set the score
+--   second letter: 'c' complete, 'f' failed, 'r' retried are counted in the stats hash; none is not counted
+--
+-- Publishes the finished ids, space separated, on the done channel so waiting clients wake at once.
+-- Returns the number of jobs finished.
+-- Errors: none of its own.
+
 local stat_names = {c = 'complete', f = 'failed', r = 'retried'}
 local counts = {}
 local finished = {}
-for i = 7, #ARGV, 5 do
+local job = 0
+for i = 3, #ARGV, 5 do
   local id = ARGV[i]
+  local base = 3 + job * 4
+  job = job + 1
   local kind = string.sub(ARGV[i + 1], 1, 1)
   local stat = stat_names[string.sub(ARGV[i + 1], 2, 2)]
   if stat then counts[stat] = (counts[stat] or 0) + 1 end
@@ -20,27 +32,27 @@ for i = 7, #ARGV, 5 do
     local keep = tonumber(ARGV[i + 3])
     if payload ~= '' then
       if keep > 0 then
-        redis.call('SET', ARGV[4] .. id, payload, 'PX', keep)
+        redis.call('SET', KEYS[base + 4], payload, 'PX', keep)
       elseif keep < 0 then
-        redis.call('SET', ARGV[4] .. id, payload)
+        redis.call('SET', KEYS[base + 4], payload)
       end
     end
-    redis.call('DEL', ARGV[1] .. id, ARGV[2] .. id, ARGV[3] .. id)
+    redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3])
     redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
     finished[#finished + 1] = id
   else
-    redis.call('DEL', ARGV[2] .. id)
+    redis.call('DEL', KEYS[base + 2])
     redis.call('ZADD', KEYS[1], 'XX', ARGV[i + 4], id)
   end
 end
-if KEYS[3] and next(counts) ~= nil then
+if next(counts) ~= nil then
   for name, count in pairs(counts) do
     redis.call('HINCRBY', KEYS[3], name, count)
   end
-  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
 end
 if #finished > 0 then
-  redis.call('PUBLISH', ARGV[5], table.concat(finished, ' '))
+  redis.call('PUBLISH', ARGV[1], table.concat(finished, ' '))
 end
 return #finished

@@ -1,0 +1,182 @@
+"""The Lua scripts (runner/engine/scripts/) and the key layout (runner/engine/keys.py) they get every key from."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import RedisSettings, Worker, create_pool
+from runner.engine import scripts
+from runner.engine.inspect import purge_queue, queue_stats
+from runner.engine.keys import ARQ_LAYOUT, KeyLayout
+
+RUNNER = Path(__file__).resolve().parents[2] / "runner"
+SCRIPTS = RUNNER / "engine" / "scripts"
+
+
+def lua_files() -> list[Path]:
+    return sorted(p for p in SCRIPTS.glob("*.lua"))
+
+
+def test_no_python_module_holds_a_lua_script() -> None:
+    offenders = [str(p.relative_to(RUNNER)) for p in RUNNER.rglob("*.py") if "redis.call(" in p.read_text()]
+    assert offenders == []
+
+
+def test_every_script_is_loaded_and_listed() -> None:
+    assert sorted(scripts.NAMES) == sorted(p.stem for p in lua_files())
+    for name in scripts.NAMES:
+        assert "#include" not in scripts.load(name)
+
+
+@pytest.mark.parametrize("path", lua_files(), ids=lambda p: p.name)
+def test_every_script_has_a_header(path: Path) -> None:
+    header = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("--"):
+            break
+        header.append(line)
+    text = "\n".join(header)
+    assert header[0].startswith(f"-- {path.stem}: ")
+    assert "KEYS[1]" in text
+    assert "ARGV" in text
+    assert "-- Returns" in text
+    assert re.search(r"-- Errors: |error code", text)
+
+
+@pytest.mark.parametrize("path", lua_files(), ids=lambda p: p.name)
+def test_scripts_touch_only_keys_they_are_given(path: Path) -> None:
+    # every key is KEYS[n] or KEYS[n] .. id (a prefix the layout made); nothing builds a key name of its own
+    source = scripts.load(path.stem)
+    for command, first in re.findall(r"redis\.call\('(\w+)',\s*([^,)]+)", source):
+        if command == "PUBLISH":
+            assert first.startswith("ARGV[")  # a channel, not a key
+            continue
+        assert first.startswith("KEYS[") or first in {"key", "wake_key"}, f"{command} {first}"
+
+
+def test_the_wake_snippet_lives_once() -> None:
+    sources = {p.name: p.read_text() for p in [*lua_files(), *SCRIPTS.glob("include/*.lua")]}
+    pushing = [name for name, text in sources.items() if "'RPUSH'" in text]
+    assert pushing == ["wake_one.lua"]
+    assert {name for name, text in sources.items() if "-- #include wake_one" in text} == {
+        "claim.lua",
+        "enqueue.lua",
+        "requeue_failed.lua",
+    }
+
+
+def test_arq_layout_is_arqs_byte_for_byte() -> None:
+    layout, q = ARQ_LAYOUT, "arq:queue"
+    assert [
+        layout.queue(q),
+        layout.job(q, "j"),
+        layout.in_progress(q, "j"),
+        layout.result(q, "j"),
+        layout.retry(q, "j"),
+        layout.abort(q),
+        layout.health_check(q),
+    ] == [
+        "arq:queue",
+        "arq:job:j",
+        "arq:in-progress:j",
+        "arq:result:j",
+        "arq:retry:j",
+        "arq:abort",
+        "arq:queue:health-check",
+    ]
+    # runner's own keys live under runner:, where arq never looks
+    assert [
+        layout.wake(q),
+        layout.done_channel(q),
+        layout.unique(q, "j"),
+        layout.worker(q, "w1"),
+        layout.stats(q, 7),
+        layout.cron_last(q, "cron:f"),
+        layout.enqueued(q, "t0k"),
+    ] == [
+        "runner:wake:arq:queue",
+        "runner:done:arq:queue",
+        "runner:unique:j",
+        "runner:workers:arq:queue:w1",
+        "runner:stats:arq:queue:7",
+        "runner:cron:last:cron:f",
+        "runner:enqueued:t0k",
+    ]
+
+
+class TaggedLayout(KeyLayout):
+    """Every key of a queue under one hash tag, as a Redis Cluster layout would put them."""
+
+    name = "tagged"
+
+    def queue(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:queue"
+
+    def abort(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:abort"
+
+    def health_check(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:health-check"
+
+    def wake(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:wake"
+
+    def done_channel(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:done"
+
+    def stats(self, queue_name: str, minute: int) -> str:
+        return f"{{{queue_name}}}:stats:{minute}"
+
+    def workers_prefix(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:workers:"
+
+    def cron_last(self, queue_name: str, cron_name: str) -> str:
+        return f"{{{queue_name}}}:cron-last:{cron_name}"
+
+    def enqueued(self, queue_name: str, call_token: str) -> str:
+        return f"{{{queue_name}}}:enqueued:{call_token}"
+
+    def job_prefix(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:job:"
+
+    def in_progress_prefix(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:in-progress:"
+
+    def result_prefix(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:result:"
+
+    def retry_prefix(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:retry:"
+
+    def unique_prefix(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:unique:"
+
+
+async def double(ctx: dict[str, Any], x: int) -> int:
+    return 2 * x
+
+
+async def test_a_second_layout_needs_no_script_change(redis_url: str) -> None:
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name="q", key_layout=TaggedLayout())
+    try:
+        job = await pool.enqueue_job("double", 21, _unique_for=60)
+        assert job is not None
+        worker = Worker([double], queue_name="q", redis_pool=pool, burst=True, handle_signals=False, poll_delay=0.05)
+        run = asyncio.create_task(worker.async_run())
+        assert await job.result(timeout=10) == 42
+        await asyncio.wait_for(run, 10)
+        assert worker.jobs_complete == 1
+        assert await pool.enqueue_job("double", 1, _defer_by=3600) is not None
+        stats = await queue_stats(pool, "q")
+        assert (stats.deferred, stats.recent["complete"]) == (1, 1)
+        assert (await purge_queue(pool, "q")).deleted == 1
+        every_key = sorted([k.decode() async for k in pool.scan_iter(match="*")])
+        assert every_key
+        assert all(key.startswith("{q}:") for key in every_key), every_key
+    finally:
+        await pool.aclose()
