@@ -25,6 +25,7 @@ soak:
 schema:
 	runner schema > schemas/worker.schema.json
 
-# the generated reference pages (worker.toml, CLI); tests/docs/test_reference.py fails when they are stale
+# the generated pages (worker.toml and CLI references, benchmark tables from bench/figures/*.json);
+# tests/docs/test_reference.py fails when they are stale
 docs:
 	python docs/_tools/reference.py

@@ -9,8 +9,9 @@ Jobs to drain are written straight into the server in each system's stored form 
 a drain times only the worker. Every figure is the median of ``--runs`` runs (default 3); every ratio is taken
 between figures of the same run, and the median of those ratios is reported. Nobody logs job lines.
 
-Prints a Markdown table and the targets of issue 6, writes bench/results/compare.json, and draws the chart
-(docs/assets/compare.svg; --quick draws bench/results/compare-quick.svg so the committed chart stays the full run's).
+Prints a Markdown table and the targets of issue 6, writes the figures to bench/figures/compare.json and draws the
+chart (docs/assets/compare.svg), both committed: `make docs` renders docs/benchmarks.md from them. --quick writes
+bench/results/compare-quick.json and .svg instead, so the committed figures stay the full run's.
 """
 
 from __future__ import annotations
@@ -323,6 +324,7 @@ def main() -> int:
     if args.runs:
         sizes["runs"] = args.runs
     began = time.monotonic()
+    load_before = os.getloadavg()[0]  # other work on the machine moves every figure: the header says how much
 
     def log(message: str) -> None:
         print(f"  [{time.monotonic() - began:5.0f}s] {message}", file=sys.stderr, flush=True)
@@ -343,7 +345,8 @@ def main() -> int:
     command = "python bench/compare.py" + (" --smoke" if args.smoke else " --quick" if args.quick else "")
     header = (
         f"`{command}` — {sizes['runs']} run(s), valkey {server_version} on loopback, Python "
-        f"{platform.python_version()}, {os.cpu_count()} cores, {time.monotonic() - began:.0f} s in all. "
+        f"{platform.python_version()}, {os.cpu_count()} cores, load average {load_before:.1f} → "
+        f"{os.getloadavg()[0]:.1f}, {time.monotonic() - began:.0f} s in all. "
         "* = stopped at the time cap while jobs remained; the rate is over the jobs done."
     )
     print(header)
@@ -355,8 +358,12 @@ def main() -> int:
         print(f"  [{'met' if ok else 'MISSED'}] {name}: {value}")
     results_dir = BENCH / "results"
     results_dir.mkdir(exist_ok=True)
-    json_path = args.json or results_dir / ("compare-quick.json" if args.quick else "compare.json")
-    json_path.write_text(json.dumps({"sizes": sizes, "runs": runs, "commands": cmds, "summary": t}, indent=1) + "\n")
+    # a full run's figures are committed: docs/benchmarks.md is rendered from them (bench/figures.py, make docs)
+    json_path = args.json or (results_dir / "compare-quick.json" if args.quick else BENCH / "figures" / "compare.json")
+    json_path.parent.mkdir(exist_ok=True)
+    labels = {key: c[key].label for key in c}
+    figures = {"header": header, "labels": labels, "sizes": sizes, "runs": runs, "commands": cmds, "summary": t}
+    json_path.write_text(json.dumps(figures, indent=1) + "\n")
     chart_path = args.chart or (
         results_dir / "compare-quick.svg" if args.quick else BENCH.parent / "docs" / "assets" / "compare.svg"
     )

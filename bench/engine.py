@@ -6,13 +6,15 @@ Reports no-op throughput (20 000 queued jobs, one worker process, default settin
 time, and bulk through ``enqueue_many``), pick-up latency p50/p95/p99 of an idle worker (200 jobs, 20 ms
 apart), Redis commands per job on the drain path (client commands, i.e. what the worker and producer send,
 and all commands the server ran, scripts' inner calls included), and the worker's peak RSS.
-Throughput and enqueue figures are medians of ``--runs`` runs. bench/compare.py holds runner against arq and saq.
+Throughput and enqueue figures are medians of ``--runs`` runs. A full run writes them to bench/figures/engine.json
+(committed; `make docs` renders docs/benchmarks.md from it). bench/compare.py holds runner against arq and saq.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -26,6 +28,7 @@ def run(quick: bool, runs: int, smoke: bool = False) -> dict[str, Any]:
     drain_n = 300 if smoke else 5_000 if quick else 20_000
     pickup_n = 3 if smoke else 50 if quick else 200
     runner = phases.Contender("runner", "runner", MAIN_PYTHON, "runner")
+    load_before = os.getloadavg()[0]  # other work on the machine moves every figure: say how much there was
     server = Server()
     try:
         drains = [phases.drain(server, runner, drain_n, cap_s=60) for _ in range(runs)]
@@ -37,6 +40,7 @@ def run(quick: bool, runs: int, smoke: bool = False) -> dict[str, Any]:
             "runner": package_version(MAIN_PYTHON, "runner"),
             "server": f"valkey {server.version}",
             "python": platform.python_version(),
+            "machine": f"{os.cpu_count()} cores, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}",
             "quick": quick,
             "runs": runs,
             "drain_jobs": drain_n,
@@ -82,8 +86,13 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args.quick or args.smoke, args.runs or (1 if args.quick or args.smoke else 3), args.smoke)
     print(report(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    # a full run's figures are committed: docs/benchmarks.md is rendered from them (bench/figures.py, make docs)
+    json_path = args.json or (
+        None if args.quick or args.smoke else Path(__file__).resolve().parent / "figures" / "engine.json"
+    )
+    if json_path:
+        json_path.parent.mkdir(exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

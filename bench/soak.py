@@ -2,6 +2,7 @@
 
     python bench/soak.py                                  # 10 000 jobs, 3 workers, ~60 s of chaos
     python bench/soak.py --jobs 500 --duration 12 --json  # the short run tests/test_faults_soak.py makes
+    python bench/soak.py --json > bench/figures/soak.json # the run docs/guarantees.md shows (make docs)
 
 What happens:
   * a loopback valkey-server with AOF (appendfsync always) on its own port, and N ``runner start`` processes;
@@ -379,6 +380,17 @@ def parse(argv: list[str] | None) -> Options:
     return Options(**{name.replace("-", "_"): value for name, value in vars(ns).items()})
 
 
+def summary(report: dict[str, Any]) -> str:
+    """The two lines a run prints (also rendered into docs/guarantees.md from bench/figures/soak.json)."""
+    return (
+        f"soak: {report['enqueued']} enqueued, {report['completed']} completed, {report['lost']} lost, "
+        f"{report['failed']} failed, {report['duplicated']} duplicated, {report['reruns']} reruns\n"
+        f"      {report['workers']} workers, {report['worker_kills']} worker kills, "
+        f"{report['redis_restarts']} Redis restarts, {report['enqueue_errors']} enqueue errors retried; "
+        f"{report['chaos_s']}s of chaos, {report['total_s']}s in all"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     # SIGTERM unwinds like Ctrl-C, so the workers and the server this run started are ended by their pids
@@ -388,13 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.json:
         print(json.dumps(report))
     else:
-        print(
-            f"soak: {report['enqueued']} enqueued, {report['completed']} completed, {report['lost']} lost, "
-            f"{report['failed']} failed, {report['duplicated']} duplicated, {report['reruns']} reruns\n"
-            f"      {report['workers']} workers, {report['worker_kills']} worker kills, "
-            f"{report['redis_restarts']} Redis restarts, {report['enqueue_errors']} enqueue errors retried; "
-            f"{report['chaos_s']}s of chaos, {report['total_s']}s in all"
-        )
+        print(summary(report))
     if bad:
         print(f"soak FAILED: lost {report['lost_sample']}...; logs kept in {report['dir']}", file=sys.stderr)
     elif not options.keep:

@@ -1,6 +1,7 @@
-"""Generate the reference pages that must not drift from the code: worker.toml (from the models) and the CLI.
+"""Generate the pages that must not drift from the code: worker.toml (from the models), the CLI (from the click
+commands) and the benchmark tables (from bench/figures/*.json, which the full bench runs write).
 
-    python docs/_tools/reference.py          # rewrite docs/reference/worker-toml.md and docs/reference/cli.md
+    python docs/_tools/reference.py          # rewrite docs/reference/*.md and the tables of docs/benchmarks.md
     python docs/_tools/reference.py --check  # exit 1 if a committed page differs from what the code generates
 
 tests/docs/test_reference.py runs the check, so a model or a command that changes without its page fails the suite.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,14 +122,20 @@ def _rows(model: type[BaseModel], env_path: str, skip: tuple[str, ...] = ()) -> 
         shown_kind = f"{kind} {limit}".strip() if kind in ("integer", "duration", "number") else kind
         env = f"`{ENV_PREFIX}{env_path}{name.upper()}`"
         # a queue's option means what the worker-wide one means
-        description = info.description or WorkerSettings.model_fields[name].description if name in QUEUE_OPTIONS else ""
-        yield f"| `{name}` | {shown_kind} | {_default(info, kind)} | {env} | {info.description or description or ''} |"
+        borrowed = WorkerSettings.model_fields[name].description if name in QUEUE_OPTIONS else None
+        description = _cell(info.description or borrowed or "")
+        yield f"| `{name}`<br>{env} | {shown_kind} | {_default(info, kind)} | {description} |"
+
+
+def _cell(text: str) -> str:
+    """Prose for a table cell: ``<queue>`` is not an HTML tag, and ``|`` does not end the cell."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def _table(model: type[BaseModel], env_path: str, skip: tuple[str, ...] = ()) -> list[str]:
     return [
-        "| key | type | default | environment variable | what it is |",
-        "|---|---|---|---|---|",
+        "| key and environment variable | type | default | what it is |",
+        "|---|---|---|---|",
         *_rows(model, env_path, skip),
     ]
 
@@ -158,7 +165,7 @@ def worker_toml_reference() -> str:
         "",
         "## Worker-wide options",
         "",
-        _doc(WorkerSettings),
+        "The keys at the top of the file, before any table.",
         "",
         "A `[queues.<name>]` table may set these again for its queue: "
         + ", ".join(f"`{name}`" for name in QUEUE_OPTIONS)
@@ -259,7 +266,26 @@ def cli_reference() -> str:
     return "\n".join(lines)
 
 
-PAGES = {"reference/worker-toml.md": worker_toml_reference, "reference/cli.md": cli_reference}
+def figures_page(page: str) -> Callable[[], str]:
+    """A page whose figures are rendered from bench/figures/*.json (bench/figures.py), the rest as written."""
+
+    def render() -> str:
+        bench = DOCS.parent / "bench"
+        if str(bench) not in sys.path:
+            sys.path.insert(0, str(bench))
+        import figures
+
+        return str(figures.render_page((DOCS / page).read_text(), f"docs/{page}"))
+
+    return render
+
+
+PAGES = {
+    "reference/worker-toml.md": worker_toml_reference,
+    "reference/cli.md": cli_reference,
+    "benchmarks.md": figures_page("benchmarks.md"),
+    "guarantees.md": figures_page("guarantees.md"),
+}
 
 
 def main() -> int:

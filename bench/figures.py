@@ -1,0 +1,111 @@
+"""The benchmark figures of docs/benchmarks.md, rendered from the JSON that the full runs write.
+
+    python bench/engine.py     # writes bench/figures/engine.json
+    python bench/compare.py    # writes bench/figures/compare.json and docs/assets/compare.svg
+    python bench/soak.py --json > bench/figures/soak.json
+    make docs                  # renders them into docs/benchmarks.md and docs/guarantees.md, between the
+                               # pages' "generated" markers
+
+The pages' figures are never typed by hand: tests/docs/test_reference.py checks that they are what these JSON
+files render to, so a figure in the docs is always one that a run of bench/ printed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+FIGURES = BENCH / "figures"
+ENGINE_JSON = FIGURES / "engine.json"
+COMPARE_JSON = FIGURES / "compare.json"
+SOAK_JSON = FIGURES / "soak.json"
+_MARKED = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(.*?)(<!-- end generated -->)", re.S)
+
+
+def engine_section(r: dict[str, Any]) -> str:
+    """runner on its own: the table of bench/engine.py's figures, and the command and setting that gave them."""
+    p = r["pickup_ms"]
+    rows = [
+        (
+            f"no-op throughput, {r['drain_jobs']:,} queued jobs, one worker process at its defaults",
+            f"{r['noop_jobs_per_s']:,.0f} jobs/s",
+        ),
+        ("enqueue, one at a time", f"{r['enqueue_single_per_s']:,.0f} jobs/s"),
+        ("enqueue, bulk (`enqueue_many`, 1 000 jobs per call)", f"{r['enqueue_bulk_per_s']:,.0f} jobs/s"),
+        (
+            "pick-up latency of an idle worker, p50 / p95 / p99",
+            f"{p['p50']:.1f} / {p['p95']:.1f} / {p['p99']:.1f} ms",
+        ),
+        ("commands per job the worker sends while draining", f"{r['client_cmds_per_job']:.2f}"),
+        ("commands per job the server runs, scripts' inner calls included", f"{r['server_cmds_per_job']:.1f}"),
+        ("server CPU per 1 000 jobs", f"{r['server_cpu_ms_per_1000']:.0f} ms"),
+        ("worker peak RSS", f"{r['worker_peak_rss_mb']:.0f} MB"),
+    ]
+    lines = [
+        f"`python bench/engine.py`: runner {r['runner']}, {r['server']}, Python {r['python']}, medians of "
+        f"{r['runs']} runs{', ' + r['machine'] if r.get('machine') else ''}.",
+        "",
+        "| | runner |",
+        "|---|---:|",
+        *(f"| {name} | {value} |" for name, value in rows),
+    ]
+    return "\n".join(lines)
+
+
+def _compare_module() -> Any:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    import compare
+
+    return compare
+
+
+def compare_section(data: dict[str, Any]) -> str:
+    """runner, arq and saq side by side: bench/compare.py's table, header line and targets."""
+    compare = _compare_module()
+    labels = {key: SimpleNamespace(label=label) for key, label in data["labels"].items()}
+    summary, sizes = data["summary"], data["sizes"]
+    lines = [
+        data["header"],
+        "",
+        compare.table(summary, labels, sizes),
+        "",
+        "Issue 6 set these targets; from the same run:",
+        "",
+        *(f"- {'met' if ok else '**missed**'}: {name}: {value}" for name, ok, value in compare.targets(summary, sizes)),
+    ]
+    return "\n".join(lines)
+
+
+def soak_section(report: dict[str, Any]) -> str:
+    """The soak's two lines, as bench/soak.py prints them."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    import soak
+
+    return "\n".join(["```text", "$ python bench/soak.py", soak.summary(report), "```"])
+
+
+SECTIONS = {
+    "engine": (ENGINE_JSON, engine_section),
+    "compare": (COMPARE_JSON, compare_section),
+    "soak": (SOAK_JSON, soak_section),
+}
+
+
+def render_page(text: str, page: str) -> str:
+    """The page with each ``<!-- generated: NAME -->`` … ``<!-- end generated -->`` part rendered anew."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name not in SECTIONS:
+            raise KeyError(f"{page} names a generated part {name!r} that bench/figures.py does not make")
+        path, render = SECTIONS[name]
+        return f"{match.group(1)}{render(json.loads(path.read_text()))}\n{match.group(4)}"
+
+    return _MARKED.sub(fill, text)

@@ -1,0 +1,243 @@
+"""What the prose of the docs says about a default, a limit or a timing is what the code does.
+
+Each case names a page, the words it uses (whitespace-insensitive) and the value in the code the words describe.
+When the code changes, the case fails and names the page to correct; when the page changes, it fails until the
+case is moved with it. The generated references (worker.toml, CLI) need no case: they are made from the code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import click
+import pytest
+
+from runner import RedisSettings, Worker, cron
+from runner.cli import cli, output, supervisor
+from runner.config.models import CronConfig, WorkerSettings
+from runner.embedded import files as embedded_files
+from runner.engine import inspect as engine_inspect
+from runner.engine import keys
+from runner.engine.cron import CronScheduler
+from runner.engine.lifecycle import Outage
+from runner.metrics import MetricsExporter
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def default(function: Callable[..., Any], name: str) -> Any:
+    return inspect.signature(function).parameters[name].default
+
+
+def option(command_path: str, name: str) -> Any:
+    """The default of an option of ``runner <command_path>``."""
+    command: click.Command = cli
+    for part in command_path.split():
+        assert isinstance(command, click.Group)
+        found = command.get_command(click.Context(command), part)
+        assert found is not None, part
+        command = found
+    (param,) = [p for p in command.params if p.name == name]
+    return param.default
+
+
+def init_writes() -> list[str]:
+    """The files ``runner init myworker`` writes, run in a temporary directory."""
+    from click.testing import CliRunner
+
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "myworker"
+        done = CliRunner().invoke(cli, ["init", str(target)])
+        assert done.exit_code == 0, done.output
+        return sorted(path.name for path in target.iterdir())
+
+
+def soak_defaults() -> tuple[Any, ...]:
+    """bench/soak.py's defaults: jobs, seconds, workers, the range of pauses between kills, Redis kills, downtime."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import soak
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    o = soak.parse([])
+    # a kill comes kill_every × uniform(0.5, 1.5) after the one before
+    assert "kill_every * rng.uniform(0.5, 1.5)" in inspect.getsource(soak)
+    return (o.jobs, o.duration, o.workers, o.kill_every * 0.5, o.kill_every * 1.5, o.redis_restarts, o.redis_down)
+
+
+def outage_backoff_cap() -> float:
+    """The longest pause between retries while Redis is unreachable, from ``Outage`` itself."""
+    pauses: list[float] = []
+
+    async def wait_for_stop(delay: float) -> None:
+        pauses.append(delay)
+
+    outage = Outage(SimpleNamespace(stopping=False, wait_for_stop=wait_for_stop), "redis://x")  # type: ignore[arg-type]
+    outage.since = time.monotonic() - 3600  # an hour into an outage
+    asyncio.run(outage.failed(ConnectionError("down")))
+    return pauses[0]
+
+
+@dataclass(frozen=True)
+class Claim:
+    page: str
+    words: str
+    actual: Callable[[], Any]
+    expected: Any
+
+    @property
+    def id(self) -> str:
+        return f"{self.page}: {self.words[:50]}"
+
+
+CLAIMS = [
+    # the lease and stopping
+    Claim("guarantees.md", "`lease` (10 s by default", lambda: WorkerSettings.model_fields["lease"].default, 10.0),
+    Claim("guarantees.md", "`lease` (10 s by default", lambda: default(Worker, "lease"), 10),
+    Claim("python-api.md", "after at most `lease` seconds (10 by default)", lambda: default(Worker, "lease"), 10),
+    Claim("migrating-from-arq.md", "within `lease` (10 s by default)", lambda: default(Worker, "lease"), 10),
+    Claim(
+        "guarantees.md",
+        "`job_completion_wait` seconds (0 by default)",
+        lambda: (default(Worker, "job_completion_wait"), WorkerSettings.model_fields["job_completion_wait"].default),
+        (0, 0.0),
+    ),
+    Claim(
+        "guarantees.md",
+        "relaunches a child that dies after 0.5 s, doubling to 30 s while it keeps dying within 30 s of its start",
+        lambda: (supervisor.BACKOFF_FIRST, supervisor.BACKOFF_MAX, supervisor.HEALTHY_AFTER),
+        (0.5, 30.0, 30.0),
+    ),
+    Claim(
+        "commands.md",
+        "restarts a child that dies (after 0.5s, doubling up to 30s while it keeps dying)",
+        lambda: (supervisor.BACKOFF_FIRST, supervisor.BACKOFF_MAX),
+        (0.5, 30.0),
+    ),
+    Claim("guarantees.md", "a backoff of at most 2 s", outage_backoff_cap, 2.0),
+    Claim(
+        "guarantees.md",
+        "`socket_timeout` per try (a runner `RedisSettings` field, 5 s by default",
+        lambda: RedisSettings().socket_timeout,
+        5,
+    ),
+    Claim(
+        "commands.md",
+        "Exit codes: `0` success / clean stop, `1` failure (including an invalid file for `validate`), `2` usage "
+        "error, `3` could not start",
+        lambda: (output.EXIT_OK, output.EXIT_FAILURE, output.EXIT_USAGE, output.EXIT_START),
+        (0, 1, 2, 3),
+    ),
+    Claim(
+        "commands.md",
+        "runner init myworker # writes myworker/worker.toml, myworker/tasks.py, myworker/worker.schema.json",
+        lambda: init_writes(),
+        ["tasks.py", "worker.schema.json", "worker.toml"],
+    ),
+    # cron
+    Claim(
+        "cron.md",
+        "`max_tries` (default 1), `keep_result` (default 0)",
+        lambda: (default(cron, "max_tries"), default(cron, "keep_result")),
+        (1, 0),
+    ),
+    Claim(
+        "cron.md",
+        "`second` defaults to 0 and `microsecond` to arq's 123456",
+        lambda: (default(cron, "second"), default(cron, "microsecond")),
+        (0, 123_456),
+    ),
+    Claim(
+        "cron.md",
+        "enqueues every occurrence shortly (1 s) before it is due",
+        lambda: default(CronScheduler, "lead"),
+        1.0,
+    ),
+    Claim(
+        "cron.md", "occurrences more than a minute late are dropped", lambda: default(CronScheduler, "max_late"), 60.0
+    ),
+    Claim("cron.md", "else **UTC**", lambda: cron(_a_cron_job, hour=1).zone(None), UTC),
+    Claim(
+        "cron.md",
+        "`name` (default `cron:<function>`)",
+        lambda: cron("tests.docs.test_claims:_a_cron_job", hour=1).name,
+        "cron:_a_cron_job",
+    ),
+    Claim("cron.md", "`unique`", lambda: CronConfig.model_fields["unique"].default, True),
+    Claim(
+        "guarantees.md",
+        "enqueues 10 000 jobs over a minute while it SIGKILLs a random one of 3 `runner start` processes every "
+        "1.5–4.5 s (starting a new one each time) and SIGKILLs Redis (AOF, `appendfsync always`) twice, for 2 s each",
+        lambda: soak_defaults(),
+        (10_000, 60.0, 3, 1.5, 4.5, 2, 2.0),
+    ),
+    # the embedded server
+    Claim(
+        "embedded.md",
+        "Two seconds after the last one has closed its pool or died",
+        lambda: embedded_files.LINGER_S,
+        2.0,
+    ),
+    Claim(
+        "getting-started.md",
+        "it stops by itself two seconds after the last process using it has gone",
+        lambda: embedded_files.LINGER_S,
+        2.0,
+    ),
+    Claim(
+        "embedded.md", "checks those processes a few times a second", lambda: 1 / embedded_files.CHECK_INTERVAL_S, 4.0
+    ),
+    # operations
+    Claim("operations.md", "(at most 50 unless `--limit N`", lambda: option("jobs list", "limit"), 50),
+    Claim("operations.md", "redraws every 2 s like top", lambda: option("info", "interval"), 2.0),
+    Claim(
+        "operations.md", "queue depth, read from Redis every 5 s", lambda: default(MetricsExporter, "refresh_s"), 5.0
+    ),
+    Claim(
+        "deployment.md",
+        "the depth it reads from Redis every 5 seconds",
+        lambda: default(MetricsExporter, "refresh_s"),
+        5.0,
+    ),
+    Claim("cron.md", "`--count` defaults to 5", lambda: option("next-cron", "count"), 5),
+    Claim("operations.md", "(kept an hour)", lambda: keys.stats_key_ttl_s // 3600, 1),
+    Claim("migrating-from-arq.md", "(kept an hour)", lambda: keys.stats_key_ttl_s // 3600, 1),
+    Claim(
+        "operations.md",
+        "outcomes per minute over the last five minutes",
+        lambda: engine_inspect.STATS_WINDOW_MINUTES,
+        5,
+    ),
+    Claim(
+        "operations.md",
+        "default an hour; `keep_result = 0` keeps",
+        lambda: WorkerSettings.model_fields["keep_result"].default,
+        3600.0,
+    ),
+]
+
+
+async def _a_cron_job(ctx: Any) -> None:
+    """A cron job for the name claim."""
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
+def test_the_docs_say_what_the_code_does(claim: Claim) -> None:
+    page = _normal((ROOT / "docs" / claim.page).read_text())
+    assert _normal(claim.words) in page, f"docs/{claim.page} no longer says {claim.words!r}: move this case with it"
+    assert claim.actual() == claim.expected, f"docs/{claim.page} says {claim.words!r}, which the code no longer does"
