@@ -19,14 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
-
-from runner.engine import keys, scripts
+from runner.engine import scripts
+from runner.engine.keys import ARQ_LAYOUT, KeyLayout
+from runner.engine.lifecycle import REDIS_ERRORS
 from runner.engine.utils import timestamp_ms
 
 logger = logging.getLogger("runner.worker")
-
-REDIS_ERRORS = (RedisError, OSError)
 
 
 class LeaseThread:
@@ -38,7 +36,7 @@ class LeaseThread:
         lease_ms: how long a claim lives without renewal.
         claims_lock: held by the outcome writer while an outcome script is in flight.
         on_lost: called (from the thread) with the ids of running jobs whose claim another worker now holds.
-        in_progress_prefix: where claims live.
+        layout: where the queue and the claims live.
     """
 
     def __init__(
@@ -49,7 +47,7 @@ class LeaseThread:
         lease_ms: int,
         claims_lock: threading.Lock,
         on_lost: Callable[[list[str]], None] | None = None,
-        in_progress_prefix: str = keys.in_progress_key_prefix,
+        layout: KeyLayout = ARQ_LAYOUT,
         name: str = "runner-lease",
     ) -> None:
         self.client = client
@@ -57,7 +55,8 @@ class LeaseThread:
         self.lease_ms = lease_ms
         self.claims_lock = claims_lock
         self.on_lost = on_lost
-        self.in_progress_prefix = in_progress_prefix
+        self.queue_key = layout.queue(queue_name)
+        self.in_progress_prefix = layout.in_progress_prefix(queue_name)
         self.name = name
         self.interval_s = lease_ms / 3000
         self.renewals = 0
@@ -136,9 +135,11 @@ class LeaseThread:
         try:
             retake = running if locked else []
             renew_only = finishing if locked else running + finishing
+            ids = retake + renew_only
+            prefix = self.in_progress_prefix
             lost = self._script(
-                keys=[self.queue_name],
-                args=[timestamp_ms(), self.lease_ms, self.in_progress_prefix, len(retake), *retake, *renew_only],
+                keys=[self.queue_key, *[prefix + job_id for job_id in ids]],
+                args=[timestamp_ms(), self.lease_ms, len(retake), *ids],
             )
         finally:
             if locked:

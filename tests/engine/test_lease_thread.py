@@ -8,7 +8,6 @@ import time
 import pytest
 
 from runner import RunnerRedis
-from runner.engine import keys
 from runner.engine.connection import blocking_client
 from runner.engine.lease_thread import LeaseThread
 from runner.engine.utils import timestamp_ms
@@ -18,7 +17,7 @@ QUEUE = "arq:queue"
 
 async def claim(pool: RunnerRedis, job_id: str, lease_ms: int) -> None:
     await pool.zadd(QUEUE, {job_id: timestamp_ms() + lease_ms})
-    await pool.set(keys.in_progress_key_prefix + job_id, b"1", px=lease_ms)
+    await pool.set("arq:in-progress:" + job_id, b"1", px=lease_ms)
 
 
 def make(pool: RunnerRedis, lease_ms: int, lock: threading.Lock | None = None, **kwargs: object) -> LeaseThread:
@@ -34,7 +33,7 @@ async def test_claims_live_on_while_the_loop_is_blocked_and_lapse_after_stop(poo
     lease.start()
     try:
         time.sleep(2.5)  # blocks this test's event loop for 2.5 leases: only the thread can renew
-        assert await pool.exists(keys.in_progress_key_prefix + "j1")
+        assert await pool.exists("arq:in-progress:" + "j1")
         assert lease.renewals >= 6
         # the job's score moves with the claim, so it stays out of the due range while it runs
         score = await pool.zscore(QUEUE, "j1")
@@ -42,7 +41,7 @@ async def test_claims_live_on_while_the_loop_is_blocked_and_lapse_after_stop(poo
     finally:
         lease.stop()
     time.sleep(1.2)
-    assert not await pool.exists(keys.in_progress_key_prefix + "j1")
+    assert not await pool.exists("arq:in-progress:" + "j1")
 
 
 async def test_a_dropped_job_is_no_longer_renewed(pool: RunnerRedis) -> None:
@@ -55,8 +54,8 @@ async def test_a_dropped_job_is_no_longer_renewed(pool: RunnerRedis) -> None:
     lease.start()
     try:
         time.sleep(1.5)
-        assert await pool.exists(keys.in_progress_key_prefix + "j1")
-        assert not await pool.exists(keys.in_progress_key_prefix + "j2")
+        assert await pool.exists("arq:in-progress:" + "j1")
+        assert not await pool.exists("arq:in-progress:" + "j2")
     finally:
         lease.stop()
 
@@ -69,9 +68,9 @@ async def test_an_expired_claim_is_taken_back_only_under_the_lock(pool: RunnerRe
     try:
         with lock:  # the outcome writer holds the lock: the round only renews what exists
             assert lease.renew() == []
-        assert not await pool.exists(keys.in_progress_key_prefix + "j1")
+        assert not await pool.exists("arq:in-progress:" + "j1")
         assert lease.renew() == []
-        assert await pool.exists(keys.in_progress_key_prefix + "j1")
+        assert await pool.exists("arq:in-progress:" + "j1")
     finally:
         lease.stop()
 
@@ -87,7 +86,7 @@ async def test_a_claim_that_cannot_be_taken_back_is_reported_lost(pool: RunnerRe
     try:
         assert lease.renew() == ["j1"]
         assert seen == [["j1"]]
-        assert not await pool.exists(keys.in_progress_key_prefix + "j2")
+        assert not await pool.exists("arq:in-progress:" + "j2")
     finally:
         lease.stop()
 
