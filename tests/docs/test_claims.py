@@ -241,3 +241,13 @@ def test_the_docs_say_what_the_code_does(claim: Claim) -> None:
     page = _normal((ROOT / "docs" / claim.page).read_text())
     assert _normal(claim.words) in page, f"docs/{claim.page} no longer says {claim.words!r}: move this case with it"
     assert claim.actual() == claim.expected, f"docs/{claim.page} says {claim.words!r}, which the code no longer does"
+
+
+def test_every_runner_key_is_in_the_migration_table() -> None:
+    # an arq user sharing a queue should know every key runner writes; the table lists them by prefix
+    source = "".join(path.read_text() for path in (ROOT / "runner").rglob("*") if path.suffix in (".py", ".lua"))
+    prefixes = {match.rsplit(":", 1)[0] for match in re.findall(r"(?<=[\"'])runner:[a-z_:]+:", source)}
+    page = (ROOT / "docs" / "migrating-from-arq.md").read_text()
+    listed = set(re.findall(r"^\| `(runner:[a-z_:]+):<", page, flags=re.M))
+    assert prefixes, "no runner: key found in the source: the pattern above is stale"
+    assert prefixes <= listed, f"docs/migrating-from-arq.md: keys missing from the table: {prefixes - listed}"

@@ -4,6 +4,7 @@ figures generate now, so they cannot drift."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -62,3 +63,12 @@ def test_queue_options_mean_what_the_worker_wide_ones_mean() -> None:
 def test_durations_shown_as_the_file_would_spell_them_read_back_the_same(seconds: float) -> None:
     shown = generator().format_duration(seconds)
     assert parse_duration(shown.strip('"')) == seconds
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    import runner
+
+    page = (ROOT / "docs" / "reference" / "api.md").read_text()
+    documented = set(re.findall(r"^::: runner\.(\w+)", page, flags=re.M))
+    missing = sorted(set(runner.__all__) - {"__version__"} - documented)
+    assert not missing, f"docs/reference/api.md: add a `::: runner.<name>` line for each of {missing}"

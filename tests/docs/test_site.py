@@ -12,9 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_site_builds_strict(tmp_path: Path) -> None:
     if importlib.util.find_spec("mkdocs") is None:
@@ -34,3 +33,16 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     api = (site / "reference" / "api" / "index.html").read_text()
     assert "Runs jobs from one queue" in api  # Worker's docstring
     assert (site / "assets" / "compare.svg").is_file()
+
+
+PAGES = sorted(page for page in (ROOT / "docs").rglob("*.md") if "_tools" not in page.parts)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_page_has_a_title_and_says_what_it_is_for(page: Path) -> None:
+    # docs/_tools/PAGES.md: a `# Title`, then a paragraph before the first section
+    lines = [line for line in page.read_text().splitlines() if not line.startswith("<!--")]
+    assert lines[0].startswith("# "), f"{page.name}: the first line is the page's `# Title`"
+    first_section = next((i for i, line in enumerate(lines) if line.startswith("## ")), len(lines))
+    before_sections = "\n".join(lines[1:first_section])
+    assert len(before_sections.split()) >= 12, f"{page.name}: say what the page is for before its first ## section"
