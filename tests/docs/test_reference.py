@@ -69,6 +69,7 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     import runner
 
     page = (ROOT / "docs" / "reference" / "api.md").read_text()
-    documented = set(re.findall(r"^::: runner\.(\w+)", page, flags=re.M))
+    # `runner.cron` is also a module's name, so the function is named by its full path there
+    documented = set(re.findall(r"^::: runner\.(?:[\w.]+\.)?(\w+)$", page, flags=re.M))
     missing = sorted(set(runner.__all__) - {"__version__"} - documented)
     assert not missing, f"docs/reference/api.md: add a `::: runner.<name>` line for each of {missing}"
