@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -251,3 +253,53 @@ def test_every_runner_key_is_in_the_migration_table() -> None:
     listed = set(re.findall(r"^\| `(runner:[a-z_:]+):<", page, flags=re.M))
     assert prefixes, "no runner: key found in the source: the pattern above is stale"
     assert prefixes <= listed, f"docs/migrating-from-arq.md: keys missing from the table: {prefixes - listed}"
+
+
+def problems_of(text: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    from runner.config import ProblemList, load_settings
+
+    for name in [n for n in os.environ if n.startswith("RUNNER_") or n == "REDIS_URL"]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "worker.toml").write_text(text)
+    with pytest.raises(ProblemList) as caught:
+        load_settings(tmp_path / "worker.toml", display_name="worker.toml")
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "quoted"),
+    [
+        (
+            '[functions.a]\npath = "tasks:a"\n[redis]\nconn_timout = "1s"\n',
+            {},
+            "redis.conn_timout: unknown key; did you mean `conn_timeout`?",
+        ),
+        ("max_jobs = 2\n", {"RUNNER_MAX_JOBS": "ten"}, 'env RUNNER_MAX_JOBS: max_jobs: must be an integer (got "ten")'),
+    ],
+)
+def test_error_messages_the_worker_toml_guide_quotes_are_real(
+    text: str, env: dict[str, str], quoted: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert quoted in (ROOT / "docs" / "worker-toml.md").read_text()
+    assert quoted in problems_of(text, env, monkeypatch, tmp_path)
+
+
+def test_the_validate_example_prints_what_the_page_shows(tmp_path: Path) -> None:
+    # docs/commands.md shows a broken worker.toml and what `runner validate` says about it
+    from tests.docs.blocks import blocks
+
+    found = blocks(ROOT / "docs" / "commands.md")
+    for name in ("tasks.py", "worker.toml"):
+        (block,) = [b for b in found if b.title == name]
+        (tmp_path / name).write_text(block.body)
+    (shown,) = [b for b in found if b.lang == "console" and b.body.startswith("$ runner validate worker.toml\n")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNER_") and k != "REDIS_URL"}
+    env["PYTHONPATH"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "validate", "worker.toml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout + done.stderr == shown.body.removeprefix("$ runner validate worker.toml\n")
