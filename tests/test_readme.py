@@ -155,3 +155,12 @@ def test_quickstart_commands_run_as_written(checkout: Path) -> None:
     results = asyncio.run(stored_results(data_dir))
     assert len(results) == 10
     assert sum(1 for result in results if getattr(result, "success", False)) == 8
+
+
+def test_worker_toml_example_validates_against_the_example_tasks(tmp_path: Path) -> None:
+    # the README's worker.toml names functions of examples/tasks.py; runner validate imports each of them
+    (example,) = re.findall(r"^```toml\n(.*?)^```", section("worker.toml"), flags=re.S | re.M)
+    shutil.copy(ROOT / "examples" / "tasks.py", tmp_path / "tasks.py")
+    (tmp_path / "worker.toml").write_text(example)
+    done = run([runner_script(), "validate", "worker.toml"], tmp_path)
+    assert done.stdout.startswith("worker.toml: OK")
