@@ -29,8 +29,8 @@ from runner import RedisSettings, Worker, cron
 from runner.cli import cli, output, supervisor
 from runner.config.models import CronConfig, WorkerSettings
 from runner.embedded import files as embedded_files
+from runner.engine import connection, keys
 from runner.engine import inspect as engine_inspect
-from runner.engine import keys
 from runner.engine.cron import CronScheduler
 from runner.engine.lifecycle import Outage
 from runner.metrics import MetricsExporter
@@ -146,6 +146,12 @@ CLAIMS = [
         "runner init myworker # writes myworker/worker.toml, myworker/tasks.py, myworker/worker.schema.json",
         lambda: init_writes(),
         ["tasks.py", "worker.schema.json", "worker.toml"],
+    ),
+    Claim(
+        "guarantees.md",
+        "5 s by default; up to three tries;",
+        lambda: 1 + connection._connection_kwargs(RedisSettings())["retry"].get_retries(),
+        3,
     ),
     # cron
     Claim(
