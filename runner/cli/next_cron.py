@@ -11,8 +11,9 @@ from typing import Any
 import click
 
 from runner.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, config_argument, fail, handled, load, plural
+from runner.config.cron_check import KNOWN_DIFFERENCES, Comparison, compare
 from runner.config.models import CRON_TIME_FIELDS, CronConfig
-from runner.engine.cron import KNOWN_DIFFERENCES, Comparison, compare, resolve_tz
+from runner.engine.cron import resolve_tz
 from runner.engine.cron_schedule import Schedule
 from runner.errors import ConfigError
 

@@ -200,10 +200,13 @@ class _Checker:
             self.add(("serializer",), problem)
 
     def cron(self) -> None:
-        from runner.config import cronbridge
+        if not self.settings.cron:
+            return
+        # croniter is validation tooling: it is loaded only when there are schedules to check
+        from runner.config.cron_check import schedule_problems
 
         for name, entry in self.settings.cron.items():
-            for path, message in cronbridge.schedule_problems(name, entry, self.settings.timezone):
+            for path, message in schedule_problems(name, entry, self.settings.timezone):
                 self.add(path, message)
 
 

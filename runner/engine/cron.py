@@ -23,21 +23,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from redis.exceptions import RedisError
 
 from runner.engine import scripts
-from runner.engine.cron_check import KNOWN_DIFFERENCES, Comparison, Disagreement, compare, crosscheck
 from runner.engine.cron_schedule import FieldValue, Schedule
 from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
 from runner.errors import ConfigError, RedisUnavailable
 
 __all__ = [
-    "KNOWN_DIFFERENCES",
-    "Comparison",
     "CronJob",
     "CronScheduler",
-    "Disagreement",
     "Schedule",
-    "compare",
     "cron",
-    "crosscheck",
     "resolve_tz",
 ]
 

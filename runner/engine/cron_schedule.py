@@ -12,7 +12,7 @@ DST rules (the same for every schedule):
 * a wall time that occurs twice (fall back) runs once, at its first occurrence
   (``30 1 * * *`` runs at 01:30 EDT, not again at 01:30 EST; ``*/15 * * * *`` pauses for the repeated hour).
 
-croniter is never used here; it is only the oracle that ``runner.engine.cron_check`` compares against.
+croniter is never used here; it is only the oracle that ``runner.config.cron_check`` compares against.
 """
 
 from __future__ import annotations
@@ -315,26 +315,6 @@ class Schedule:
             current = self.next_run(current, tz)
             out.append(current)
         return out
-
-    def period_hint(self) -> timedelta:
-        """A rough lower bound of the time between two runs, used to size idempotency windows."""
-
-        def smallest_gap(values: tuple[int, ...], span: int) -> int:
-            if len(values) == 1:
-                return span
-            gaps = [b - a for a, b in zip(values, values[1:], strict=False)]
-            gaps.append(values[0] + span - values[-1])
-            return min(gaps)
-
-        if len(self.microseconds) > 1:
-            return timedelta(microseconds=smallest_gap(self.microseconds, 1_000_000))
-        if len(self.seconds) > 1:
-            return timedelta(seconds=smallest_gap(self.seconds, 60))
-        if len(self.minutes) > 1:
-            return timedelta(minutes=smallest_gap(self.minutes, 60))
-        if len(self.hours) > 1:
-            return timedelta(hours=smallest_gap(self.hours, 24))
-        return timedelta(days=1)
 
     # -- display ---------------------------------------------------------------------------------------------------
 

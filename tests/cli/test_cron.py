@@ -103,7 +103,7 @@ def test_json(config: Path) -> None:
 
 def test_unexplained_disagreement_exits_1(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # pretend the DST rule were not documented: the same run must then count as a failure
-    monkeypatch.setattr("runner.engine.cron_check.classify", lambda *args: None)
+    monkeypatch.setattr("runner.config.cron_check.classify", lambda *args: None)
     code, out, err = _run("worker.toml", "--from", "2024-11-01T12:00", "--count", "4")
     assert code == 1
     assert "    3  Mon 2024-11-04 01:30:00 -05:00  2024-11-04 06:30:00Z  DIFFERS" in out.splitlines()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from runner.engine.cron_check import KNOWN_DIFFERENCES, Comparison, compare, crosscheck
+from runner.config.cron_check import KNOWN_DIFFERENCES, Comparison, compare, crosscheck
 from runner.engine.cron_schedule import CRONTAB_WEEKDAY_NAMES, MONTH_NAMES, Schedule
 from runner.errors import ConfigError
 

@@ -1,9 +1,10 @@
 """croniter as an oracle: compare our schedule's runs with croniter's and explain every disagreement.
 
-runner computes schedules with its own code (``runner.engine.cron_schedule``); croniter only checks it. A
-disagreement is either *intended* — one of :data:`KNOWN_DIFFERENCES`, each a deliberate, documented choice —
-or *unexplained*, which is a bug on one side or the other. ``runner validate`` and ``runner next-cron`` use
-:func:`compare` / :func:`crosscheck` and fail only on unexplained disagreements.
+runner computes schedules with its own code (``runner.engine.cron_schedule``); croniter only checks it, from the
+config layer, so neither ``import runner`` nor a running worker imports it. A disagreement is either *intended*
+— one of :data:`KNOWN_DIFFERENCES`, each a deliberate, documented choice — or *unexplained*, which is a bug on
+one side or the other. ``runner validate`` and ``runner next-cron`` use :func:`compare` / :func:`crosscheck` and
+fail only on unexplained disagreements.
 
 Each intended difference is recognised by re-deriving croniter's answer, not by pattern matching: the
 schedule is re-read the way croniter reads it and run through our own time engine; DST differences are
@@ -15,11 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from croniter.croniter import CroniterError
 
+from runner.config.models import CRON_TIME_FIELDS, CronConfig
 from runner.engine.cron_schedule import CRONTAB_WEEKDAY_NAMES, MONTH_NAMES, Schedule, resolve_wall_time
+from runner.errors import ConfigError
 
 KNOWN_DIFFERENCES: dict[str, str] = {
     "dst-repeated": (
@@ -305,3 +309,44 @@ def _unwrap(schedule: Any, tz: tzinfo | None) -> tuple[Schedule, tzinfo]:
         return schedule, tz or UTC
     inner = schedule.schedule
     return inner, tz or getattr(schedule, "tz", None) or UTC
+
+
+# -- a worker.toml's [cron.<name>] entries ---------------------------------------------------------------------------
+
+KeyPath = tuple[str, ...]
+CROSSCHECK_RUNS = 24  # enough to cross a day, a week boundary and most field wrap-arounds, and still quick
+
+
+def _sentence(message: str) -> str:
+    message = message.strip().removesuffix(".")
+    return message[:1].lower() + message[1:]
+
+
+def schedule_problems(name: str, entry: CronConfig, default_tz: str | None) -> list[tuple[KeyPath, str]]:
+    """Problems with the schedule of ``[cron.<name>]``: it must parse, and agree with croniter."""
+    path: KeyPath = ("cron", name, "schedule") if entry.schedule is not None else ("cron", name)
+    try:
+        if entry.schedule is not None:
+            schedule = Schedule.from_crontab(entry.schedule)
+        else:
+            fields = {
+                field: set(value) if isinstance(value, list) else value
+                for field in CRON_TIME_FIELDS
+                if (value := getattr(entry, field)) is not None
+            }
+            schedule = Schedule.from_fields(label=f"cron.{name}", **fields)
+    except (ConfigError, ValueError, TypeError) as exc:
+        return [(path, _sentence(str(exc)))]
+    zone = ZoneInfo(entry.tz or default_tz or "UTC")
+    start = datetime.now(zone)
+    for disagreement in crosscheck(schedule, start, count=CROSSCHECK_RUNS, tz=zone):
+        if not disagreement.intended:
+            theirs = "an error" if disagreement.theirs is None else disagreement.theirs.isoformat()
+            return [
+                (
+                    path,
+                    f"runner's next run {disagreement.ours.isoformat()} disagrees with croniter's ({theirs}); "
+                    "please report this schedule",
+                )
+            ]
+    return []
