@@ -75,3 +75,41 @@ assert "croniter" not in sys.modules, "runner.config"
 """
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every runner module and the runner modules it imports (anywhere in it, TYPE_CHECKING and functions too)."""
+    root = ENGINE.parent
+    modules: dict[str, Path] = {}
+    for path in root.rglob("*.py"):
+        name = ".".join(path.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
+        modules[name] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from runner.engine import keys` imports the module keys, not everything the package holds
+                subs = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules]
+                targets = subs if len(subs) == len(node.names) else [node.module, *subs]
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    graph = _import_graph()
+
+    def reaches(start: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            for nxt in graph[stack.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return seen
+
+    cycles = sorted(f"{a} -> {b}" for a in graph for b in graph[a] if a in reaches(b))
+    assert cycles == []

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from runner.config.build import build_redis_settings, build_serializer, build_workers
 from runner.config.checks import check
+from runner.config.loading import LoadedConfig, load_settings
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.config.problems import Problem, ProblemList, mask_url
-from runner.config.sources import LoadedConfig, Origin, load_settings
+from runner.config.sources import Origin
 
 __all__ = [
     "DEFAULT_QUEUE",

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from runner.config.loading import LoadedConfig
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.config.problems import Problem, suggest
-from runner.config.sources import LoadedConfig, Origin
+from runner.config.sources import Origin
 from runner.engine.functions import Function
 from runner.engine.utils import import_string
 from runner.errors import ConfigError

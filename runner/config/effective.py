@@ -6,8 +6,8 @@ from typing import Any
 
 import tomli_w
 
+from runner.config.loading import LoadedConfig
 from runner.config.problems import SECRET_KEYS, mask_url
-from runner.config.sources import LoadedConfig
 from runner.config.toml_file import key_lines
 
 

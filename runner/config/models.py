@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from runner.config.sources import current_sources
 from runner.config.types import (
     CronDay,
     CronHour,
@@ -255,8 +256,6 @@ class WorkerSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        from runner.config.sources import current_sources
-
         return current_sources(settings_cls, init_settings)
 
     def queue_names(self) -> list[str]:

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -34,8 +32,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
-from runner.config.problems import Problem, ProblemList, translate_error
-from runner.config.toml_file import KeyPath, TomlDocument, read_toml
+from runner.config.problems import Problem, ProblemList
+from runner.config.toml_file import KeyPath, TomlDocument
 
 ENV_PREFIX = "RUNNER_"
 NESTING = "__"
@@ -59,7 +57,7 @@ class Origin:
 DEFAULT_ORIGIN = Origin("default")
 
 
-class _Data(PydanticBaseSettingsSource):
+class DataSource(PydanticBaseSettingsSource):
     """A source whose values were read beforehand (so each is read once, and origins can be kept)."""
 
     def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
@@ -73,7 +71,7 @@ class _Data(PydanticBaseSettingsSource):
         return self.data
 
 
-class TomlSource(_Data):
+class TomlSource(DataSource):
     """worker.toml, already parsed with the line of every key."""
 
     def __init__(self, settings_cls: type[BaseSettings], document: TomlDocument) -> None:
@@ -81,7 +79,7 @@ class TomlSource(_Data):
         self.document = document
 
     def origin(self, path: KeyPath) -> Origin | None:
-        if not _has_path(self.data, path):
+        if not has_path(self.data, path):
             return None
         return Origin(self.document.display_name, self.document.line_of(path))
 
@@ -145,7 +143,7 @@ def _dotenv_lines(path: Path) -> dict[str, int]:
     return lines
 
 
-def _has_path(data: Any, path: KeyPath) -> bool:
+def has_path(data: Any, path: KeyPath) -> bool:
     for part in path:
         if not isinstance(data, dict) or part not in data:
             return False
@@ -166,7 +164,7 @@ def _match_names(data: dict[str, Any], file_data: dict[str, Any]) -> dict[str, A
 
 
 @dataclass
-class _Layer:
+class Layer:
     """One source's data with a way to tell the origin of any path in it."""
 
     name: str
@@ -200,12 +198,12 @@ def current_sources(
     """The sources of the load in progress; outside :func:`load_settings`, flags and environment only."""
     active = _ACTIVE.get()
     if active is None:
-        return (init_settings, RunnerEnvSource(settings_cls), _Data(settings_cls, _redis_url_data(os.environ)))
+        return (init_settings, RunnerEnvSource(settings_cls), DataSource(settings_cls, redis_url_data(os.environ)))
     return (init_settings, *active)
 
 
 @contextmanager
-def _using(sources: list[PydanticBaseSettingsSource]) -> Iterator[None]:
+def using_sources(sources: list[PydanticBaseSettingsSource]) -> Iterator[None]:
     token = _ACTIVE.set(sources)
     try:
         yield
@@ -213,12 +211,12 @@ def _using(sources: list[PydanticBaseSettingsSource]) -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
-def _redis_url_data(environ: Mapping[str, str | None]) -> dict[str, Any]:
+def redis_url_data(environ: Mapping[str, str | None]) -> dict[str, Any]:
     url = environ.get("REDIS_URL")
     return {"redis": {"url": url}} if url else {}
 
 
-def _env_layer(source: RunnerEnvSource | RunnerDotEnvSource, file_data: dict[str, Any]) -> _Layer:
+def env_layer(source: RunnerEnvSource | RunnerDotEnvSource, file_data: dict[str, Any]) -> Layer:
     name = source.display_name if isinstance(source, RunnerDotEnvSource) else "env"
     try:
         data = _match_names(source(), file_data)
@@ -244,9 +242,9 @@ def _env_layer(source: RunnerEnvSource | RunnerDotEnvSource, file_data: dict[str
             continue
         path = tuple(variable[len(prefix) :].split(NESTING))
         path = _respell(path, file_data)
-        if _has_path(data, path):
+        if has_path(data, path):
             var_paths[path] = source.origin_of_variable(variable)
-    return _Layer(name, data, _Data(source.settings_cls, data), var_paths)
+    return Layer(name, data, DataSource(source.settings_cls, data), var_paths)
 
 
 def _respell(path: KeyPath, file_data: dict[str, Any]) -> KeyPath:
@@ -255,131 +253,3 @@ def _respell(path: KeyPath, file_data: dict[str, Any]) -> KeyPath:
             if name.lower() == path[1]:
                 return (path[0], name, *path[2:])
     return path
-
-
-@dataclass
-class LoadedConfig:
-    """A validated configuration with the origin of its values.
-
-    Attributes:
-        settings: the validated settings.
-        document: the parsed worker.toml.
-        layers: every source's data, highest precedence first (for origins).
-    """
-
-    settings: Any  # WorkerSettings; Any avoids an import cycle with models
-    document: TomlDocument
-    layers: list[_Layer]
-
-    @property
-    def directory(self) -> Path:
-        return self.document.path.resolve().parent
-
-    def origin(self, path: KeyPath) -> Origin:
-        """Where the effective value at ``path`` came from (``default`` when no source set it)."""
-        for layer in self.layers:
-            found = layer.origin(path)
-            if found is not None:
-                return found
-        return DEFAULT_ORIGIN
-
-
-def _problem_origin(layers: list[_Layer], document: TomlDocument, path: KeyPath) -> Origin:
-    for layer in layers:
-        found = layer.origin(path)
-        if found is not None:
-            return found
-    # nothing set this exact value (a missing key, a whole table): blame the source that wrote most of its path
-    best: _Layer | None = None
-    best_depth = -1
-    for layer in layers:
-        depth = max((k for k in range(len(path) + 1) if _has_path(layer.data, path[:k])), default=0)
-        if depth > best_depth:
-            best, best_depth = layer, depth
-    if best is not None and not isinstance(best.source, TomlSource):
-        found = best.touches(path[:best_depth])
-        if found is not None:
-            return found
-    return Origin(document.display_name, document.line_of(path))
-
-
-def load_settings(
-    path: str | Path,
-    *,
-    flags: dict[str, Any] | None = None,
-    display_name: str | None = None,
-) -> LoadedConfig:
-    """Read worker.toml at ``path`` with the environment, the ``.env`` beside it and ``flags`` on top.
-
-    Args:
-        path: the worker.toml file.
-        flags: settings given on the command line (highest precedence), e.g. ``{"burst": True}``.
-        display_name: how to name the file in messages; default ``path`` as given.
-
-    Raises:
-        ProblemList: the file cannot be read or parsed, or values are invalid; one problem per bad value.
-    """
-    from runner.config.models import WorkerSettings
-
-    file_path = Path(path)
-    document = read_toml(file_path, display_name or str(path))
-    settings_cls = WorkerSettings
-    flags = dict(flags or {})
-
-    dotenv_path = file_path.parent / ".env"
-    dotenv_name = str(Path(document.display_name).parent / ".env") if file_path.parent != Path() else ".env"
-    dotenv_name = dotenv_name.removeprefix("./")
-
-    layers: list[_Layer] = []
-    if flags:
-        layers.append(
-            _Layer("command line", flags, _Data(settings_cls, flags), {(k,): Origin("command line") for k in flags})
-        )
-    layers.append(_env_layer(RunnerEnvSource(settings_cls), document.data))
-    env_url = _redis_url_data(os.environ)
-    layers.append(
-        _Layer(
-            "env",
-            env_url,
-            _Data(settings_cls, env_url),
-            {("redis", "url"): Origin("env", None, "REDIS_URL")} if env_url else {},
-        )
-    )
-    if dotenv_path.is_file():
-        dotenv_source = RunnerDotEnvSource(settings_cls, dotenv_path, dotenv_name)
-        layers.append(_env_layer(dotenv_source, document.data))
-        dotenv_url = _redis_url_data(dotenv_values(dotenv_path))
-        line = dotenv_source.line_numbers.get("REDIS_URL")
-        layers.append(
-            _Layer(
-                dotenv_name,
-                dotenv_url,
-                _Data(settings_cls, dotenv_url),
-                {("redis", "url"): Origin(dotenv_name, line, "REDIS_URL")} if dotenv_url else {},
-            )
-        )
-    layers.append(_Layer(document.display_name, document.data, TomlSource(settings_cls, document), {}))
-
-    # flags travel as init arguments, so pydantic-settings' own init source keeps them first
-    with _using([layer.source for layer in layers if layer.name != "command line"]):
-        try:
-            settings = settings_cls(**flags)
-        except ValidationError as exc:
-            problems = []
-            for error in exc.errors():
-                loc, message = translate_error(settings_cls, error)
-                origin = _problem_origin(layers, document, loc)
-                problems.append(Problem(origin.source, origin.line, ".".join(loc), message, origin.variable))
-            problems.sort(key=lambda p: (p.source != document.display_name, p.line or 0))
-            raise ProblemList(_unique(problems)) from None
-    return LoadedConfig(settings=settings, document=document, layers=layers)
-
-
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen: set[str] = set()
-    out = []
-    for problem in problems:
-        if str(problem) not in seen:
-            seen.add(str(problem))
-            out.append(problem)
-    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -10,12 +9,9 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import uuid4
 
-from redis.asyncio import Redis
-
-from runner.engine import keys, scripts
+from runner.engine import scripts
 from runner.engine.job import Job, JobDef, JobResult, deserialize_job, deserialize_result, serialize_job
-from runner.engine.keys import ARQ_LAYOUT, KeyLayout
-from runner.engine.serializers import Deserializer, Serializer
+from runner.engine.pool import JobsRedis
 from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_ms, to_seconds, to_unix_ms
 
 logger = logging.getLogger("runner.client")
@@ -37,51 +33,16 @@ class JobSpec:
     unique_for: SecondsTimedelta | None = None
 
 
-class RunnerRedis(Redis):
+class RunnerRedis(JobsRedis):
     """A ``redis.asyncio.Redis`` that also enqueues jobs; made by ``create_pool``.
 
     Every enqueue is one round trip: a server-side script checks the id is free, writes the job and its score,
     and wakes one idle worker.
     """
 
-    def __init__(
-        self,
-        *args: Any,
-        job_serializer: Serializer | None = None,
-        job_deserializer: Deserializer | None = None,
-        default_queue_name: str = keys.default_queue_name,
-        expires_extra_ms: int = keys.expires_extra_ms_default,
-        key_layout: KeyLayout = ARQ_LAYOUT,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.configure(
-            job_serializer=job_serializer,
-            job_deserializer=job_deserializer,
-            default_queue_name=default_queue_name,
-            expires_extra_ms=expires_extra_ms,
-            key_layout=key_layout,
-        )
         self._enqueue_script = self.register_script(scripts.ENQUEUE)
-        self._embedded_lease: Any = None
-        self._result_waiter: ResultWaiter | None = None
-        self.settings_description = "redis"
-
-    def configure(
-        self,
-        *,
-        job_serializer: Serializer | None,
-        job_deserializer: Deserializer | None,
-        default_queue_name: str,
-        expires_extra_ms: int,
-        key_layout: KeyLayout = ARQ_LAYOUT,
-    ) -> None:
-        self.job_serializer = job_serializer
-        self.job_deserializer = job_deserializer
-        self.default_queue_name = default_queue_name
-        self.expires_extra_ms = expires_extra_ms
-        # where every key lives; every part that reaches Redis through this client asks it
-        self.key_layout = key_layout
 
     async def enqueue_job(
         self,
@@ -215,84 +176,6 @@ class RunnerRedis(Redis):
         results = [deserialize_result(p, deserializer=self.job_deserializer) for p in payloads if p]
         return sorted(results, key=lambda r: r.enqueue_time)
 
-    def result_waiter(self) -> ResultWaiter:
-        if self._result_waiter is None:
-            self._result_waiter = ResultWaiter(self)
-        return self._result_waiter
-
-    async def aclose(self, close_connection_pool: bool | None = None) -> None:
-        if self._result_waiter is not None:
-            await self._result_waiter.close()
-            self._result_waiter = None
-        await super().aclose(close_connection_pool)
-        if self._embedded_lease is not None:
-            lease, self._embedded_lease = self._embedded_lease, None
-            await asyncio.to_thread(lease.release)
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.aclose()
-
 
 # arq's name for the same thing, so moving from arq is an import change
 ArqRedis = RunnerRedis
-
-
-class ResultWaiter:
-    """Wakes ``Job.result()`` callers the moment a runner worker publishes that their job finished.
-
-    One pub/sub connection per pool serves every waiting caller; callers still poll at ``poll_delay`` so jobs
-    finished by arq workers (which publish nothing) are seen too.
-    """
-
-    def __init__(self, redis: RunnerRedis) -> None:
-        self._redis = redis
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        self._channels: set[str] = set()
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
-
-    async def register(self, queue_name: str, job_id: str) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(job_id, set()).add(future)
-        channel = self._redis.key_layout.done_channel(queue_name)
-        if channel not in self._channels:
-            async with self._lock:
-                if channel not in self._channels:
-                    await self._pubsub.subscribe(channel)
-                    self._channels.add(channel)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen())
-        return future
-
-    def unregister(self, job_id: str, future: asyncio.Future[None]) -> None:
-        waiters = self._waiters.get(job_id)
-        if waiters is not None:
-            waiters.discard(future)
-            if not waiters:
-                del self._waiters[job_id]
-
-    async def _listen(self) -> None:
-        try:
-            while self._channels:
-                message = await self._pubsub.get_message(timeout=1.0)
-                if not message or message.get("type") != "message":
-                    continue
-                for raw_id in message["data"].split():
-                    for future in self._waiters.pop(raw_id.decode(), ()):
-                        if not future.done():
-                            future.set_result(None)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the connection dropped: waiters fall back to polling
-            logger.debug("result listener stopped: %r", exc)
-            self._channels.clear()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]

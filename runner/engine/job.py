@@ -7,16 +7,14 @@ import pickle
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from runner.engine import keys
 from runner.engine.keys import KeyLayout
+from runner.engine.pool import JobsRedis
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import ms_to_datetime, timestamp_ms
 from runner.errors import DeserializationError, ResultNotFound, SerializationError
-
-if TYPE_CHECKING:
-    from runner.engine.client import RunnerRedis
 
 
 class JobStatus(str, Enum):  # noqa: UP042 - arq compares statuses with plain strings
@@ -61,7 +59,7 @@ class Job:
     def __init__(
         self,
         job_id: str,
-        redis: RunnerRedis,
+        redis: JobsRedis,
         _queue_name: str = keys.default_queue_name,
         _deserializer: Deserializer | None = None,
     ) -> None:

@@ -1,0 +1,139 @@
+"""``JobsRedis``: a ``redis.asyncio.Redis`` that knows the queue's layout, serializers and result waiter.
+
+It is what a ``Job`` handle needs of its client, and the base of ``RunnerRedis`` (client.py), which adds the
+enqueue calls; with the two apart, job.py and client.py need not import each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+
+from runner.engine import keys
+from runner.engine.keys import ARQ_LAYOUT, KeyLayout
+from runner.engine.serializers import Deserializer, Serializer
+
+logger = logging.getLogger("runner.client")
+
+
+class JobsRedis(Redis):
+    """A Redis client with the settings every job key and payload is read and written with."""
+
+    def __init__(
+        self,
+        *args: Any,
+        job_serializer: Serializer | None = None,
+        job_deserializer: Deserializer | None = None,
+        default_queue_name: str = keys.default_queue_name,
+        expires_extra_ms: int = keys.expires_extra_ms_default,
+        key_layout: KeyLayout = ARQ_LAYOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.configure(
+            job_serializer=job_serializer,
+            job_deserializer=job_deserializer,
+            default_queue_name=default_queue_name,
+            expires_extra_ms=expires_extra_ms,
+            key_layout=key_layout,
+        )
+        self._embedded_lease: Any = None
+        self._result_waiter: ResultWaiter | None = None
+        self.settings_description = "redis"
+
+    def configure(
+        self,
+        *,
+        job_serializer: Serializer | None,
+        job_deserializer: Deserializer | None,
+        default_queue_name: str,
+        expires_extra_ms: int,
+        key_layout: KeyLayout = ARQ_LAYOUT,
+    ) -> None:
+        self.job_serializer = job_serializer
+        self.job_deserializer = job_deserializer
+        self.default_queue_name = default_queue_name
+        self.expires_extra_ms = expires_extra_ms
+        # where every key lives; every part that reaches Redis through this client asks it
+        self.key_layout = key_layout
+
+    def result_waiter(self) -> ResultWaiter:
+        if self._result_waiter is None:
+            self._result_waiter = ResultWaiter(self)
+        return self._result_waiter
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        if self._result_waiter is not None:
+            await self._result_waiter.close()
+            self._result_waiter = None
+        await super().aclose(close_connection_pool)
+        if self._embedded_lease is not None:
+            lease, self._embedded_lease = self._embedded_lease, None
+            await asyncio.to_thread(lease.release)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+class ResultWaiter:
+    """Wakes ``Job.result()`` callers the moment a runner worker publishes that their job finished.
+
+    One pub/sub connection per pool serves every waiting caller; callers still poll at ``poll_delay`` so jobs
+    finished by arq workers (which publish nothing) are seen too.
+    """
+
+    def __init__(self, redis: JobsRedis) -> None:
+        self._redis = redis
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._channels: set[str] = set()
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def register(self, queue_name: str, job_id: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, set()).add(future)
+        channel = self._redis.key_layout.done_channel(queue_name)
+        if channel not in self._channels:
+            async with self._lock:
+                if channel not in self._channels:
+                    await self._pubsub.subscribe(channel)
+                    self._channels.add(channel)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen())
+        return future
+
+    def unregister(self, job_id: str, future: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(job_id)
+        if waiters is not None:
+            waiters.discard(future)
+            if not waiters:
+                del self._waiters[job_id]
+
+    async def _listen(self) -> None:
+        try:
+            while self._channels:
+                message = await self._pubsub.get_message(timeout=1.0)
+                if not message or message.get("type") != "message":
+                    continue
+                for raw_id in message["data"].split():
+                    for future in self._waiters.pop(raw_id.decode(), ()):
+                        if not future.done():
+                            future.set_result(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the connection dropped: waiters fall back to polling
+            logger.debug("result listener stopped: %r", exc)
+            self._channels.clear()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
