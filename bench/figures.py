@@ -106,6 +106,8 @@ def render_page(text: str, page: str) -> str:
         if name not in SECTIONS:
             raise KeyError(f"{page} names a generated part {name!r} that bench/figures.py does not make")
         path, render = SECTIONS[name]
+        if not path.exists():  # no run has written these figures yet: the page keeps what it has
+            return match.group(0)
         return f"{match.group(1)}{render(json.loads(path.read_text()))}\n{match.group(4)}"
 
     return _MARKED.sub(fill, text)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,15 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 
 pytestmark = pytest.mark.slow
+
+
+def docs_figures() -> Any:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import figures
+    finally:
+        sys.path.remove(str(BENCH))
+    return figures
 
 
 def run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -40,6 +50,9 @@ def test_engine_bench_reports_every_figure(tmp_path: Path) -> None:
     # the worker sends less than one command per job on the drain path: claims and finishes are batched
     assert 0 < figures["client_cmds_per_job"] < 1
     assert "pick-up latency" in done.stdout
+    # the docs render the same JSON into docs/benchmarks.md (bench/figures.py)
+    section = docs_figures().engine_section(figures)
+    assert section.count("\n| ") == 9 and "nan" not in section
 
 
 @pytest.mark.timeout(600)  # the first run builds bench/.compare-venv (arq and saq from PyPI)
@@ -63,6 +76,10 @@ def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> No
     assert all(line.count("|") == 6 for line in table)
     assert "nan" not in done.stdout
     assert "Targets (issue 6):" in done.stdout
+    # the docs render the same JSON into docs/benchmarks.md (bench/figures.py): table, header and targets
+    section = docs_figures().compare_section(json.loads(out.read_text()))
+    assert [line for line in section.splitlines() if line.startswith("| ")] == table
+    assert section.count("\n- met: ") + section.count("\n- **missed**: ") == 11
     root = ET.parse(chart).getroot()
     assert root.tag.endswith("svg")
     assert len(root.findall("{http://www.w3.org/2000/svg}rect")) == 1 + 5 + 4 * 3

@@ -73,3 +73,20 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     documented = set(re.findall(r"^::: runner\.(?:[\w.]+\.)?(\w+)$", page, flags=re.M))
     missing = sorted(set(runner.__all__) - {"__version__"} - documented)
     assert not missing, f"docs/reference/api.md: add a `::: runner.<name>` line for each of {missing}"
+
+
+def test_the_soak_run_renders_as_the_soak_prints_it() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import figures
+        import soak
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    report = {
+        "enqueued": 10, "completed": 10, "lost": 0, "failed": 0, "duplicated": 0, "reruns": 1, "workers": 3,
+        "worker_kills": 2, "redis_restarts": 1, "enqueue_errors": 0, "chaos_s": 5.0, "total_s": 6.1,
+    }  # fmt: skip
+    section = figures.soak_section(report)
+    assert section.splitlines()[:2] == ["```text", "$ python bench/soak.py"]
+    assert soak.summary(report) in section
+    assert "10 enqueued, 10 completed, 0 lost" in section
