@@ -8,6 +8,7 @@ case is moved with it. The generated references (worker.toml, CLI) need no case:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import os
 import re
@@ -309,3 +310,27 @@ def test_the_validate_example_prints_what_the_page_shows(tmp_path: Path) -> None
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stdout + done.stderr == shown.body.removeprefix("$ runner validate worker.toml\n")
+
+
+def _resolve(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(found, name):
+                return False
+            found = getattr(found, name)
+        return True
+    return False
+
+
+def test_every_python_path_the_docs_name_exists() -> None:
+    # `runner.config.cron_check.crosscheck(...)` in prose goes stale silently when code moves; this catches it
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    named = {(page.name, m) for page in pages for m in re.findall(r"`(runner(?:\.\w+)+)[(`]", page.read_text())}
+    assert len(named) >= 4
+    stale = sorted(f"{page}: {dotted}" for page, dotted in named if not _resolve(dotted))
+    assert not stale, f"the docs name Python paths that do not exist (any more): {stale}"
