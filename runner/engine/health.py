@@ -1,7 +1,8 @@
 """The health reporter: a worker's status line, every ``health_check_interval``, where arq and ``runner check`` look.
 
 Two records carry the same line: arq's shared ``<queue>:health-check`` key, and the worker's own
-``runner:workers:<queue>:<id>``, so several workers on one queue don't hide each other.
+``runner:workers:<queue>:<id>``, so several workers on one queue don't hide each other. Between them, every
+``PRESENCE_INTERVAL_S``, it writes the worker's presence record for the dashboard (see presence.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime, tzinfo
 from typing import cast
 
@@ -17,7 +19,9 @@ from runner.engine.client import RunnerRedis
 from runner.engine.connection import RedisSettings, create_pool
 from runner.engine.events import JobCounts
 from runner.engine.lifecycle import REDIS_ERRORS, Outage
+from runner.engine.presence import PRESENCE_INTERVAL_S, PresenceFacts, clear_presence, make_presence, write_presence
 from runner.engine.records import RunningJobs
+from runner.engine.utils import timestamp_ms
 
 logger = logging.getLogger("runner.worker")
 
@@ -35,6 +39,7 @@ class HealthReporter:
         running: the worker's running jobs.
         outage: the worker's outage policy.
         timezone: the zone of the line's timestamp (default UTC).
+        presence: what the presence record says besides counts and running jobs; None writes none.
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class HealthReporter:
         running: RunningJobs,
         outage: Outage,
         timezone: tzinfo | None = None,
+        presence: PresenceFacts | None = None,
     ) -> None:
         self.pool = pool
         self.queue_name = queue_name
@@ -59,18 +65,28 @@ class HealthReporter:
         self.running = running
         self.outage = outage
         self.timezone = timezone
+        self.presence = presence
         self._closing = asyncio.Event()
+        self._started_ms = timestamp_ms()
 
     async def run(self) -> None:
-        """Record now and every interval until ``close()``."""
+        """Record now and every interval (the presence record every few seconds) until ``close()``."""
+        self._started_ms = timestamp_ms()
+        next_health = next_presence = time.monotonic()
         while not self._closing.is_set():
             try:
-                await self.record()
+                if time.monotonic() >= next_health:
+                    await self.record()
+                    next_health = time.monotonic() + self.interval_s
+                if self.presence is not None and time.monotonic() >= next_presence:
+                    await self.record_presence()
+                    next_presence = time.monotonic() + PRESENCE_INTERVAL_S
             except REDIS_ERRORS as exc:
                 await self.outage.failed(exc)
                 continue
+            wake = min(next_health, next_presence) if self.presence is not None else next_health
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.interval_s)
+                await asyncio.wait_for(self._closing.wait(), max(wake - time.monotonic(), 0.01))
 
     def close(self) -> None:
         """Ask the loop to end; it is never cancelled, so no Redis call is cut off halfway."""
@@ -94,12 +110,27 @@ class HealthReporter:
             pipe.set(self.pool.key_layout.worker(self.queue_name, self.worker_id), line, px=ttl_ms)
             await pipe.execute()
 
+    async def record_presence(self) -> None:
+        assert self.presence is not None
+        counts = self.counts
+        record = make_presence(
+            worker_id=self.worker_id,
+            queue=self.queue_name,
+            started_ms=self._started_ms,
+            facts=self.presence,
+            counts=(counts.complete, counts.failed, counts.retried),
+            running_ids=self.running.ids(),
+        )
+        await write_presence(self.pool, record)
+
     async def clear(self) -> None:
         """On a clean stop: this worker is no longer live, so `runner check` must not count it for an interval.
 
         The shared arq key goes too, as arq's own worker does on close; a live peer writes it again.
         """
         await self.pool.delete(self.health_check_key, self.pool.key_layout.worker(self.queue_name, self.worker_id))
+        if self.presence is not None:
+            await clear_presence(self.pool, self.queue_name, self.worker_id)
 
 
 async def async_check_health(

@@ -355,6 +355,8 @@ async def requeue_failed(
             layout.result(queue_name, row.job_id),
             layout.job(queue_name, row.job_id),
             layout.retry(queue_name, row.job_id),
+            layout.failed(queue_name),
+            layout.failed_expiry(queue_name),
         ],
         args=[raw, payload, now, expires_extra_ms, row.job_id],
     )

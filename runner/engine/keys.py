@@ -18,6 +18,10 @@
     runner:workers:<queue>:<worker>  STRING one worker's own health line
     runner:stats:<queue>:<minute>    HASH   complete/failed/retried counts of one minute (runner info)
     runner:cron:last:<name>          STRING unix ms of the latest occurrence of a cron job enqueued
+    runner:failed:<queue>            ZSET   id of each failed job whose result is kept -> finish ms (the dashboard)
+    runner:failed-expiry:<queue>     ZSET   the same ids -> ms their result expires (prunes the one above)
+    runner:presence:<queue>          ZSET   worker id -> ms of its latest presence record
+    runner:worker-info:<queue>:<id>  STRING one worker's presence record (JSON: host, pid, counters, running ids)
 
 Every method takes the queue, even where arq's layout ignores it: a layout for Redis Cluster, where all keys
 of a queue share one hash tag, needs it for every key, and the scripts already get every key (or, where a
@@ -69,6 +73,20 @@ class KeyLayout:
 
     def cron_last(self, queue_name: str, cron_name: str) -> str:
         return "runner:cron:last:" + cron_name
+
+    def failed(self, queue_name: str) -> str:
+        """The queue's failed jobs with a kept result, by finish time (the dashboard pages it)."""
+        return "runner:failed:" + queue_name
+
+    def failed_expiry(self, queue_name: str) -> str:
+        """The same failed jobs by the time their result expires, so expired entries go in one range."""
+        return "runner:failed-expiry:" + queue_name
+
+    def presence(self, queue_name: str) -> str:
+        return "runner:presence:" + queue_name
+
+    def worker_info(self, queue_name: str, worker_id: str) -> str:
+        return f"runner:worker-info:{queue_name}:{worker_id}"
 
     def enqueued(self, queue_name: str, call_token: str) -> str:
         return "runner:enqueued:" + call_token

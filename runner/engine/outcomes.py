@@ -93,7 +93,14 @@ class OutcomeWriter:
             try:
                 # one stats hash per minute feeds `runner info`'s completions and failures per minute
                 stats = layout.stats(queue, timestamp_ms() // 60_000)
-                script_keys = [layout.queue(queue), layout.abort(queue), stats, *job_keys]
+                script_keys = [
+                    layout.queue(queue),
+                    layout.abort(queue),
+                    stats,
+                    layout.failed(queue),
+                    layout.failed_expiry(queue),
+                ]
+                script_keys += job_keys
                 async with self.lock:
                     await self.script(keys=script_keys, args=args)
                 break

@@ -32,6 +32,7 @@ from runner.engine.leases import LeaseKeeper
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage, WorkerState
 from runner.engine.outcomes import OutcomeWriter
 from runner.engine.poll import PollLoop, PollSettings
+from runner.engine.presence import PresenceFacts
 from runner.engine.records import RunningJobs
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import SecondsTimedelta, to_seconds
@@ -395,6 +396,7 @@ class Worker:
             running=self.running,
             outage=outage,
             timezone=self.timezone,
+            presence=PresenceFacts(tuple(self.functions), self.max_jobs, self.burst),
         )
 
     async def _shutdown(self, parts: WorkerParts) -> None:

@@ -3,6 +3,8 @@
 -- KEYS[1] queue (ZSET)
 -- KEYS[2] abort (ZSET)
 -- KEYS[3] this minute's stats (HASH)
+-- KEYS[4] failed index (ZSET: id -> finish ms), KEYS[5] failed expiry index (ZSET: id -> ms the result expires;
+--         a result kept forever is not in it)
 -- then four keys per job, in ARGV's order: job key, in-progress key, retry key, result key
 -- ARGV[1] done channel (a pub/sub channel, not a key)
 -- ARGV[2] stats hash ttl (s)
@@ -13,16 +15,20 @@
 --   second letter: 'c' complete, 'f' failed, 'r' retried are counted in the stats hash; none is not counted
 --
 -- Publishes the finished ids, space separated, on the done channel so waiting clients wake at once.
+-- A failed job whose result is kept enters the failed index, and entries whose result has expired leave it (a
+-- bounded step per call that has failures), so the dashboard pages and counts failed jobs without a SCAN.
 -- Returns the number of jobs finished.
 -- Errors: none of its own.
 
 local stat_names = {c = 'complete', f = 'failed', r = 'retried'}
 local counts = {}
 local finished = {}
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local job = 0
 for i = 3, #ARGV, 5 do
   local id = ARGV[i]
-  local base = 3 + job * 4
+  local base = 5 + job * 4
   job = job + 1
   local kind = string.sub(ARGV[i + 1], 1, 1)
   local stat = stat_names[string.sub(ARGV[i + 1], 2, 2)]
@@ -35,6 +41,10 @@ for i = 3, #ARGV, 5 do
         redis.call('SET', KEYS[base + 4], payload, 'PX', keep)
       elseif keep < 0 then
         redis.call('SET', KEYS[base + 4], payload)
+      end
+      if stat == 'failed' and keep ~= 0 then
+        redis.call('ZADD', KEYS[4], now_ms, id)
+        if keep > 0 then redis.call('ZADD', KEYS[5], now_ms + keep, id) else redis.call('ZREM', KEYS[5], id) end
       end
     end
     redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3])
@@ -51,6 +61,14 @@ if next(counts) ~= nil then
     redis.call('HINCRBY', KEYS[3], name, count)
   end
   redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+if counts['failed'] then
+  -- expiries come no faster than failures did, so a bounded step per call keeps up
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now_ms, 'LIMIT', 0, 200)
+  if #expired > 0 then
+    redis.call('ZREM', KEYS[4], unpack(expired))
+    redis.call('ZREM', KEYS[5], unpack(expired))
+  end
 end
 if #finished > 0 then
   redis.call('PUBLISH', ARGV[1], table.concat(finished, ' '))
