@@ -145,15 +145,8 @@ class Job:
             return JobStatus.deferred if score > timestamp_ms() else JobStatus.queued
         return JobStatus.not_found
 
-    async def abort(self, *, timeout: float | None = None, poll_delay: float = 0.5) -> bool:  # noqa: ASYNC109
-        """Ask the workers to abort the job and wait for the outcome.
-
-        A queued or deferred job fails with ``CancelledError`` before it starts; a running one is cancelled
-        (the worker needs ``allow_abort_jobs``).
-
-        Returns:
-            True when the job ended aborted, False when it finished anyway or its outcome is unknown.
-        """
+    async def request_abort(self) -> None:
+        """Ask the workers to abort the job, without waiting for the outcome (``abort`` waits)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zscore(self._keys.queue(self._queue_name), self.job_id)
             pipe.exists(self._keys.in_progress(self._queue_name, self.job_id))
@@ -165,6 +158,17 @@ class Job:
                 pipe.rpush(self._keys.wake(self._queue_name), b"1")
             pipe.zadd(self._keys.abort(self._queue_name), {self.job_id: timestamp_ms()})
             await pipe.execute()
+
+    async def abort(self, *, timeout: float | None = None, poll_delay: float = 0.5) -> bool:  # noqa: ASYNC109
+        """Ask the workers to abort the job and wait for the outcome.
+
+        A queued or deferred job fails with ``CancelledError`` before it starts; a running one is cancelled
+        (the worker needs ``allow_abort_jobs``).
+
+        Returns:
+            True when the job ended aborted, False when it finished anyway or its outcome is unknown.
+        """
+        await self.request_abort()
         try:
             await self.result(timeout=timeout, poll_delay=poll_delay)
         except asyncio.CancelledError:

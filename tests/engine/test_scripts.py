@@ -98,6 +98,10 @@ def test_arq_layout_is_arqs_byte_for_byte() -> None:
         layout.stats(q, 7),
         layout.cron_last(q, "cron:f"),
         layout.enqueued(q, "t0k"),
+        layout.failed(q),
+        layout.failed_expiry(q),
+        layout.presence(q),
+        layout.worker_info(q, "w1"),
     ] == [
         "runner:wake:arq:queue",
         "runner:done:arq:queue",
@@ -106,6 +110,10 @@ def test_arq_layout_is_arqs_byte_for_byte() -> None:
         "runner:stats:arq:queue:7",
         "runner:cron:last:cron:f",
         "runner:enqueued:t0k",
+        "runner:failed:arq:queue",
+        "runner:failed-expiry:arq:queue",
+        "runner:presence:arq:queue",
+        "runner:worker-info:arq:queue:w1",
     ]
 
 
@@ -140,6 +148,18 @@ class TaggedLayout(KeyLayout):
 
     def enqueued(self, queue_name: str, call_token: str) -> str:
         return f"{{{queue_name}}}:enqueued:{call_token}"
+
+    def failed(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:failed"
+
+    def failed_expiry(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:failed-expiry"
+
+    def presence(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:presence"
+
+    def worker_info(self, queue_name: str, worker_id: str) -> str:
+        return f"{{{queue_name}}}:worker-info:{worker_id}"
 
     def job_prefix(self, queue_name: str) -> str:
         return f"{{{queue_name}}}:job:"

@@ -23,7 +23,18 @@ def load(name: str) -> str:
     return _INCLUDE.sub(lambda match: _read(f"include/{match.group(1)}.lua").rstrip("\n"), _read(f"{name}.lua"))
 
 
-NAMES = ("enqueue", "claim", "heartbeat", "finish", "requeue_failed", "purge", "cron_last")
+NAMES = (
+    "enqueue",
+    "claim",
+    "heartbeat",
+    "finish",
+    "requeue_failed",
+    "purge",
+    "cron_last",
+    "queue_summary",
+    "delete_job",
+    "purge_failed",
+)
 
 ENQUEUE = load("enqueue")
 CLAIM = load("claim")
@@ -32,3 +43,7 @@ FINISH = load("finish")
 REQUEUE_FAILED = load("requeue_failed")
 PURGE = load("purge")
 CRON_LAST = load("cron_last")
+# read and steer queues from the dashboard (runner/engine/browse.py, steering.py)
+QUEUE_SUMMARY = load("queue_summary")
+DELETE_JOB = load("delete_job")
+PURGE_FAILED = load("purge_failed")
