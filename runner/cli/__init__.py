@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "jobs": "jobs",
     "enqueue": "enqueue",
+    "dashboard": "dashboard",
 }
 
 

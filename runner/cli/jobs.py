@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 
 from runner.cli.ops import Ops, age, echo_err, open_ops, progress, table, when, when_dt
 from runner.cli.output import config_argument, fail, plural
+from runner.engine.browse import error_text, traceback_of
 from runner.engine.client import RunnerRedis
 from runner.engine.inspect import STATUSES, JobRow, find_job, purge_queue, queue_jobs, requeue_failed, results
 from runner.engine.job import Job
@@ -143,20 +143,6 @@ def _row_dict(row: JobRow) -> dict[str, Any]:
 
 
 # -- show ---------------------------------------------------------------------------------------------------------
-
-
-def error_text(value: Any) -> str:
-    if isinstance(value, asyncio.CancelledError):
-        return "aborted (CancelledError)"
-    if isinstance(value, BaseException):
-        message = str(value)
-        return f"{type(value).__name__}: {message}" if message else type(value).__name__
-    return str(value)
-
-
-def traceback_of(value: Any) -> str | None:
-    trace = getattr(value, "__dict__", {}).get("runner_traceback")
-    return trace if isinstance(trace, str) and trace else None
 
 
 @jobs.command("show")

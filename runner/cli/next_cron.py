@@ -11,23 +11,11 @@ from typing import Any
 import click
 
 from runner.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, config_argument, fail, handled, load, plural
+from runner.config.build import cron_schedule as schedule_of
 from runner.config.cron_check import KNOWN_DIFFERENCES, Comparison, compare
-from runner.config.models import CRON_TIME_FIELDS, CronConfig
 from runner.engine.cron import resolve_tz
 from runner.engine.cron_schedule import Schedule
 from runner.errors import ConfigError
-
-
-def schedule_of(name: str, entry: CronConfig) -> Schedule:
-    """The engine's schedule for ``[cron.<name>]`` (no task module is imported)."""
-    if entry.schedule is not None:
-        return Schedule.from_crontab(entry.schedule)
-    fields = {
-        field: set(value) if isinstance(value, list) else value
-        for field in CRON_TIME_FIELDS
-        if (value := getattr(entry, field)) is not None
-    }
-    return Schedule.from_fields(label=f"cron.{name}", **fields)
 
 
 def _parse_from(value: str | None) -> datetime:

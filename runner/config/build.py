@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from runner.config.checks import crons_of_queue, served_functions
 from runner.config.cronbridge import make_cron
-from runner.config.models import QUEUE_OPTIONS, RedisConfig, WorkerSettings
+from runner.config.models import CRON_TIME_FIELDS, QUEUE_OPTIONS, CronConfig, RedisConfig, WorkerSettings
 from runner.engine.connection import RedisSettings
+from runner.engine.cron_schedule import Schedule
 from runner.engine.functions import Function, func
 from runner.engine.serializers import Deserializer, Serializer, get_serializer
 from runner.engine.utils import import_string
@@ -110,6 +111,18 @@ def build_functions(settings: WorkerSettings, queue: str) -> list[Function]:
             )
         )
     return functions
+
+
+def cron_schedule(name: str, entry: CronConfig) -> Schedule:
+    """The engine's schedule for ``[cron.<name>]`` (no task module is imported)."""
+    if entry.schedule is not None:
+        return Schedule.from_crontab(entry.schedule)
+    fields = {
+        field: set(value) if isinstance(value, list) else value
+        for field in CRON_TIME_FIELDS
+        if (value := getattr(entry, field)) is not None
+    }
+    return Schedule.from_fields(label=f"cron.{name}", **fields)
 
 
 def build_crons(settings: WorkerSettings, queue: str) -> list[Any]:

@@ -210,6 +210,20 @@ class _Checker:
             for path, message in schedule_problems(name, entry, self.settings.timezone):
                 self.add(path, message)
 
+    def dashboard(self) -> None:
+        file_name = self.loaded.document.display_name
+        for field, variable in (("password", "RUNNER_DASHBOARD__PASSWORD"), ("token", "RUNNER_DASHBOARD__TOKEN")):
+            path = ("dashboard", field)
+            if getattr(self.settings.dashboard, field) is not None and self.loaded.origin(path).source == file_name:
+                self.add(path, f"a secret does not belong in {file_name}; set {variable} in the environment instead")
+
+
+def secret_in_file_problems(loaded: LoadedConfig) -> list[Problem]:
+    """The dashboard's credentials must come from the environment: a secret in worker.toml ends up in git."""
+    checker = _Checker(loaded)
+    checker.dashboard()
+    return checker.problems
+
 
 def served_functions(settings: WorkerSettings, queue: str) -> list[str]:
     """The names from [functions] the worker of ``queue`` serves."""
@@ -310,5 +324,6 @@ def check(loaded: LoadedConfig, *, imports: bool = True) -> list[Problem]:
     elif isinstance(loaded.settings.serializer, str):
         checker.serializer()
     checker.cron()
+    checker.dashboard()
     file_name = loaded.document.display_name
     return sorted(checker.problems, key=lambda p: (p.source != file_name, p.line or 0))

@@ -9,6 +9,7 @@ Layout of the file::
     [functions.<name>]            # FunctionConfig
     [cron.<name>]                 # CronConfig
     [queues.<queue name>]         # QueueConfig; none declared means one queue "arq:queue" serving everything
+    [dashboard]                   # DashboardConfig: `runner dashboard`; its credentials come from the environment
 """
 
 from __future__ import annotations
@@ -194,6 +195,24 @@ class QueueConfig(BaseModel):
     lease: Duration | None = None
 
 
+class DashboardConfig(BaseModel):
+    """``[dashboard]``: the web dashboard (``runner dashboard``).
+
+    Its credentials belong in the environment (``RUNNER_DASHBOARD__TOKEN``, ``RUNNER_DASHBOARD__PASSWORD``) or the
+    ``.env`` file beside worker.toml, never in worker.toml itself; without one it only binds a loopback address.
+    """
+
+    model_config = _STRICT
+
+    host: str = Field("127.0.0.1", min_length=1, description="Address to bind; a non-loopback one needs credentials.")
+    port: int = Field(8000, ge=1, le=65535)
+    read_only: bool = Field(False, description="Show everything, change nothing: every action is hidden and refused.")
+    refresh: Duration = Field(5.0, description="How often open pages update themselves.")
+    username: str = Field("runner", min_length=1, description="The user name for basic auth with password.")
+    password: SecretStr | None = Field(None, description="Basic-auth password; from RUNNER_DASHBOARD__PASSWORD only.")
+    token: SecretStr | None = Field(None, description="Bearer or login token; from RUNNER_DASHBOARD__TOKEN only.")
+
+
 # options a queue may override; the rest of WorkerSettings is process-wide
 QUEUE_OPTIONS = tuple(name for name in QueueConfig.model_fields if name != "functions")
 
@@ -246,6 +265,7 @@ class WorkerSettings(BaseSettings):
     queues: dict[str, QueueConfig] = Field(
         default_factory=dict, description=f'Named queues; none means one queue "{DEFAULT_QUEUE}" serving everything.'
     )
+    dashboard: DashboardConfig = Field(default_factory=lambda: DashboardConfig.model_validate({}))
 
     @classmethod
     def settings_customise_sources(

@@ -14,6 +14,7 @@ index), so "next page" is the position after the last entry looked at, and stays
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -413,3 +414,19 @@ async def cron_last_runs(pool: Any, jobs: Sequence[tuple[str, str]]) -> dict[str
         return {}
     values = cast(list[bytes | None], await pool.mget([pool.key_layout.cron_last(q, n) for n, q in jobs]))
     return {name: (int(v) if v is not None else None) for (name, _), v in zip(jobs, values, strict=True)}
+
+
+def error_text(value: Any) -> str:
+    """A failed job's result as one line: ``ValueError: boom``, or ``aborted (CancelledError)``."""
+    if isinstance(value, asyncio.CancelledError):
+        return "aborted (CancelledError)"
+    if isinstance(value, BaseException):
+        message = str(value)
+        return f"{type(value).__name__}: {message}" if message else type(value).__name__
+    return str(value)
+
+
+def traceback_of(value: Any) -> str | None:
+    """The traceback a runner worker attached to a failed job's exception, if any."""
+    trace = getattr(value, "__dict__", {}).get("runner_traceback")
+    return trace if isinstance(trace, str) and trace else None
