@@ -34,12 +34,15 @@ def _missing(exc: ImportError) -> str:
 
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, made here so a taken port is one clear line rather than a server's log."""
+    sock: socket.socket | None = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as exc:
+        if sock is not None:
+            sock.close()
         fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another with --host/--port", EXIT_START)
     sock.listen(128)
     sock.set_inheritable(True)
