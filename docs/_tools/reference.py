@@ -24,6 +24,7 @@ from pydantic_core import PydanticUndefined
 from runner.config.models import (
     QUEUE_OPTIONS,
     CronConfig,
+    DashboardConfig,
     FunctionConfig,
     HooksConfig,
     QueueConfig,
@@ -147,7 +148,7 @@ def _doc(model: type[BaseModel]) -> str:
     return rest[0].upper() + rest[1:] if sep and head.startswith("`[") else text
 
 
-TABLES = ("redis", "hooks", "functions", "cron", "queues", "serializer")
+TABLES = ("redis", "hooks", "functions", "cron", "queues", "serializer", "dashboard")
 
 
 def worker_toml_reference() -> str:
@@ -209,6 +210,12 @@ def worker_toml_reference() -> str:
         _doc(SerializerPaths) + ' Instead of a name in `serializer = "…"`.',
         "",
         *_table(SerializerPaths, f"SERIALIZER{NESTING}"),
+        "",
+        "## `[dashboard]`",
+        "",
+        _doc(DashboardConfig) + " See [the dashboard](../dashboard.md).",
+        "",
+        *_table(DashboardConfig, f"DASHBOARD{NESTING}"),
         "",
     ]
     assert worker_schema()["additionalProperties"] is False  # the page says unknown keys are errors

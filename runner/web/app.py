@@ -174,6 +174,8 @@ def create_app(options: DashboardOptions) -> Starlette:
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})
     app.state.web = web
+    # a mounted app gets no shutdown event: the mounting app's own lifespan can call this
+    app.state.aclose = web.board.close
     app.add_middleware(SecurityHeaders)
     if options.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(options.allowed_hosts))

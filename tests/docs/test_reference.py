@@ -41,6 +41,7 @@ MODELS: list[type[BaseModel]] = [
     models.FunctionConfig,
     models.CronConfig,
     models.SerializerPaths,
+    models.DashboardConfig,
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +97,14 @@ def test_errors_are_json_with_a_message(seeded: Seeded, config: Path, serve: Any
 
 
 def test_mounted_in_another_app_under_a_prefix(seeded: Seeded, config: Path, serve: Any) -> None:
-    outer = Starlette(routes=[Mount("/jobs", create_app(options_for(config)))])
+    inner = create_app(options_for(config))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await inner.state.aclose()  # a mounted app's own shutdown is not run by its host
+
+    outer = Starlette(routes=[Mount("/jobs", inner)], lifespan=lifespan)
     with client(serve(outer)) as http:
         overview = http.get("/jobs/")
         api = http.get("/jobs/api/v1/overview")
