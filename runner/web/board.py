@@ -122,6 +122,7 @@ class Board:
             "state": state,
             "function": function,
             "limit": limit,
+            "page_sizes": list(PAGE_SIZES),
             "functions": list(queue.functions),
             "allow_abort_jobs": queue.allow_abort_jobs,
             **views.page_dict(page, summary.now_ms),

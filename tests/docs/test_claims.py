@@ -104,7 +104,40 @@ class Claim:
         return f"{self.page}: {self.words[:50]}"
 
 
+def dashboard_numbers() -> dict[str, Any]:
+    from runner.config.models import DashboardConfig
+    from runner.engine import browse, presence
+    from runner.web import board, views
+
+    return {
+        "long": views.LONG,
+        "budget": browse.SCAN_BUDGET,
+        "sizes": (board.PAGE_SIZES[0], board.PAGE_SIZES[-1]),
+        "presence": (presence.PRESENCE_INTERVAL_S, presence.PRESENCE_INTERVAL_S * presence.RECORD_LIFETIME_INTERVALS),
+        "checked": (browse.FRONT_CHECKED, browse.NEAR_CHECKED),
+        "runs": board.CRON_RUNS,
+        "refresh": DashboardConfig.model_fields["refresh"].default,
+    }
+
+
 CLAIMS = [
+    Claim("dashboard.md", "Long values are cut at 2 000 characters", lambda: dashboard_numbers()["long"], 2000),
+    Claim("dashboard.md", "after 5 000 jobs without enough matches", lambda: dashboard_numbers()["budget"], 5000),
+    Claim("dashboard.md", "20 to 200 a page", lambda: dashboard_numbers()["sizes"], (20, 200)),
+    Claim(
+        "dashboard.md",
+        "written every 5 seconds, gone 15 seconds after the worker is",
+        lambda: dashboard_numbers()["presence"],
+        (5.0, 15.0),
+    ),
+    Claim(
+        "dashboard.md",
+        "held at the front of the queue stays under 1 000 and the jobs due within a lease stay under 2 000",
+        lambda: dashboard_numbers()["checked"],
+        (1000, 2000),
+    ),
+    Claim("dashboard.md", "its next five runs", lambda: dashboard_numbers()["runs"], 5),
+    Claim("dashboard.md", 'refresh = "5s"', lambda: dashboard_numbers()["refresh"], 5.0),
     # the lease and stopping
     Claim("guarantees.md", "`lease` (10 s by default", lambda: WorkerSettings.model_fields["lease"].default, 10.0),
     Claim("guarantees.md", "`lease` (10 s by default", lambda: default(Worker, "lease"), 10),

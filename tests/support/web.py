@@ -15,7 +15,6 @@ import httpx
 import pytest
 import uvicorn
 
-from runner.engine import keys
 from runner.web import create_app
 from runner.web.options import DashboardOptions, from_config
 from tests.support.ops import TOML, WorkerThread, burst, enqueue, run, wait_status, with_pool
@@ -99,7 +98,7 @@ def seed(config: Path, url: str) -> Seeded:
 
     async def garbage(pool: Any) -> None:
         await pool.zadd("mail", {"undecodable-payload": 1})
-        await pool.set(keys.job_key_prefix + "undecodable-payload", b"\x80\x04not a pickle at all")
+        await pool.set(pool.key_layout.job("mail", "undecodable-payload"), b"\x80\x04not a pickle at all")
 
     run(with_pool(url, garbage))
     return Seeded(complete, failed, queued, xss, long, deferred, running, worker=worker)
