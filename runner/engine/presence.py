@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any, cast
 
 from runner.engine.utils import timestamp_ms
@@ -22,6 +23,16 @@ PRESENCE_INTERVAL_S = 5.0
 RECORD_LIFETIME_INTERVALS = 3
 RUNNING_IDS_LISTED = 100  # a record lists at most this many running ids; ``running`` still counts them all
 _HOST = socket.gethostname()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("runner")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "?"
+
+
+_VERSION = _version()
 
 
 @dataclass
@@ -86,8 +97,6 @@ def make_presence(
     running_ids: Sequence[str],
 ) -> WorkerPresence:
     """This process's record; ``counts`` are jobs complete, failed and retried so far."""
-    from runner import __version__
-
     return WorkerPresence(
         worker_id=worker_id,
         queue=queue,
@@ -95,7 +104,7 @@ def make_presence(
         pid=os.getpid(),
         started_ms=started_ms,
         updated_ms=timestamp_ms(),
-        version=__version__,
+        version=_VERSION,
         functions=sorted(facts.functions),
         max_jobs=facts.max_jobs,
         jobs_complete=counts[0],

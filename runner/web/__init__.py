@@ -10,7 +10,8 @@ Serve it with ``runner dashboard worker.toml``, or mount it in your own app::
 
 Parts: ``options`` (what a dashboard shows and who may use it), ``board`` (each page's data, read through
 ``runner.engine.browse`` and ``runner.engine.steering``), ``views`` (engine objects as plain data), ``pages`` and
-``api`` (the routes), ``security`` (authentication, CSRF, headers), ``app`` (the request handling they share).
+``api`` (the routes), ``security`` (authentication, CSRF, headers), ``handling`` (what every request shares),
+``app`` (the application and ``dashboard_app``).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from starlette.routing import BaseRoute, Route
 
 from runner import __version__
 from runner.web import params
-from runner.web.app import API_VERSION, Endpoint, Web
 from runner.web.errors import WebError
+from runner.web.handling import API_VERSION, Endpoint, Web
 from runner.web.security import check_change
 
 PREFIX = f"/api/{API_VERSION}"

@@ -15,8 +15,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from runner.web import params
-from runner.web.app import Endpoint, Web
 from runner.web.errors import WebError
+from runner.web.handling import Endpoint, Web
 from runner.web.security import CSRF_FIELD, check_change
 
 MAX_FORM_BYTES = 16_384

@@ -62,7 +62,8 @@ async def test_summary_counts_every_state(pool: RunnerRedis, make_worker: MakeWo
     worker = make_worker([sleeps, add], burst=False, max_jobs=1)
     task = asyncio.create_task(worker.async_run())
     try:
-        while not await pool.exists(L.in_progress(Q, running.job_id)):
+        # the worker has claimed the job and written its first presence record (its health reporter does, apart)
+        while await pool.exists(L.in_progress(Q, running.job_id), L.worker_info(Q, worker.worker_id)) < 2:
             await asyncio.sleep(0.01)
         # the worker's one slot is taken: what follows stays where it is put
         await pool.enqueue_many([JobSpec("add", (n, n)) for n in range(5)])
