@@ -22,6 +22,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from runner.text import plural
+
 
 class RunnerError(Exception):
     """Something runner detected and can explain in one sentence."""
@@ -100,7 +102,7 @@ class FailedJobs(RunnerError, RuntimeError):
     def __init__(self, count: int, job_results: list[Any]) -> None:
         self.count = count
         self.job_results = job_results
-        super().__init__(f"{count} job{'s' if count != 1 else ''} failed.")
+        super().__init__(f"{plural(count, 'job')} failed.")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.count, self.job_results)

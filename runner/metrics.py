@@ -27,7 +27,7 @@ from typing import Any
 
 from runner.engine.connection import RedisSettings, create_pool
 from runner.engine.events import JobEvent, JobEventKind
-from runner.engine.inspect import queue_stats
+from runner.engine.inspection import queue_stats
 from runner.engine.worker import Worker
 from runner.errors import RunnerError
 

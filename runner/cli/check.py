@@ -7,11 +7,13 @@ from typing import cast
 
 import click
 
+from runner.cli.exits import EXIT_FAILURE, EXIT_OK
+from runner.cli.loading import config_argument
 from runner.cli.ops import open_ops, verbose_option
-from runner.cli.output import EXIT_FAILURE, EXIT_OK, config_argument, plural
 from runner.engine.client import RunnerRedis
-from runner.engine.inspect import WorkerHealth, worker_health
+from runner.engine.inspection import WorkerHealth, worker_health
 from runner.engine.keys import ARQ_LAYOUT
+from runner.text import plural
 
 
 @click.command("check")

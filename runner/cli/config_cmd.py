@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from runner.cli.output import EXIT_FAILURE, config_argument, handled, load
+from runner.cli.exits import EXIT_FAILURE, handled
+from runner.cli.loading import config_argument, load
 from runner.config.effective import effective_toml
 
 

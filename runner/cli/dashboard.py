@@ -10,8 +10,10 @@ from typing import Any
 
 import click
 
+from runner.cli.exits import EXIT_FAILURE, EXIT_START, fail, handled
+from runner.cli.loading import config_argument
+from runner.cli.logs import setup_logging
 from runner.cli.ops import verbose_option
-from runner.cli.output import EXIT_FAILURE, EXIT_START, config_argument, fail, handled, setup_logging
 from runner.errors import RunnerError
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from runner import embedded as server
-from runner.cli.output import EXIT_FAILURE, handled
+from runner.cli.exits import EXIT_FAILURE, handled
 
 EMBEDDED_SCHEME = "embedded://"
 

@@ -9,12 +9,13 @@ from typing import IO, Any
 
 import click
 
+from runner.cli.loading import config_argument
 from runner.cli.ops import Ops, open_ops, progress, verbose_option
-from runner.cli.output import config_argument, plural
 from runner.config.checks import served_functions
 from runner.config.types import parse_duration
 from runner.engine.client import JobSpec, RunnerRedis
 from runner.errors import RunnerError
+from runner.text import plural
 
 BULK_CHUNK = 500
 _JSON_START = tuple('{["')

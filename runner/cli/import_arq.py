@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from runner.cli.output import EXIT_FAILURE, handled
+from runner.cli.exits import EXIT_FAILURE, handled
 from runner.config.arq_import import load_arq_settings, translate_arq_settings
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
+from runner.cli.loading import config_argument
 from runner.cli.ops import age, open_ops, table, verbose_option
-from runner.cli.output import config_argument
 from runner.engine.client import RunnerRedis
-from runner.engine.inspect import STATS_WINDOW_MINUTES, QueueStats, queue_stats
+from runner.engine.inspection import STATS_WINDOW_MINUTES, QueueStats, queue_stats
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen: redraw in place like top
 HEADER = ["QUEUE", "QUEUED", "DEFERRED", "IN PROGRESS", "OLDEST", "DONE/MIN", "FAILED/MIN", "WORKERS"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.cli.output import fail
+from runner.cli.exits import fail
 from runner.config.schema import schema_text
 
 TEMPLATES = ("worker.toml", "tasks.py")

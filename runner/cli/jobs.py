@@ -9,14 +9,17 @@ from typing import Any, cast
 
 import click
 
+from runner.cli.exits import fail
+from runner.cli.loading import config_argument
 from runner.cli.ops import Ops, age, echo_err, open_ops, progress, table, when, when_dt
-from runner.cli.output import config_argument, fail, plural
 from runner.engine.browse import error_text, traceback_of
 from runner.engine.client import RunnerRedis
-from runner.engine.inspect import STATUSES, JobRow, find_job, purge_queue, queue_jobs, requeue_failed, results
+from runner.engine.inspection import STATUSES, JobRow, RowStatus, find_job, queue_jobs, results
 from runner.engine.job import Job
+from runner.engine.steering import purge_queue, requeue_failed
 from runner.engine.utils import args_to_string, timestamp_ms
 from runner.errors import RunnerError
+from runner.text import plural
 
 
 @dataclass
@@ -97,12 +100,12 @@ async def _collect(
             found.append(row)
         return limit > 0 and len(found) > limit
 
-    if status in (None, "queued", "deferred", "in_progress"):
+    if status in (None, RowStatus.QUEUED, RowStatus.DEFERRED, RowStatus.IN_PROGRESS):
         for queue in queues:
             async for row in queue_jobs(pool, queue, deserializer=ops.loads):
                 if take(row):
                     return found[:limit], True
-    if status in (None, "complete", "failed"):
+    if status in (None, RowStatus.COMPLETE, RowStatus.FAILED):
         seen = {r.job_id for r in found}
         for queue in queues:
             for row in await results(pool, deserializer=ops.loads, queue_name=queue):
@@ -125,7 +128,7 @@ def _row_dict(row: JobRow) -> dict[str, Any]:
         "try": row.job_try,
         "enqueued": when(row.enqueue_ms) if row.enqueue_ms is not None else None,
     }
-    if row.score is not None and row.status in ("queued", "deferred"):
+    if row.score is not None and row.status in (RowStatus.QUEUED, RowStatus.DEFERRED):
         data["due"] = when(row.score)
     if row.result is not None:
         data["started"] = when_dt(row.result.start_time)
@@ -163,7 +166,7 @@ def show(job_id: str, output_format: str) -> None:
     lines = [("status", row.status.replace("_", " ")), ("queue", row.queue or "?"), ("job", call_text(row, full=True))]
     lines.append(("tries", str(row.job_try or 0)))
     lines.append(("enqueued", f"{when(row.enqueue_ms)} UTC"))
-    if row.score is not None and row.status in ("queued", "deferred"):
+    if row.score is not None and row.status in (RowStatus.QUEUED, RowStatus.DEFERRED):
         wait = (row.score - timestamp_ms()) / 1000
         lines.append(("due", f"{when(row.score)} UTC ({'in ' + age(wait) if wait > 0 else 'now'})"))
     result = row.result
@@ -213,7 +216,7 @@ def retry(job_id: str | None, all_failed: bool, queue_name: str | None, function
         row = await find_job(pool, job_id, ops.queues, deserializer=ops.loads)
         if row is None:
             raise RunnerError(f"no job {job_id} and no stored result; a failed job can be retried while it is kept")
-        if row.status != "failed":
+        if row.status != RowStatus.FAILED:
             state = row.status.replace("_", " ")
             raise RunnerError(f"job {job_id} is {state}, not failed; only failed jobs can be retried")
         if row.error is not None:
@@ -229,7 +232,7 @@ def retry(job_id: str | None, all_failed: bool, queue_name: str | None, function
         failed: list[JobRow] = []
         for queue in queues:
             for row in await results(pool, deserializer=ops.loads, queue_name=queue):
-                if row.status == "failed" and row.error is None and function_name in (None, row.function):
+                if row.status == RowStatus.FAILED and row.error is None and function_name in (None, row.function):
                     failed.append(row)
         done = skipped = 0
         with progress(len(failed), "retrying failed jobs") as advance:
@@ -271,7 +274,7 @@ def abort(job_id: str, timeout: float) -> None:
         row = await find_job(pool, job_id, ops.queues, deserializer=ops.loads)
         if row is None:
             raise RunnerError(f"no job {job_id} in {', '.join(ops.queues)}")
-        if row.status in ("complete", "failed"):
+        if row.status in (RowStatus.COMPLETE, RowStatus.FAILED):
             raise RunnerError(f"job {job_id} already finished ({row.status}); nothing to abort")
         if row.queue is None:
             raise RunnerError(f"job {job_id} is in none of the file's queues ({', '.join(ops.queues)})")

@@ -10,12 +10,14 @@ from typing import Any
 
 import click
 
-from runner.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, config_argument, fail, handled, load, plural
+from runner.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, handled
+from runner.cli.loading import config_argument, load
 from runner.config.build import cron_schedule as schedule_of
 from runner.config.cron_check import KNOWN_DIFFERENCES, Comparison, compare
 from runner.engine.cron import resolve_tz
 from runner.engine.cron_schedule import Schedule
 from runner.errors import ConfigError
+from runner.text import plural
 
 
 def _parse_from(value: str | None) -> datetime:

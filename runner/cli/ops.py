@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
-from runner.cli.output import EXIT_FAILURE, handled, load
+from runner.cli.exits import EXIT_FAILURE, handled
+from runner.cli.loading import load
 from runner.config import LoadedConfig, build_redis_settings, build_serializer
 from runner.config.build import queue_options
 from runner.config.checks import add_import_dir

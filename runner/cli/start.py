@@ -16,17 +16,9 @@ from typing import Any
 import click
 
 from runner import __version__
-from runner.cli.output import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    EXIT_START,
-    EXIT_USAGE,
-    config_argument,
-    fail,
-    handled,
-    load,
-    setup_logging,
-)
+from runner.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_START, EXIT_USAGE, fail, handled
+from runner.cli.loading import config_argument, load
+from runner.cli.logs import setup_logging
 from runner.config import LoadedConfig, ProblemList, build_redis_settings, build_workers, check
 from runner.config.checks import crons_of_queue, served_functions
 from runner.engine.connection import create_pool
@@ -79,12 +71,12 @@ def start(
     if queue_name is not None and queue_name not in names:
         fail(f'queue "{queue_name}" is not in {config_file}; choose one of: {", ".join(names)}', EXIT_USAGE)
     if processes > 1 or watch is not None:
-        from runner.cli.supervisor import Supervisor, child_command
+        from runner.cli.supervisor import ProcessSupervisor, child_command
 
         command = child_command(config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format)
         if metrics_port is not None:
             command += ["--metrics-port", str(metrics_port)]
-        raise SystemExit(Supervisor(command, processes, watch=watch).run())
+        raise SystemExit(ProcessSupervisor(command, processes, watch=watch).run())
     with handled(EXIT_START, verbose):
         workers = build_workers(loaded.settings, queue_name, handle_signals=False, base_dir=loaded.directory)
     raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics_port=metrics_port)))

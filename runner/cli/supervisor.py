@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from runner.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_START
+from runner.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_START
 
 logger = logging.getLogger("runner.supervisor")
 
@@ -69,7 +69,7 @@ def _py_mtimes(directory: Path) -> dict[Path, float]:
     return found
 
 
-class Supervisor:
+class ProcessSupervisor:
     """Runs ``processes`` copies of ``command`` until told to stop; see the module docstring."""
 
     def __init__(self, command: list[str], processes: int, *, watch: Path | None = None) -> None:

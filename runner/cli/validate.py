@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
-from runner.cli.output import EXIT_FAILURE, EXIT_OK, config_argument, handled, load, plural
+from runner.cli.exits import EXIT_FAILURE, EXIT_OK, handled
+from runner.cli.loading import config_argument, load
 from runner.config import Problem, ProblemList, check
 from runner.config.checks import crons_of_queue, served_functions
+from runner.text import plural
 
 
 @click.command("validate")

@@ -18,6 +18,7 @@ from typing import Any
 import tomli_w
 
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
+from runner.engine.cron_schedule import WEEKDAY_NAMES
 from runner.engine.utils import import_string
 from runner.errors import ConfigError
 
@@ -78,7 +79,6 @@ KNOWN = {
     "handle_signals",
     "redis_pool",
 }
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ARQ_MICROSECOND = 123_456
 
 
@@ -137,7 +137,8 @@ def _cron_field(value: Any, name: str) -> Any:
     items = sorted(value, key=str) if isinstance(value, set | frozenset | list | tuple) else [value]
     if name == "weekday":
         items = [
-            WEEKDAYS.index(v.lower()[:3]) if isinstance(v, str) and v.lower()[:3] in WEEKDAYS else v for v in items
+            WEEKDAY_NAMES.index(v.lower()[:3]) if isinstance(v, str) and v.lower()[:3] in WEEKDAY_NAMES else v
+            for v in items
         ]
         items = sorted(items, key=str)
     return items[0] if len(items) == 1 else items

@@ -17,7 +17,7 @@ from runner.config.loading import LoadedConfig
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.config.problems import Problem, suggest
 from runner.config.sources import Origin
-from runner.engine.functions import Function
+from runner.engine.functions import Function, is_async_callable
 from runner.engine.utils import import_string
 from runner.errors import ConfigError
 
@@ -256,19 +256,13 @@ def _kind(obj: Any) -> str:
     return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 
-def _is_async(obj: Any) -> bool:
-    return inspect.iscoroutinefunction(obj) or (
-        not inspect.isclass(obj) and inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
-    )
-
-
 def job_function_problem(import_path: str, obj: Any) -> str | None:
     """Why ``obj`` cannot be a job function (``async def job(ctx, ...)``), or None when it can."""
     if isinstance(obj, Function):
         obj = obj.coroutine
     if not callable(obj) or inspect.isclass(obj):
         return f'"{import_path}" is {_kind(obj)}, not an async function'
-    if not _is_async(obj):
+    if not is_async_callable(obj):
         return f'"{import_path}" is a plain function; jobs must be defined with async def'
     try:
         params = list(inspect.signature(obj).parameters.values())
@@ -284,7 +278,7 @@ def hook_problem(hook_name: str, import_path: str, obj: Any) -> str | None:
     """Why ``obj`` cannot be a hook (``async def hook(ctx)``), or None when it can."""
     if not callable(obj) or inspect.isclass(obj):
         return f'"{import_path}" is {_kind(obj)}, not an async function'
-    if not _is_async(obj):
+    if not is_async_callable(obj):
         return f'"{import_path}" is a plain function; hooks must be defined with async def'
     try:
         inspect.signature(obj).bind({})

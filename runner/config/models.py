@@ -33,8 +33,9 @@ from runner.config.types import (
     RedisUrl,
     TimeZoneName,
 )
+from runner.engine.keys import default_queue_name
 
-DEFAULT_QUEUE = "arq:queue"
+DEFAULT_QUEUE = default_queue_name  # the engine's, arq's
 SerializerName = Literal["pickle", "json", "msgpack"]
 
 _STRICT = ConfigDict(extra="forbid", validate_default=False)

@@ -12,13 +12,13 @@ from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from runner.config.problems import mask_url, show_value
-from runner.engine.utils import credentials_problem
+from runner.engine.connection import RedisUrlError, parse_redis_url
+from runner.engine.cron_schedule import WEEKDAY_NAMES
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 DURATION_PATTERN = r"^\s*-?(\d+(\.\d+)?(ms|s|m|h|d|w)?)+\s*$"
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
-URL_SCHEMES = ("redis", "rediss", "unix", "embedded")
 
 
 def parse_duration(value: Any) -> float:
@@ -105,30 +105,18 @@ ImportPath = Annotated[
 
 
 def check_redis_url(value: str) -> str:
+    """The engine's URL parser decides what a URL means; a file must also name its host and a real port."""
     shown = mask_url(value)
-    problem = credentials_problem(value)
-    if problem:
-        raise PydanticCustomError("redis_url", f'"{shown}" {problem}')
     try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        raise PydanticCustomError("redis_url", f'"{shown}" has a port that is not a number') from None
-    if parts.scheme not in URL_SCHEMES:
-        raise PydanticCustomError(
-            "redis_url",
-            f'"{shown}" has an unsupported scheme; use redis://, rediss://, unix:// or embedded://',
-        )
+        parse_redis_url(value)
+    except RedisUrlError as exc:
+        raise PydanticCustomError("redis_url", f'"{shown}" {exc}') from None
+    parts = urlsplit(value)
     if parts.scheme in ("redis", "rediss"):
         if not parts.hostname:
             raise PydanticCustomError("redis_url", f'"{shown}" names no host; use redis://HOST:PORT/DB')
-        if port == 0:
+        if parts.port == 0:
             raise PydanticCustomError("redis_url", f'"{shown}" has port 0; use a port from 1 to 65535')
-        db = parts.path.lstrip("/")
-        if db and not db.isdigit():
-            raise PydanticCustomError("redis_url", f'"{shown}" has a database "{db}" that is not a number')
-    if parts.scheme == "unix" and not parts.path:
-        raise PydanticCustomError("redis_url", f'"{shown}" names no socket path; use unix:///path/to/socket')
     return value
 
 
@@ -160,8 +148,6 @@ TimeZoneName = Annotated[
     AfterValidator(check_timezone),
     WithJsonSchema({"type": "string", "description": 'An IANA time zone name, e.g. "Europe/Paris".'}),
 ]
-
-WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _cron_field(name: str, low: int, high: int, names: tuple[str, ...] = ()) -> Any:

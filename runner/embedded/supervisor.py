@@ -39,7 +39,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-class Supervisor:
+class ServerSupervisor:
     """Runs valkey-server for one data directory until no registered process is left (or SIGTERM)."""
 
     def __init__(self, paths: DataDir, binary: Path, linger: float) -> None:
@@ -151,4 +151,4 @@ def main(argv: list[str]) -> int:
         # re-parented to init, so it never lingers as a zombie of a long-running caller
         write_pid_file(paths.supervisor_pid, child)
         os._exit(0)
-    return Supervisor(paths, binary, args.linger).run()
+    return ServerSupervisor(paths, binary, args.linger).run()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from runner.engine import scripts
-from runner.engine.inspect import JobRow, find_job, result_row
+from runner.engine.inspection import JobRow, find_job, result_row
 from runner.engine.job import deserialize_job_raw
 from runner.engine.presence import WorkerPresence, read_presence
 from runner.engine.serializers import Deserializer

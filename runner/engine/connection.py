@@ -80,42 +80,10 @@ class RedisSettings:
             ConfigError: the scheme is not one of these, the port or database is not a number, or the password
                 holds a character that must be URL-encoded.
         """
-        problem = credentials_problem(dsn)
-        if problem:
-            raise ConfigError(f'Redis URL "{mask_url(dsn)}" {problem}.')
-        parsed = urlparse(dsn)
-        if parsed.scheme not in SCHEMES:
-            raise ConfigError(
-                f'Redis URL "{mask_url(dsn)}" has an unsupported scheme; use redis://, rediss://, unix:// or embedded://.'
-            )
-        query = parse_qs(parsed.query)
-        kwargs: dict[str, Any] = {}
-        if parsed.scheme == "embedded":
-            directory = (parsed.netloc + parsed.path) or ".runner"
-            kwargs["embedded_dir"] = unquote(directory)
-        elif parsed.scheme == "unix":
-            if not parsed.path:
-                raise ConfigError(f'Redis URL "{mask_url(dsn)}" names no socket path; use unix:///path/to/socket.')
-            kwargs["unix_socket_path"] = unquote(parsed.path)
-        else:
-            try:
-                port = parsed.port
-            except ValueError:
-                raise ConfigError(f'Redis URL "{mask_url(dsn)}" has a port that is not a number.') from None
-            kwargs["host"] = parsed.hostname or "localhost"
-            kwargs["port"] = port or 6379
-            kwargs["ssl"] = parsed.scheme == "rediss"
-            db_path = parsed.path.lstrip("/")
-            if db_path:
-                kwargs["database"] = _int_or_error(db_path, dsn)
-        if "db" in query:
-            kwargs["database"] = _int_or_error(query["db"][0], dsn)
-        if parsed.username:
-            kwargs["username"] = unquote(parsed.username)
-        if parsed.password:
-            kwargs["password"] = unquote(parsed.password)
-        if "ssl_cert_reqs" in query:
-            kwargs["ssl_cert_reqs"] = query["ssl_cert_reqs"][0]
+        try:
+            kwargs = parse_redis_url(dsn)
+        except RedisUrlError as exc:
+            raise ConfigError(f'Redis URL "{mask_url(dsn)}" {exc}.') from None
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -143,11 +111,56 @@ class RedisSettings:
         return f"RedisSettings({shown})"
 
 
-def _int_or_error(value: str, dsn: str) -> int:
+class RedisUrlError(ValueError):
+    """What is wrong with a Redis URL, as one clause (``has a port that is not a number``)."""
+
+
+def parse_redis_url(dsn: str) -> dict[str, Any]:
+    """The ``RedisSettings`` fields a Redis URL gives (the one parser of them; config/types.py checks with it).
+
+    Raises:
+        RedisUrlError: the URL cannot be used; its message is a clause that follows the URL.
+    """
+    problem = credentials_problem(dsn)
+    if problem:
+        raise RedisUrlError(problem)
+    parsed = urlparse(dsn)
+    if parsed.scheme not in SCHEMES:
+        raise RedisUrlError("has an unsupported scheme; use redis://, rediss://, unix:// or embedded://")
+    query = parse_qs(parsed.query)
+    kwargs: dict[str, Any] = {}
+    if parsed.scheme == "embedded":
+        kwargs["embedded_dir"] = unquote(parsed.netloc + parsed.path) or ".runner"
+    elif parsed.scheme == "unix":
+        if not parsed.path:
+            raise RedisUrlError("names no socket path; use unix:///path/to/socket")
+        kwargs["unix_socket_path"] = unquote(parsed.path)
+    else:
+        try:
+            port = parsed.port
+        except ValueError:
+            raise RedisUrlError("has a port that is not a number") from None
+        kwargs["host"] = parsed.hostname or "localhost"
+        kwargs["port"] = port or 6379
+        kwargs["ssl"] = parsed.scheme == "rediss"
+        if db_path := parsed.path.lstrip("/"):
+            kwargs["database"] = _database(db_path)
+    if "db" in query:
+        kwargs["database"] = _database(query["db"][0])
+    if parsed.username:
+        kwargs["username"] = unquote(parsed.username)
+    if parsed.password:
+        kwargs["password"] = unquote(parsed.password)
+    if "ssl_cert_reqs" in query:
+        kwargs["ssl_cert_reqs"] = query["ssl_cert_reqs"][0]
+    return kwargs
+
+
+def _database(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f'Redis URL "{mask_url(dsn)}" has a database "{value}" that is not a number.') from None
+        raise RedisUrlError(f'has a database "{value}" that is not a number') from None
 
 
 class _Retry(RedisRetry):

@@ -12,7 +12,6 @@ missed one when a worker starts, using the last scheduled occurrence recorded un
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from redis.exceptions import RedisError
 
 from runner.engine import scripts
 from runner.engine.cron_schedule import FieldValue, Schedule
-from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
+from runner.engine.functions import is_async_callable
+from runner.engine.utils import SecondsTimedelta, import_string, ms_to_datetime, to_seconds, to_unix_ms
 from runner.errors import ConfigError, RedisUnavailable
 
 __all__ = [
@@ -143,9 +143,7 @@ def cron(
         function: Callable[..., Awaitable[Any]] = import_string(coroutine)
     else:
         function = coroutine
-    if not inspect.iscoroutinefunction(function) and not inspect.iscoroutinefunction(
-        getattr(function, "__call__", None)  # noqa: B004 - an instance with an async __call__ is a coroutine too
-    ):
+    if not is_async_callable(function):
         raise TypeError(f"{function!r} is not a coroutine function; cron jobs must be defined with `async def`.")
     name = name or "cron:" + getattr(function, "__qualname__", type(function).__name__)
     label = f'cron job "{name}"'
@@ -255,7 +253,7 @@ class CronScheduler:
                     await self._catch_up(job, now)
                 if job.run_at_startup:
                     at = now.astimezone(job.zone(self.default_tz))
-                    job_id = job.job_id or (f"{job.name}:{_unix_ms(at)}" if job.unique else None)
+                    job_id = job.job_id or (f"{job.name}:{to_unix_ms(at)}" if job.unique else None)
                     logger.info("%s: run at startup", job.name)
                     await self.pool.enqueue_job(job.name, _job_id=job_id, _queue_name=self.queue_name)
             except (RedisError, OSError, RedisUnavailable) as exc:
@@ -295,7 +293,7 @@ class CronScheduler:
 
     async def enqueue(self, job: CronJob, scheduled: datetime, following: datetime) -> bool:
         """Enqueue one occurrence; False when another worker (or an earlier enqueue) already did."""
-        unix_ms = _unix_ms(scheduled)
+        unix_ms = to_unix_ms(scheduled)
         unique_for: timedelta | None = None
         if job.job_id is not None:
             job_id: str | None = job.job_id
@@ -323,7 +321,7 @@ class CronScheduler:
         stored = await self.pool.get(self._last_key(job))
         if stored is None:
             return  # never scheduled before: nothing was missed
-        last = datetime.fromtimestamp(int(stored) / 1000, UTC)
+        last = ms_to_datetime(int(stored))
         missed = latest_between(job, last, now, self.default_tz)
         if missed is None:
             return
@@ -356,7 +354,3 @@ def latest_between(job: CronJob, lower: datetime, upper: datetime, default_tz: t
         if latest is not None or probe == lower:
             return latest
         window *= 4
-
-
-def _unix_ms(moment: datetime) -> int:
-    return int(round(moment.timestamp() * 1000))

@@ -10,6 +10,13 @@ from typing import Any, Protocol
 from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
 
 
+def is_async_callable(obj: Any) -> bool:
+    """``obj`` is an ``async def`` function, or an instance whose ``__call__`` is one (not a class)."""
+    return inspect.iscoroutinefunction(obj) or (
+        not inspect.isclass(obj) and inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
+    )
+
+
 class JobCoroutine(Protocol):
     """A job: ``async def job(ctx, *args, **kwargs)``."""
 
@@ -54,9 +61,7 @@ def func(
     if isinstance(target, str):
         name = name or target.rpartition(":")[2]
         target = import_string(target)
-    if not inspect.iscoroutinefunction(target) and not inspect.iscoroutinefunction(
-        getattr(target, "__call__", None)  # noqa: B004 - an instance with an async __call__ is a coroutine too
-    ):
+    if not is_async_callable(target):
         raise TypeError(f"{target!r} is not a coroutine function; jobs must be defined with `async def`.")
     return Function(
         name=name or target.__qualname__,

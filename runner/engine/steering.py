@@ -1,26 +1,26 @@
-"""Steering queues from outside a worker, for the dashboard: retry failed jobs, abort, delete, purge failures.
+"""Changing queues from outside a worker (engine/inspection.py only reads them): retry failed jobs, abort,
+delete, purge waiting jobs or failures, for ``runner jobs`` and the dashboard.
 
-Each change is one server-side script (scripts/requeue_failed.lua, delete_job.lua, purge_failed.lua) that checks
-the state it acts on, so a job that moved on meanwhile (finished, was retried elsewhere, was taken by a worker) is
-left alone and reported, never changed behind someone's back.
+Each change is one server-side script (scripts/requeue_failed.lua, purge.lua, delete_job.lua, purge_failed.lua)
+that checks the state it acts on, so a job that moved on meanwhile (finished, was retried elsewhere, was taken by
+a worker) is left alone and reported, never changed behind someone's back.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
 from runner.engine import keys, scripts
-from runner.engine.inspect import JobRow, result_row
+from runner.engine.client import RunnerRedis
+from runner.engine.inspection import CHUNK, JobRow, RowStatus, result_row
 from runner.engine.job import Job, serialize_job
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import timestamp_ms
 from runner.errors import SerializationError
-
-_CHUNK = 500
 
 
 @dataclass
@@ -49,8 +49,8 @@ async def retry_failed(
     report = RetryReport()
     layout = pool.key_layout
     script = pool.register_script(scripts.REQUEUE_FAILED)
-    for start in range(0, len(job_ids), _CHUNK):
-        chunk = list(job_ids[start : start + _CHUNK])
+    for start in range(0, len(job_ids), CHUNK):
+        chunk = list(job_ids[start : start + CHUNK])
         raws = cast(list[bytes | None], await pool.mget([layout.result(queue, i) for i in chunk]))
         now = timestamp_ms()
         calls = 0
@@ -117,7 +117,7 @@ async def retry_all_failed(
     report = RetryReport()
     position = 0
     while True:
-        read = [m.decode() for m in await pool.zrange(pool.key_layout.failed(queue), position, position + _CHUNK - 1)]
+        read = [m.decode() for m in await pool.zrange(pool.key_layout.failed(queue), position, position + CHUNK - 1)]
         if not read:
             return report
         ids = read if function is None else await _of_function(pool, queue, read, function, deserializer)
@@ -146,7 +146,7 @@ async def purge_failed(pool: Any, queue: str) -> int:
     layout = pool.key_layout
     deleted = 0
     while True:
-        ids = [m.decode() for m in await pool.zrange(layout.failed(queue), 0, _CHUNK - 1)]
+        ids = [m.decode() for m in await pool.zrange(layout.failed(queue), 0, CHUNK - 1)]
         if not ids:
             return deleted
         deleted += int(
@@ -196,3 +196,79 @@ async def request_abort(pool: Any, queue: str, job_id: str) -> None:
     a deferred job is brought forward so a worker sees the abort now.
     """
     await Job(job_id, pool, _queue_name=queue).request_abort()
+
+
+async def requeue_failed(
+    pool: RunnerRedis,
+    row: JobRow,
+    queue_name: str,
+    *,
+    serializer: Serializer | None = None,
+    deserializer: Deserializer | None = None,
+    expires_extra_ms: int = keys.expires_extra_ms_default,
+) -> bool:
+    """Enqueue a failed job again under its own id, with its arguments and a fresh try count.
+
+    Its failed result is removed in the same step.  Returns False when the result changed meanwhile or the id
+    is taken (a new job with this id was enqueued).
+    """
+    layout = pool.key_layout
+    raw = cast(bytes | None, await pool.get(layout.result(queue_name, row.job_id)))
+    if raw is None or result_row(row.job_id, raw, deserializer).status != RowStatus.FAILED:
+        return False
+    now = timestamp_ms()
+    payload = serialize_job(row.function, row.args, row.kwargs, None, now, serializer=serializer)
+    script = pool.register_script(scripts.REQUEUE_FAILED)
+    done = await script(
+        keys=[
+            layout.queue(queue_name),
+            layout.wake(queue_name),
+            layout.abort(queue_name),
+            layout.result(queue_name, row.job_id),
+            layout.job(queue_name, row.job_id),
+            layout.retry(queue_name, row.job_id),
+            layout.failed(queue_name),
+            layout.failed_expiry(queue_name),
+        ],
+        args=[raw, payload, now, expires_extra_ms, row.job_id],
+    )
+    return int(done) == 1
+
+
+@dataclass
+class PurgeReport:
+    deleted: int = 0
+    running: int = 0
+
+
+async def purge_queue(
+    pool: RunnerRedis, queue_name: str, *, on_chunk: Callable[[int], Any] | None = None
+) -> PurgeReport:
+    """Delete every queued and deferred job of a queue, a chunk per script call; running jobs are left alone.
+
+    Args:
+        on_chunk: called with the number of ids looked at after each chunk (for a progress bar).
+    """
+    report = PurgeReport()
+    script = pool.register_script(scripts.PURGE)
+    layout = pool.key_layout
+    queue_key = layout.queue(queue_name)
+    job, in_progress, retry = (
+        layout.job_prefix(queue_name),
+        layout.in_progress_prefix(queue_name),
+        layout.retry_prefix(queue_name),
+    )
+    start = 0
+    while True:
+        members = cast(list[bytes], await pool.zrange(queue_key, start, start + CHUNK - 1))
+        ids = [member.decode() for member in members]
+        if not ids:
+            return report
+        job_keys = [key for job_id in ids for key in (job + job_id, in_progress + job_id, retry + job_id)]
+        deleted, running = await script(keys=[queue_key, *job_keys], args=ids)
+        report.deleted += int(deleted)
+        report.running += int(running)
+        # held jobs stay in the set, so the next chunk starts after them
+        start += int(running)
+        if on_chunk is not None:
+            on_chunk(len(ids))

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from runner.text import plural
+
 logger = logging.getLogger("runner.watchdog")
 
 STACK_LIMIT = 12  # innermost frames shown: the blocking call and what led to it
@@ -235,7 +237,7 @@ def _message(stall: Stall, *, still: bool) -> str:
     others = [job.label(now) for job in stall.running if job is not stall.blocking]
     if stall.blocking is not None:
         line += f" (running {now - stall.blocking.started:.1f}s)"
-    line += f"; {len(others)} other job{'s' if len(others) != 1 else ''} waited"
+    line += f"; {plural(len(others), 'other job')} waited"
     if others:
         line += ": " + ", ".join(others[:10]) + (", …" if len(others) > 10 else "")
     if stall.blocking is not None:

@@ -17,7 +17,7 @@ from runner.engine.browse import (
     error_text,
     traceback_of,
 )
-from runner.engine.inspect import JobRow
+from runner.engine.inspection import JobRow
 from runner.engine.presence import WorkerPresence
 
 SHORT = 120  # a call in a list of jobs

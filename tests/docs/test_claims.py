@@ -27,11 +27,11 @@ import click
 import pytest
 
 from runner import RedisSettings, Worker, cron
-from runner.cli import cli, output, supervisor
+from runner.cli import cli, exits, supervisor
 from runner.config.models import CronConfig, WorkerSettings
 from runner.embedded import files as embedded_files
 from runner.engine import connection, keys
-from runner.engine import inspect as engine_inspect
+from runner.engine import inspection as engine_inspect
 from runner.engine.cron import CronScheduler
 from runner.engine.lifecycle import Outage
 from runner.metrics import MetricsExporter
@@ -172,7 +172,7 @@ CLAIMS = [
         "commands.md",
         "Exit codes: `0` success / clean stop, `1` failure (including an invalid file for `validate`), `2` usage "
         "error, `3` could not start",
-        lambda: (output.EXIT_OK, output.EXIT_FAILURE, output.EXIT_USAGE, output.EXIT_START),
+        lambda: (exits.EXIT_OK, exits.EXIT_FAILURE, exits.EXIT_USAGE, exits.EXIT_START),
         (0, 1, 2, 3),
     ),
     Claim(

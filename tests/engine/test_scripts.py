@@ -11,8 +11,9 @@ import pytest
 
 from runner import RedisSettings, Worker, create_pool
 from runner.engine import scripts
-from runner.engine.inspect import purge_queue, queue_stats
+from runner.engine.inspection import queue_stats
 from runner.engine.keys import ARQ_LAYOUT, KeyLayout
+from runner.engine.steering import purge_queue
 
 RUNNER = Path(__file__).resolve().parents[2] / "runner"
 SCRIPTS = RUNNER / "engine" / "scripts"

@@ -1,4 +1,6 @@
-"""Reading and steering queues from outside a worker: what ``runner info``, ``check`` and ``jobs`` show and do.
+"""Reading queues from outside a worker: what ``runner info``, ``check``, ``jobs`` and the metrics show.
+
+It only reads; changing queues from outside a worker (retry, purge, delete) is steering.py.
 
 Everything here reads the pool's key layout (keys.py; arq's by default), so it sees jobs that arq processes
 wrote and ran too:
@@ -7,25 +9,39 @@ wrote and ran too:
   in progress  in the queue with an in-progress key (a runner worker moves the score of a job it runs to
                now + lease, an arq worker keeps it, so the score alone cannot tell);
   complete / failed   a stored result with ``s`` true / false.
+Each is a ``RowStatus``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, cast
 
-from runner.engine import keys, scripts
 from runner.engine.client import RunnerRedis
-from runner.engine.job import JobResult, deserialize_job_raw, deserialize_result, serialize_job
-from runner.engine.serializers import Deserializer, Serializer
-from runner.engine.utils import timestamp_ms
+from runner.engine.job import JobResult, JobStatus, deserialize_job_raw, deserialize_result
+from runner.engine.serializers import Deserializer
+from runner.engine.utils import timestamp_ms, to_unix_ms
 from runner.errors import DeserializationError
 
-STATUSES = ("queued", "deferred", "in_progress", "complete", "failed")
 STATS_WINDOW_MINUTES = 5
-_CHUNK = 500
+CHUNK = 500  # ids per read
+
+
+class RowStatus(StrEnum):
+    """A job's state as ``runner jobs`` shows it: ``JobStatus``'s, with a stored result told apart by success."""
+
+    QUEUED = JobStatus.queued.value
+    DEFERRED = JobStatus.deferred.value
+    IN_PROGRESS = JobStatus.in_progress.value
+    COMPLETE = JobStatus.complete.value
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # a job key with no queue holding its id
+
+
+STATUSES = tuple(status.value for status in RowStatus if status is not RowStatus.UNKNOWN)
 
 
 def _glob_escape(text: str) -> str:
@@ -207,10 +223,10 @@ async def queue_stats(
     )
 
 
-def _status_of(score: int, held: bool, now: int) -> str:
+def _status_of(score: int, held: bool, now: int) -> RowStatus:
     if held:
-        return "in_progress"
-    return "deferred" if score > now else "queued"
+        return RowStatus.IN_PROGRESS
+    return RowStatus.DEFERRED if score > now else RowStatus.QUEUED
 
 
 async def queue_jobs(
@@ -224,7 +240,7 @@ async def queue_jobs(
     while True:
         entries = cast(
             list[tuple[bytes, float]],
-            await pool.zrange(layout.queue(queue_name), start, start + _CHUNK - 1, withscores=True),
+            await pool.zrange(layout.queue(queue_name), start, start + CHUNK - 1, withscores=True),
         )
         if not entries:
             return
@@ -265,8 +281,8 @@ async def results(
     prefix = pool.key_layout.result_prefix(queue_name or pool.default_queue_name)
     found = [k async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
     rows = []
-    for i in range(0, len(found), _CHUNK):
-        chunk = found[i : i + _CHUNK]
+    for i in range(0, len(found), CHUNK):
+        chunk = found[i : i + CHUNK]
         payloads = cast(list[bytes | None], await pool.mget(chunk))
         for key, payload in zip(chunk, payloads, strict=True):
             if payload is None:
@@ -283,16 +299,16 @@ def result_row(job_id: str, payload: bytes, deserializer: Deserializer | None) -
     try:
         result = deserialize_result(payload, deserializer=deserializer)
     except DeserializationError as exc:
-        return JobRow(job_id, None, "failed", "?", error=str(exc))
+        return JobRow(job_id, None, RowStatus.FAILED, "?", error=str(exc))
     return JobRow(
         job_id,
         result.queue_name,
-        "complete" if result.success else "failed",
+        RowStatus.COMPLETE if result.success else RowStatus.FAILED,
         result.function,
         result.args,
         result.kwargs,
         result.job_try,
-        int(result.enqueue_time.timestamp() * 1000),
+        to_unix_ms(result.enqueue_time),
         result=result,
     )
 
@@ -317,86 +333,12 @@ async def find_job(
     if queue is None and job_raw is None:
         return None
     score = None if queue is None else int(scores[list(queue_names).index(queue)])
-    status = "in_progress" if held else ("unknown" if score is None else _status_of(score, False, timestamp_ms()))
+    status = _status_of(score, False, timestamp_ms()) if score is not None else RowStatus.UNKNOWN
+    if held:
+        status = RowStatus.IN_PROGRESS
     row = JobRow(job_id, queue, status, "", score=score)
     _fill_from_payload(row, job_raw, deserializer)
     if tries is not None:
         # the counter counts starts so far; it is the try number of the current run while one goes on
         row.job_try = max(row.job_try or 0, int(tries))
     return row
-
-
-async def requeue_failed(
-    pool: RunnerRedis,
-    row: JobRow,
-    queue_name: str,
-    *,
-    serializer: Serializer | None = None,
-    deserializer: Deserializer | None = None,
-    expires_extra_ms: int = keys.expires_extra_ms_default,
-) -> bool:
-    """Enqueue a failed job again under its own id, with its arguments and a fresh try count.
-
-    Its failed result is removed in the same step.  Returns False when the result changed meanwhile or the id
-    is taken (a new job with this id was enqueued).
-    """
-    layout = pool.key_layout
-    raw = cast(bytes | None, await pool.get(layout.result(queue_name, row.job_id)))
-    if raw is None or result_row(row.job_id, raw, deserializer).status != "failed":
-        return False
-    now = timestamp_ms()
-    payload = serialize_job(row.function, row.args, row.kwargs, None, now, serializer=serializer)
-    script = pool.register_script(scripts.REQUEUE_FAILED)
-    done = await script(
-        keys=[
-            layout.queue(queue_name),
-            layout.wake(queue_name),
-            layout.abort(queue_name),
-            layout.result(queue_name, row.job_id),
-            layout.job(queue_name, row.job_id),
-            layout.retry(queue_name, row.job_id),
-            layout.failed(queue_name),
-            layout.failed_expiry(queue_name),
-        ],
-        args=[raw, payload, now, expires_extra_ms, row.job_id],
-    )
-    return int(done) == 1
-
-
-@dataclass
-class PurgeReport:
-    deleted: int = 0
-    running: int = 0
-
-
-async def purge_queue(
-    pool: RunnerRedis, queue_name: str, *, on_chunk: Callable[[int], Any] | None = None
-) -> PurgeReport:
-    """Delete every queued and deferred job of a queue, a chunk per script call; running jobs are left alone.
-
-    Args:
-        on_chunk: called with the number of ids looked at after each chunk (for a progress bar).
-    """
-    report = PurgeReport()
-    script = pool.register_script(scripts.PURGE)
-    layout = pool.key_layout
-    queue_key = layout.queue(queue_name)
-    job, in_progress, retry = (
-        layout.job_prefix(queue_name),
-        layout.in_progress_prefix(queue_name),
-        layout.retry_prefix(queue_name),
-    )
-    start = 0
-    while True:
-        members = cast(list[bytes], await pool.zrange(queue_key, start, start + _CHUNK - 1))
-        ids = [member.decode() for member in members]
-        if not ids:
-            return report
-        job_keys = [key for job_id in ids for key in (job + job_id, in_progress + job_id, retry + job_id)]
-        deleted, running = await script(keys=[queue_key, *job_keys], args=ids)
-        report.deleted += int(deleted)
-        report.running += int(running)
-        # held jobs stay in the set, so the next chunk starts after them
-        start += int(running)
-        if on_chunk is not None:
-            on_chunk(len(ids))
