@@ -1,4 +1,4 @@
-"""What the worker's scripts take and give back, named: the claim reply and the outcome kinds.
+"""What the worker's scripts take and give back, named: the claim reply, the outcome kinds, the finish message.
 
 The Lua side is ``scripts/claim.lua`` and ``scripts/finish.lua``; this module is the one place Python reads the
 one and writes the other, so a change of either shape is a change here and in the script, nowhere else.
@@ -88,3 +88,21 @@ class Outcome:
     def script_args(self) -> tuple[str, str, bytes, int, int]:
         """The five ``finish.lua`` values of this outcome."""
         return self.job_id, self.kind.value, self.result, self.keep_ms, self.score
+
+
+def finished_ids(message: bytes) -> list[str]:
+    """The job ids of one done-channel message: ``<byte length>:<id>`` each, back to back (finish.lua publishes them).
+
+    A message that is not in that form came from an older runner worker, which sent the ids space-separated.
+    """
+    ids: list[str] = []
+    at = 0
+    while at < len(message):
+        colon = message.find(b":", at)
+        length = message[at:colon]
+        if colon < 0 or not length.isdigit() or colon + 1 + int(length) > len(message):
+            return [raw.decode(errors="replace") for raw in message.split()]
+        end = colon + 1 + int(length)
+        ids.append(message[colon + 1 : end].decode(errors="replace"))
+        at = end
+    return ids

@@ -14,7 +14,9 @@
 --   'q?' run again: release the claim and set the score
 --   second letter: 'c' complete, 'f' failed, 'r' retried are counted in the stats hash; none is not counted
 --
--- Publishes the finished ids, space separated, on the done channel so waiting clients wake at once.
+-- Publishes the finished ids on the done channel so waiting clients wake at once, each as <byte length>:<id>
+-- back to back (protocol.finished_ids reads them), so an id may hold any character: a space-separated list
+-- woke nobody for an id with a space.
 -- A failed job whose result is kept enters the failed index, and entries whose result has expired leave it (a
 -- bounded step per call that has failures), so the dashboard pages and counts failed jobs without a SCAN.
 -- Returns the number of jobs finished.
@@ -71,6 +73,8 @@ if counts['failed'] then
   end
 end
 if #finished > 0 then
-  redis.call('PUBLISH', ARGV[1], table.concat(finished, ' '))
+  local message = {}
+  for _, id in ipairs(finished) do message[#message + 1] = #id .. ':' .. id end
+  redis.call('PUBLISH', ARGV[1], table.concat(message))
 end
 return #finished
