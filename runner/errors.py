@@ -5,6 +5,7 @@
     │   └── ImportStringError        a "module:attr" path does not resolve (also an ImportError)
     ├── SerializationError           a job or result could not be encoded or decoded
     │   └── DeserializationError
+    │       └── UnsafePayload        decoding would run code that a payload names (pickle)
     ├── ResultNotFound               the job has no result and is not queued (also a RuntimeError)
     ├── JobExecutionFailed           a job failed before or outside its function (also a RuntimeError)
     ├── RedisUnavailable             Redis could not be reached after every retry (also a ConnectionError)
@@ -56,6 +57,12 @@ class DeserializationError(SerializationError):
     """A stored job or result could not be decoded."""
 
     default_message = "A stored job or result could not be decoded."
+
+
+class UnsafePayload(DeserializationError):
+    """A pickled payload names a class or function that runner does not import and call when it only reads jobs."""
+
+    default_message = "The payload names code that runner does not run to decode it."
 
 
 class ResultNotFound(RunnerError, RuntimeError):

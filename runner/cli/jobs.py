@@ -14,7 +14,7 @@ from runner.cli.loading import config_argument
 from runner.cli.ops import Ops, age, echo_err, open_ops, progress, table, when, when_dt
 from runner.engine.browse import error_text, traceback_of
 from runner.engine.client import RunnerRedis
-from runner.engine.inspection import STATUSES, JobRow, RowStatus, find_job, queue_jobs, results
+from runner.engine.inspection import STATUSES, JobRow, RowStatus, find_job, queue_jobs, results, undecoded_arguments
 from runner.engine.job import Job
 from runner.engine.steering import purge_queue, requeue_failed
 from runner.engine.utils import args_to_string, timestamp_ms
@@ -234,6 +234,8 @@ def retry(job_id: str | None, all_failed: bool, queue_name: str | None, function
             for row in await results(pool, deserializer=ops.loads, queue_name=queue):
                 if row.status == RowStatus.FAILED and row.error is None and function_name in (None, row.function):
                     failed.append(row)
+        undecoded = [row for row in failed if undecoded_arguments(row)]
+        failed = [row for row in failed if not undecoded_arguments(row)]
         done = skipped = 0
         with progress(len(failed), "retrying failed jobs") as advance:
             for row in failed:
@@ -244,9 +246,19 @@ def retry(job_id: str | None, all_failed: bool, queue_name: str | None, function
                 done, skipped = done + ok, skipped + (not ok)
                 advance(1)
         text = f"queued {plural(done, 'failed job')} again"
-        return text + (f" ({skipped} changed meanwhile and were left alone)" if skipped else "")
+        text += f" ({skipped} changed meanwhile and were left alone)" if skipped else ""
+        return text + _undecoded_note(undecoded)
 
     click.echo(ops.run(every if all_failed else one))
+
+
+def _undecoded_note(rows: list[JobRow]) -> str:
+    if not rows:
+        return ""
+    return (
+        f"; {plural(len(rows), 'job')} left alone: their arguments hold classes that are not unpickled here "
+        f"({rows[0].job_id}: {undecoded_arguments(rows[0])})"
+    )
 
 
 def _extra(ops: Ops, queue: str) -> int:

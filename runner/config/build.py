@@ -13,7 +13,7 @@ from runner.config.models import CRON_TIME_FIELDS, QUEUE_OPTIONS, CronConfig, Re
 from runner.engine.connection import RedisSettings
 from runner.engine.cron_schedule import Schedule
 from runner.engine.functions import Function, func
-from runner.engine.serializers import Deserializer, Serializer, get_serializer
+from runner.engine.serializers import Deserializer, Serializer, get_serializer, sign_serializer
 from runner.engine.utils import import_string
 from runner.engine.worker import Worker
 from runner.errors import ConfigError
@@ -67,16 +67,21 @@ def build_redis_settings(config: RedisConfig, base_dir: Path | None = None) -> R
 
 
 def build_serializer(settings: WorkerSettings) -> tuple[Serializer, Deserializer]:
-    """The ``(dumps, loads)`` pair the file names.
+    """The ``(dumps, loads)`` pair the file names, signed when a ``signing_key`` is set.
 
     Raises:
         ConfigError: an unknown name, msgpack not installed, or an import path that does not resolve.
     """
     spec = settings.serializer
     if isinstance(spec, str):
-        return get_serializer(spec)
-    dumps: Serializer = import_string(spec.dumps)
-    loads: Deserializer = import_string(spec.loads)
+        dumps, loads = get_serializer(spec)
+    else:
+        dumps, loads = import_string(spec.dumps), import_string(spec.loads)
+    if settings.signing_key is not None:
+        try:
+            return sign_serializer(settings.signing_key.get_secret_value(), dumps, loads)
+        except ValueError as exc:
+            raise ConfigError(f"signing_key: {exc}.") from None
     return dumps, loads
 
 

@@ -18,6 +18,7 @@ from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.config.problems import Problem, suggest
 from runner.config.sources import Origin
 from runner.engine.functions import Function, is_async_callable
+from runner.engine.serializers import MIN_KEY_BYTES
 from runner.engine.utils import import_string
 from runner.errors import ConfigError
 
@@ -200,6 +201,24 @@ class _Checker:
         if problem:
             self.add(("serializer",), problem)
 
+    def signing_key(self) -> None:
+        key = self.settings.signing_key
+        if key is None:
+            return
+        origin = self.loaded.origin(("signing_key",))
+        if origin.source == self.loaded.document.display_name:
+            self.add(
+                ("signing_key",),
+                "keep the key out of the file: set RUNNER_SIGNING_KEY in the environment "
+                "(or in the .env file beside worker.toml, kept out of version control)",
+            )
+        elif len(key.get_secret_value().encode()) < MIN_KEY_BYTES:
+            self.add(
+                ("signing_key",),
+                f"must be at least {MIN_KEY_BYTES} bytes long (got {len(key.get_secret_value().encode())}); make one "
+                'with: python -c "import secrets; print(secrets.token_hex(32))"',
+            )
+
     def cron(self) -> None:
         if not self.settings.cron:
             return
@@ -319,5 +338,6 @@ def check(loaded: LoadedConfig, *, imports: bool = True) -> list[Problem]:
         checker.serializer()
     checker.cron()
     checker.dashboard()
+    checker.signing_key()
     file_name = loaded.document.display_name
     return sorted(checker.problems, key=lambda p: (p.source != file_name, p.line or 0))

@@ -259,6 +259,11 @@ class WorkerSettings(BaseSettings):
     )
     burst: bool = Field(False, description="Stop when the queue is empty (runner start --burst).")
     serializer: SerializerSetting = Field("pickle", description='"pickle", "json", "msgpack", or a [serializer] pair.')
+    signing_key: SecretStr | None = Field(
+        None,
+        description="HMAC key that signs every payload; only from the environment (RUNNER_SIGNING_KEY). "
+        "Unsigned or wrongly signed jobs fail unrun; arq cannot read signed jobs.",
+    )
     redis: RedisConfig = Field(default_factory=lambda: RedisConfig.model_validate({}))
     hooks: HooksConfig = Field(default_factory=lambda: HooksConfig())
     functions: dict[str, FunctionConfig] = Field(default_factory=dict)

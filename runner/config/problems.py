@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from runner.engine.utils import mask_url as mask_url
 from runner.errors import ConfigError
 
-SECRET_KEYS = frozenset({"password"})
+SECRET_KEYS = frozenset({"password", "signing_key"})
 
 
 @dataclass(frozen=True)

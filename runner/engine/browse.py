@@ -24,7 +24,8 @@ from runner.engine import scripts
 from runner.engine.inspection import JobRow, find_job, result_row
 from runner.engine.job import deserialize_job_raw
 from runner.engine.presence import WorkerPresence, read_presence
-from runner.engine.serializers import Deserializer
+from runner.engine.safe_pickle import Undecoded
+from runner.engine.serializers import Deserializer, reading_deserializer
 from runner.engine.utils import timestamp_ms
 from runner.errors import DeserializationError
 
@@ -230,7 +231,7 @@ def fill_from_payload(row: JobRow, payload: bytes | None, deserializer: Deserial
         return
     try:
         row.function, row.args, row.kwargs, row.job_try, row.enqueue_ms = deserialize_job_raw(
-            payload, deserializer=deserializer
+            payload, deserializer=reading_deserializer(deserializer)
         )
     except DeserializationError as exc:
         row.function, row.error = "?", str(exc)
@@ -418,6 +419,8 @@ async def cron_last_runs(pool: Any, jobs: Sequence[tuple[str, str]]) -> dict[str
 
 def error_text(value: Any) -> str:
     """A failed job's result as one line: ``ValueError: boom``, or ``aborted (CancelledError)``."""
+    if isinstance(value, Undecoded):  # an exception class of the application, named but not unpickled
+        return f"{value.name}: {value.message} (not unpickled here)" if value.message else value.name
     if isinstance(value, asyncio.CancelledError):
         return "aborted (CancelledError)"
     if isinstance(value, BaseException):
@@ -428,5 +431,6 @@ def error_text(value: Any) -> str:
 
 def traceback_of(value: Any) -> str | None:
     """The traceback a runner worker attached to a failed job's exception, if any."""
-    trace = getattr(value, "__dict__", {}).get("runner_traceback")
+    state = value.state if isinstance(value, Undecoded) else getattr(value, "__dict__", {})
+    trace = state.get("runner_traceback") if isinstance(state, dict) else None
     return trace if isinstance(trace, str) and trace else None

@@ -147,7 +147,11 @@ class RunnerRedis(JobsRedis):
         return [job_id, payload, score, max(expires_ms, 1), max(unique_ms, 0)]
 
     async def queued_jobs(self, *, queue_name: str | None = None) -> list[JobDef]:
-        """Every job in the queue (queued, deferred or running), with its score."""
+        """Every job in the queue (queued, deferred or running), with its score.
+
+        Pickled payloads are decoded without running code from Redis: an argument of a class beyond plain data
+        (and ``pickle_allow``) is an ``Undecoded`` value naming it.
+        """
         queue_name = queue_name or self.default_queue_name
         layout = self.key_layout
         entries = cast(list[tuple[bytes, float]], await self.zrange(layout.queue(queue_name), 0, -1, withscores=True))
@@ -158,9 +162,10 @@ class RunnerRedis(JobsRedis):
                 pipe.get(layout.job(queue_name, job_id.decode()))
             payloads: list[bytes | None] = await pipe.execute()
         found = []
+        reader = self.reading_deserializer()
         for (job_id, score), payload in zip(entries, payloads, strict=True):
             if payload:
-                job_def = deserialize_job(payload, deserializer=self.job_deserializer)
+                job_def = deserialize_job(payload, deserializer=reader)
                 job_def.score = int(score)
                 job_def.job_id = job_id.decode()
                 found.append(job_def)
@@ -173,7 +178,8 @@ class RunnerRedis(JobsRedis):
         if not result_keys:
             return []
         payloads = cast(list[bytes | None], await self.mget(result_keys))
-        results = [deserialize_result(p, deserializer=self.job_deserializer) for p in payloads if p]
+        reader = self.reading_deserializer()
+        results = [deserialize_result(p, deserializer=reader) for p in payloads if p]
         return sorted(results, key=lambda r: r.enqueue_time)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
@@ -276,10 +277,16 @@ async def create_pool(
     default_queue_name: str = default_queue_name,
     expires_extra_ms: int = expires_extra_ms_default,
     key_layout: KeyLayout = ARQ_LAYOUT,
+    pickle_allow: Sequence[str] = (),
 ) -> RunnerRedis:
     """Open a connection pool to Redis and check it answers, retrying ``conn_retries`` times.
 
     ``key_layout`` says where every key lives (default: arq's layout, which arq processes share).
+
+    ``pickle_allow`` names modules (or ``"module:attribute"``s) whose classes the pool may unpickle when it reads
+    jobs and results (``Job.result()``, ``queued_jobs()``); beyond plain data nothing else is imported or called
+    (see ``runner.engine.safe_pickle``). A worker decodes its jobs in full, so sign the payloads
+    (``serializers.sign_serializer``) when others can write to the Redis.
 
     Returns:
         A ``RunnerRedis`` (a ``redis.asyncio.Redis``) that also enqueues jobs. Close it with ``await pool.aclose()``.
@@ -302,6 +309,7 @@ async def create_pool(
         "default_queue_name": default_queue_name,
         "expires_extra_ms": expires_extra_ms,
         "key_layout": key_layout,
+        "pickle_allow": pickle_allow,
     }
     while True:
         pool = _open(settings, options)

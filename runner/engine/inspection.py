@@ -2,8 +2,9 @@
 
 It only reads; changing queues from outside a worker (retry, purge, delete) is steering.py.
 
-Everything here reads the pool's key layout (keys.py; arq's by default), so it sees jobs that arq processes
-wrote and ran too:
+Pickled payloads are read without running code from Redis (``safe_pickle``): a class beyond plain data shows as
+an ``Undecoded`` value naming it. Everything here reads the pool's key layout (keys.py; arq's by default), so it
+sees jobs that arq processes wrote and ran too:
   queued       in the queue, due (score <= now), no in-progress key;
   deferred     in the queue, not yet due, no in-progress key;
   in progress  in the queue with an in-progress key (a runner worker moves the score of a job it runs to
@@ -22,7 +23,8 @@ from typing import Any, cast
 
 from runner.engine.client import RunnerRedis
 from runner.engine.job import JobResult, JobStatus, deserialize_job_raw, deserialize_result
-from runner.engine.serializers import Deserializer
+from runner.engine.safe_pickle import undecoded_in
+from runner.engine.serializers import Deserializer, reading_deserializer
 from runner.engine.utils import timestamp_ms, to_unix_ms
 from runner.errors import DeserializationError
 
@@ -265,7 +267,7 @@ def _fill_from_payload(row: JobRow, payload: bytes | None, deserializer: Deseria
         return
     try:
         row.function, row.args, row.kwargs, row.job_try, row.enqueue_ms = deserialize_job_raw(
-            payload, deserializer=deserializer
+            payload, deserializer=reading_deserializer(deserializer)
         )
     except DeserializationError as exc:
         row.function, row.error = "?", str(exc)
@@ -295,9 +297,15 @@ async def results(
     return rows
 
 
+def undecoded_arguments(row: JobRow) -> str | None:
+    """The name of a class in the job's arguments that was not decoded (see ``safe_pickle``), or None."""
+    found = next(undecoded_in([row.args, row.kwargs]), None)
+    return None if found is None else found.name
+
+
 def result_row(job_id: str, payload: bytes, deserializer: Deserializer | None) -> JobRow:
     try:
-        result = deserialize_result(payload, deserializer=deserializer)
+        result = deserialize_result(payload, deserializer=reading_deserializer(deserializer))
     except DeserializationError as exc:
         return JobRow(job_id, None, RowStatus.FAILED, "?", error=str(exc))
     return JobRow(

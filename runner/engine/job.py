@@ -12,9 +12,10 @@ from typing import Any, cast
 from runner.engine import keys
 from runner.engine.keys import KeyLayout
 from runner.engine.pool import JobsRedis
-from runner.engine.serializers import Deserializer, Serializer
+from runner.engine.safe_pickle import undecoded_in
+from runner.engine.serializers import Deserializer, Serializer, reading_deserializer
 from runner.engine.utils import ms_to_datetime, timestamp_ms
-from runner.errors import DeserializationError, ResultNotFound, SerializationError
+from runner.errors import DeserializationError, ResultNotFound, SerializationError, UnsafePayload
 
 
 class JobStatus(str, Enum):  # noqa: UP042 - arq compares statuses with plain strings
@@ -74,9 +75,14 @@ class Job:
         A runner worker announces each finish, so this returns within milliseconds of it; ``poll_delay`` is the
         fallback check for jobs run by arq workers.
 
+        A pickled result is decoded without running code from Redis: plain data, dates, ``Decimal``, ``UUID``
+        and builtin exceptions as they are, anything else only from the modules the pool's ``pickle_allow`` names,
+        or when the queue's payloads are signed.
+
         Raises:
             ResultNotFound: the job has no result and is not queued (keep_result may be 0).
             TimeoutError: ``timeout`` seconds passed first.
+            UnsafePayload: the result holds a class or function that is not allowed (the message names it).
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
@@ -89,7 +95,8 @@ class Job:
                     pipe.zscore(self._keys.queue(self._queue_name), self.job_id)
                     raw, score = await pipe.execute()
                 if raw:
-                    info = deserialize_result(raw, deserializer=self._deserializer)
+                    info = deserialize_result(raw, deserializer=self._reader())
+                    self._refuse_undecoded(info.result)
                     if info.success:
                         return info.result
                     if isinstance(info.result, BaseException):
@@ -113,13 +120,26 @@ class Job:
             finally:
                 waiter.unregister(self.job_id, future)
 
+    def _reader(self) -> Deserializer:
+        """Plain pickle is read without running code from Redis (see safe_pickle); other serializers as they are."""
+        return reading_deserializer(self._deserializer or self._redis.job_deserializer, self._redis.pickle_allow)
+
+    def _refuse_undecoded(self, value: Any) -> None:
+        found = next(undecoded_in(value), None)
+        if found is not None:
+            raise UnsafePayload(
+                f"The result of job {self.job_id} holds {found.name}, which runner does not unpickle by default: "
+                f"that would import and call code named by data in Redis. Allow it with create_pool(..., "
+                f"pickle_allow=[{found.module!r}]), or sign the queue's payloads (sign_serializer)."
+            )
+
     async def info(self) -> JobDef | None:
         """Everything known about the job, with its result when there is one; does not wait."""
         info: JobDef | None = await self.result_info()
         if info is None:
             raw = cast(bytes | None, await self._redis.get(self._keys.job(self._queue_name, self.job_id)))
             if raw:
-                info = deserialize_job(raw, deserializer=self._deserializer)
+                info = deserialize_job(raw, deserializer=self._reader())
         if info is not None:
             score = await self._redis.zscore(self._keys.queue(self._queue_name), self.job_id)
             info.score = None if score is None else int(score)
@@ -127,9 +147,13 @@ class Job:
         return info
 
     async def result_info(self) -> JobResult | None:
-        """The stored result, success or failure, without raising the job's exception; None when there is none."""
+        """The stored result, success or failure, without raising the job's exception; None when there is none.
+
+        With plain pickle, a class or function the result names beyond plain data (and the pool's ``pickle_allow``)
+        is not imported: it is an ``Undecoded`` value in its place.
+        """
         raw = cast(bytes | None, await self._redis.get(self._keys.result(self._queue_name, self.job_id)))
-        return deserialize_result(raw, deserializer=self._deserializer) if raw else None
+        return deserialize_result(raw, deserializer=self._reader()) if raw else None
 
     async def status(self) -> JobStatus:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -252,6 +276,8 @@ def serialize_result(
 def _decode(raw: bytes, deserializer: Deserializer | None, what: str) -> dict[str, Any]:
     try:
         data = (deserializer or pickle.loads)(raw)
+    except DeserializationError as exc:  # the deserializer's own sentence (a signature check) says it all
+        raise DeserializationError(f"Unable to deserialize {what}: {exc}") from exc
     except Exception as exc:
         raise DeserializationError(f"Unable to deserialize {what}: {type(exc).__name__}: {exc}.") from exc
     if not isinstance(data, dict):

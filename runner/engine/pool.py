@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
 from runner.engine import keys
 from runner.engine.keys import ARQ_LAYOUT, KeyLayout
-from runner.engine.serializers import Deserializer, Serializer
+from runner.engine.protocol import finished_ids
+from runner.engine.serializers import Deserializer, Serializer, reading_deserializer
 
 logger = logging.getLogger("runner.client")
 
@@ -30,6 +32,7 @@ class JobsRedis(Redis):
         default_queue_name: str = keys.default_queue_name,
         expires_extra_ms: int = keys.expires_extra_ms_default,
         key_layout: KeyLayout = ARQ_LAYOUT,
+        pickle_allow: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -39,6 +42,7 @@ class JobsRedis(Redis):
             default_queue_name=default_queue_name,
             expires_extra_ms=expires_extra_ms,
             key_layout=key_layout,
+            pickle_allow=pickle_allow,
         )
         self._embedded_lease: Any = None
         self._result_waiter: ResultWaiter | None = None
@@ -52,6 +56,7 @@ class JobsRedis(Redis):
         default_queue_name: str,
         expires_extra_ms: int,
         key_layout: KeyLayout = ARQ_LAYOUT,
+        pickle_allow: Sequence[str] = (),
     ) -> None:
         self.job_serializer = job_serializer
         self.job_deserializer = job_deserializer
@@ -59,6 +64,11 @@ class JobsRedis(Redis):
         self.expires_extra_ms = expires_extra_ms
         # where every key lives; every part that reaches Redis through this client asks it
         self.key_layout = key_layout
+        self.pickle_allow = tuple(pickle_allow)
+
+    def reading_deserializer(self) -> Deserializer:
+        """What this pool reads jobs and results with: plain pickle without running code (see ``safe_pickle``)."""
+        return reading_deserializer(self.job_deserializer, self.pickle_allow)
 
     def result_waiter(self) -> ResultWaiter:
         if self._result_waiter is None:
@@ -119,8 +129,8 @@ class ResultWaiter:
                 message = await self._pubsub.get_message(timeout=1.0)
                 if not message or message.get("type") != "message":
                     continue
-                for raw_id in message["data"].split():
-                    for future in self._waiters.pop(raw_id.decode(), ()):
+                for job_id in finished_ids(message["data"]):
+                    for future in self._waiters.pop(job_id, ()):
                         if not future.done():
                             future.set_result(None)
         except asyncio.CancelledError:

@@ -16,11 +16,11 @@ from typing import Any, cast
 
 from runner.engine import keys, scripts
 from runner.engine.client import RunnerRedis
-from runner.engine.inspection import CHUNK, JobRow, RowStatus, result_row
+from runner.engine.inspection import CHUNK, JobRow, RowStatus, result_row, undecoded_arguments
 from runner.engine.job import Job, serialize_job
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import timestamp_ms
-from runner.errors import SerializationError
+from runner.errors import SerializationError, UnsafePayload
 
 
 @dataclass
@@ -94,7 +94,8 @@ def _requeue_payload(
     if row is None or row.status != "failed":
         report.skipped += 1
         return None
-    if row.error is not None:
+    if row.error is not None or undecoded_arguments(row):
+        # an argument left undecoded (safe_pickle) would go back as a job no worker can run
         report.unreadable += 1
         return None
     try:
@@ -211,7 +212,17 @@ async def requeue_failed(
 
     Its failed result is removed in the same step.  Returns False when the result changed meanwhile or the id
     is taken (a new job with this id was enqueued).
+
+    Raises:
+        UnsafePayload: an argument is a class that was not decoded (``undecoded_arguments``); writing it back
+            would enqueue a job that no worker can run.
     """
+    found = undecoded_arguments(row)
+    if found:
+        raise UnsafePayload(
+            f"job {row.job_id}'s arguments hold {found}, which is not unpickled here (that would run code named "
+            "by data in Redis); enqueue it again from the application"
+        )
     layout = pool.key_layout
     raw = cast(bytes | None, await pool.get(layout.result(queue_name, row.job_id)))
     if raw is None or result_row(row.job_id, raw, deserializer).status != RowStatus.FAILED:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import pty
 import re
 import subprocess
@@ -11,11 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import redis
 from click.testing import CliRunner, Result
 
 from runner.cli import cli
 from runner.engine import Job, RunnerRedis
-from runner.engine.utils import ms_to_datetime
+from runner.engine.utils import ms_to_datetime, timestamp_ms
 from tests.support.cli import invoke
 from tests.support.ops import WorkerThread, burst, enqueue, project, run, wait_status, with_pool, worker_thread
 
@@ -181,6 +183,51 @@ def test_show_complete_and_queued_jobs(project: Path, redis_url: str) -> None:
         f"  enqueued  {at} UTC",
     ]
     assert re.fullmatch(r"  due       \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in 1h59m\)", lines[6]), lines[6]
+
+
+class Trap:
+    """Unpickling this makes a directory: the proof that a payload ran code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (self.path,))
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+def test_inspection_runs_no_code_from_redis(project: Path, redis_url: str, tmp_path: Path) -> None:
+    trap = tmp_path / "ran"
+    now = timestamp_ms()
+    error = PaymentDeclined("card declined")
+    error.__dict__["runner_traceback"] = "Traceback (most recent call last):\nPaymentDeclined: card declined\n"
+    result = {"t": 1, "f": "send_email", "a": ("a@b.c",), "k": {}, "et": now, "s": False, "r": error, "st": now}
+    client = redis.Redis.from_url(redis_url)
+    try:
+        job = {"t": None, "f": "send_email", "a": (Trap(trap),), "k": {}, "et": now}
+        client.set("arq:job:planted", pickle.dumps(job))
+        client.zadd("mail", {"planted": now})
+        client.set("arq:result:declined", pickle.dumps({**result, "ft": now, "q": "mail", "id": "declined"}))
+    finally:
+        client.close()
+
+    listed = invoke("jobs", "worker.toml", "list")
+    assert listed.exit_code == 0, listed.output
+    planted = next(line for line in listed.stdout.splitlines() if line.startswith("planted "))
+    assert "send_email(<posix.mkdir(" in planted
+    shown = invoke("jobs", "worker.toml", "show", "planted")
+    assert f"  job       send_email(<posix.mkdir({str(trap)!r}), not decoded>)\n" in shown.stdout
+    declined = invoke("jobs", "worker.toml", "show", "declined")
+    assert declined.exit_code == 0, declined.output
+    assert f"  error     {__name__}.PaymentDeclined: card declined (not unpickled here)\n" in declined.stdout
+    assert declined.stdout.endswith(
+        "  traceback:\n    Traceback (most recent call last):\n    PaymentDeclined: card declined\n"
+    )
+    assert invoke("jobs", "worker.toml", "list", "--format", "json").exit_code == 0
+    assert not trap.exists()
 
 
 def test_show_unknown_job(project: Path) -> None:

@@ -94,11 +94,53 @@ def test_json_format(tmp_path: Path) -> None:
                 "message": 'unknown function "send_emails"; did you mean `send_email`?',
             }
         ],
+        "warnings": [],  # a file with problems gets them fixed first
     }
     make_project(tmp_path, GOOD, "valtasks")
     result = invoke("validate", "worker.toml", "--format", "json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"file": "worker.toml", "valid": True, "problems": []}
+    assert json.loads(result.stdout) == {"file": "worker.toml", "valid": True, "problems": [], "warnings": [PICKLE]}
+
+
+PICKLE = (
+    'serializer "pickle" runs any code a job payload names when a worker decodes it, so whoever can write to this '
+    "Redis can run code on the workers; sign the payloads (set RUNNER_SIGNING_KEY; arq cannot read signed jobs) or "
+    'use serializer = "json" or "msgpack"'
+)
+KEY = "k" * 64
+
+
+def test_pickle_is_named_as_the_risk_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_project(tmp_path, GOOD, "valtasks")
+    result = invoke("validate", "worker.toml")
+    assert result.exit_code == 0  # a warning, not a failure: CI keeps passing
+    assert result.stderr == f"worker.toml: warning: {PICKLE}\n"
+    # signed payloads, or a serializer that runs no code, need no warning
+    monkeypatch.setenv("RUNNER_SIGNING_KEY", KEY)
+    assert invoke("validate", "worker.toml").stderr == ""
+    monkeypatch.delenv("RUNNER_SIGNING_KEY")
+    make_project(tmp_path, 'serializer = "json"\n' + GOOD, "valtasks")
+    assert invoke("validate", "worker.toml").stderr == ""
+
+
+def test_the_signing_key_comes_from_the_environment_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_project(tmp_path, f'signing_key = "{KEY}"\n' + GOOD, "valtasks")
+    result = invoke("validate", "worker.toml")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "worker.toml:1: signing_key: keep the key out of the file: set RUNNER_SIGNING_KEY in the environment (or in "
+        "the .env file beside worker.toml, kept out of version control)"
+    ]
+    assert KEY not in result.output
+    make_project(tmp_path, GOOD, "valtasks")
+    monkeypatch.setenv("RUNNER_SIGNING_KEY", "short")
+    result = invoke("validate", "worker.toml")
+    assert result.stdout.splitlines() == [
+        "env RUNNER_SIGNING_KEY: signing_key: must be at least 32 bytes long (got 5); make one with: "
+        'python -c "import secrets; print(secrets.token_hex(32))"'
+    ]
+    shown = invoke("config", "worker.toml").stdout
+    assert 'signing_key = "***"\n' in shown and "short" not in shown
 
 
 def test_missing_file() -> None:

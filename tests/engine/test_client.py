@@ -217,3 +217,35 @@ async def test_info_of_queued_job(pool: RunnerRedis) -> None:
     assert (info.function, info.args, info.kwargs, info.job_id) == ("f", (1,), {"x": 2}, job.job_id)
     assert info.score is not None
     assert await job.result_info() is None
+
+
+async def echo(ctx: dict[str, object], value: str) -> str:
+    return value
+
+
+@pytest.mark.parametrize("job_id", ["with space", "tab\tand\nnewline", "colon:3:digits", "ünïcödé id"])
+async def test_result_wakes_on_the_finish_message_whatever_the_id(
+    pool: RunnerRedis, redis_url: str, job_id: str
+) -> None:
+    from runner import Worker
+
+    job = await pool.enqueue_job("echo", "done", _job_id=job_id)
+    assert job is not None
+    # what Job.result() waits on between its polls: resolved only by the worker's finish message
+    waiter = pool.result_waiter()
+    finished = await waiter.register("arq:queue", job_id)
+    other = await waiter.register("arq:queue", job_id.split()[0] if " " in job_id else job_id + "x")
+    worker = Worker([echo], redis_settings=RedisSettings.from_dsn(redis_url), burst=True, handle_signals=False)
+    await worker.async_run()
+    await asyncio.wait_for(asyncio.shield(finished), 5)
+    assert not other.done()  # a part of the id, or another id, is not woken
+    assert await job.result(timeout=1) == "done"
+
+
+def test_finish_messages_old_and_new() -> None:
+    from runner.engine.protocol import finished_ids
+
+    assert finished_ids(b"10:with space1:x") == ["with space", "x"]
+    assert finished_ids("5:ünï".encode()) == ["ünï"]  # a length in bytes
+    assert finished_ids(b"a b c") == ["a", "b", "c"]  # what a runner worker before 0.2 sends
+    assert finished_ids(b"9:short") == ["9:short"]
