@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import ssl as ssl_module
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, cast
@@ -164,18 +166,80 @@ def _database(value: str) -> int:
         raise RedisUrlError(f'has a database "{value}" that is not a number') from None
 
 
+class _Trouble:
+    """Connection trouble that redis-py's retries rode over, reported once per outage.
+
+    A dropped connection (a connection-kill storm, a proxy restart) or a reply later than ``socket_timeout`` (a
+    stalled network) makes redis-py reconnect and send the call again; when that works, the caller sees nothing.
+    So the pool says it here: one line when a call is answered after such a failure, none for the next ones until
+    calls have run clean for ``QUIET_S``. When the retries run out instead, the caller gets the error and reports
+    the outage itself (a worker logs "redis unreachable"), so this line is left out.
+    """
+
+    QUIET_S = 10.0
+
+    def __init__(self) -> None:
+        self.where = "redis"
+        self._until = -1.0
+        self._reported = False
+
+    def failed(self) -> None:
+        now = time.monotonic()
+        if now > self._until:  # a new outage
+            self._reported = False
+        self._until = now + self.QUIET_S
+
+    def gave_up(self) -> None:
+        self._reported = True  # the caller has the error; it is the caller's to tell
+
+    def rode_over(self, error: BaseException) -> None:
+        if not self._reported:
+            self._reported = True
+            logger.warning(
+                "redis at %s: connection dropped or a reply took longer than socket_timeout (%s: %s); the call was "
+                "sent again and answered (logged once per outage)",
+                self.where,
+                type(error).__name__,
+                error,
+            )
+
+
 class _Retry(RedisRetry):
-    """redis-py's retry of a dropped connection, but never of refused credentials: they are no outage."""
+    """redis-py's retry of a dropped connection, never of refused credentials (they are no outage), and one log
+    line when it rides over trouble (``_Trouble``)."""
+
+    def __init__(self, *args: Any, trouble: _Trouble | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trouble = trouble or _Trouble()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Retry:
+        # redis-py copies the retry into every connection; they all report to the pool's one _Trouble
+        return _Retry(copy.deepcopy(self._backoff, memo), self._retries, self._supported_errors, trouble=self.trouble)
 
     async def call_with_retry(
         self, do: Any, fail: Any, is_retryable: Any = None, with_failure_count: bool = False
     ) -> Any:
+        errors: list[BaseException] = []
+
         def retryable(error: Exception) -> bool:
             if isinstance(error, AuthenticationError):
                 return False
             return is_retryable is None or bool(is_retryable(error))
 
-        return await super().call_with_retry(do, fail, retryable, with_failure_count)
+        async def on_failure(error: Exception, *count: int) -> Any:
+            errors.append(error)
+            self.trouble.failed()
+            return await fail(error, *count)
+
+        try:
+            result = await super().call_with_retry(do, on_failure, retryable, with_failure_count)
+        except BaseException:
+            if errors:
+                self.trouble.gave_up()
+            raise
+        if errors:
+            self.trouble.rode_over(errors[0])
+        return result
 
 
 class WaitingConnectionPool(BlockingConnectionPool):
@@ -213,7 +277,7 @@ def _connection_kwargs(settings: RedisSettings) -> dict[str, Any]:
         "decode_responses": False,
         # a quick retry rides over a dropped connection; longer outages are the caller's to wait out, so that
         # create_pool's own retries and the worker's outage handling stay in charge of the pace
-        "retry": _Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        "retry": _Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, trouble=_Trouble()),
     }
     if settings.retry_on_timeout:  # redis-py 6+ retries timeouts by default and warns about the flag
         kwargs["retry_on_timeout"] = True
@@ -265,6 +329,7 @@ def _open(settings: RedisSettings, options: dict[str, Any]) -> RunnerRedis:
         pool = RunnerRedis(connection_pool=connections, **options)
         pool.auto_close_connection_pool = True  # the pool is ours alone: aclose() closes it
     cast(WaitingConnectionPool, pool.connection_pool).description = settings.describe()
+    kwargs["retry"].trouble.where = settings.describe()
     return pool
 
 

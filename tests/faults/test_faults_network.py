@@ -3,13 +3,15 @@ connections. A StallProxy (tests/support/proxy.py) sits in between and misbehave
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 import redis.asyncio as aioredis
 
-from runner.engine import JobSpec, RedisSettings, create_pool
+from runner.engine import JobSpec, RedisSettings, Worker, create_pool
 from tests.support.proxy import StallProxy
 
 
@@ -48,3 +50,69 @@ async def test_an_enqueue_whose_reply_was_lost_reports_the_job_it_wrote(proxy: S
     finally:
         await direct.aclose()
         await pool.aclose()
+
+
+async def noop(ctx: dict[str, Any]) -> str:
+    await asyncio.sleep(0.01)
+    return "done"
+
+
+TROUBLE = "connection dropped or a reply took longer than socket_timeout"
+
+
+def trouble_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if TROUBLE in r.getMessage()]
+
+
+async def test_a_stall_past_the_socket_timeout_is_logged_once(
+    proxy: StallProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = RedisSettings.from_dsn(proxy.url, socket_timeout=0.5)
+    worker = Worker([noop], redis_settings=settings, poll_delay=0.2, handle_signals=False, lease=2)
+    task = asyncio.create_task(worker.async_run())
+    pool = await create_pool(settings)
+    try:
+        jobs = [await pool.enqueue_job("noop") for _ in range(5)]
+        for job in jobs:
+            assert job is not None and await job.result(timeout=10) == "done"
+        for _ in range(3):  # three stalls of every open connection, each past the socket timeout
+            proxy.stall()
+            await asyncio.sleep(1.2)
+            proxy.resume()
+            await asyncio.sleep(0.3)
+        job = await pool.enqueue_job("noop")
+        assert job is not None and await job.result(timeout=10) == "done"
+    finally:
+        worker.request_stop()
+        await asyncio.wait_for(task, 30)
+        await pool.aclose()
+    lines = trouble_lines(caplog)
+    # the worker's pool and the producer's each saw the trouble; neither says so more than once
+    assert 1 <= len(lines) <= 2, lines
+    assert all(line.startswith(f"redis at redis://127.0.0.1:{proxy.port}/0: ") for line in lines), lines
+    assert "unreachable" not in caplog.text  # retries rode it out: no outage to report
+
+
+async def test_a_connection_kill_storm_is_logged_once(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = RedisSettings.from_dsn(redis_url)
+    worker = Worker([noop], redis_settings=settings, poll_delay=0.05, handle_signals=False, max_jobs=5)
+    pool = await create_pool(settings)
+    killer = aioredis.Redis.from_url(redis_url)
+    try:
+        await pool.enqueue_many([JobSpec("noop") for _ in range(300)])
+        task = asyncio.create_task(worker.async_run())
+        kills = 0
+        while kills < 20 and await pool.zcard("arq:queue"):
+            await asyncio.sleep(0.05)
+            kills += await killer.client_kill_filter(_type="normal", skipme=True)
+        while await pool.zcard("arq:queue"):
+            await asyncio.sleep(0.05)
+        worker.request_stop()
+        await asyncio.wait_for(task, 30)
+        assert kills >= 5
+    finally:
+        await killer.aclose()
+        await pool.aclose()
+    assert worker.jobs_complete == 300
+    lines = trouble_lines(caplog)
+    assert 1 <= len(lines) <= 2, lines  # the worker's pool and the producer's (also killed), once each
