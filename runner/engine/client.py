@@ -119,10 +119,7 @@ class RunnerRedis(JobsRedis):
         return [results[i] for i in range(len(results))]
 
     def _enqueue_marker_ms(self) -> int:
-        """How long an enqueue call's answer is kept for a resend of the same call: its every attempt's socket
-        timeout, with room to spare (20 s with the default 5 s timeout)."""
-        socket_timeout = self.connection_pool.connection_kwargs.get("socket_timeout") or 10
-        return int((3 * socket_timeout + 5) * 1000)
+        return enqueue_marker_ms(self.connection_pool.connection_kwargs.get("socket_timeout"))
 
     def _job_args(self, spec: JobSpec, now: int) -> list[Any]:
         if spec.defer_until is not None and spec.defer_by is not None:
@@ -181,6 +178,12 @@ class RunnerRedis(JobsRedis):
         reader = self.reading_deserializer()
         results = [deserialize_result(p, deserializer=reader) for p in payloads if p]
         return sorted(results, key=lambda r: r.enqueue_time)
+
+
+def enqueue_marker_ms(socket_timeout: float | None) -> int:
+    """How long an enqueue call's answer is kept for a resend of the same call: the socket timeout of each of its
+    three attempts, and 5 s more (20 s with the default 5 s timeout; a pool without one counts 10 s)."""
+    return int((3 * (socket_timeout or 10) + 5) * 1000)
 
 
 # arq's name for the same thing, so moving from arq is an import change

@@ -34,6 +34,7 @@ from runner.errors import AuthenticationFailed, ConfigError, PoolExhausted, Redi
 logger = logging.getLogger("runner.connection")
 
 SCHEMES = ("redis", "rediss", "unix", "embedded")
+DEFAULT_MAX_CONNECTIONS = 100  # redis-py's own default, kept
 
 
 @dataclass
@@ -307,7 +308,7 @@ def _connection_kwargs(settings: RedisSettings) -> dict[str, Any]:
 def _open(settings: RedisSettings, options: dict[str, Any]) -> RunnerRedis:
     """A ``RunnerRedis`` on a waiting pool built from ``settings``; nothing is connected yet."""
     kwargs = _connection_kwargs(settings)
-    max_connections = settings.max_connections or 100
+    max_connections = settings.max_connections or DEFAULT_MAX_CONNECTIONS
     if settings.sentinel:
         hosts = settings.host if isinstance(settings.host, list) else [(settings.host, settings.port)]
         sentinel_kwargs = {k: v for k, v in kwargs.items() if k not in ("connection_class", "ssl")}

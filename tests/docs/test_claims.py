@@ -28,9 +28,9 @@ import pytest
 
 from runner import RedisSettings, Worker, cron
 from runner.cli import cli, exits, supervisor
-from runner.config.models import CronConfig, WorkerSettings
+from runner.config.models import CronConfig, RedisConfig, WorkerSettings
 from runner.embedded import files as embedded_files
-from runner.engine import connection, keys
+from runner.engine import client, connection, keys, serializers
 from runner.engine import inspection as engine_inspect
 from runner.engine.cron import CronScheduler
 from runner.engine.lifecycle import Outage
@@ -260,6 +260,32 @@ CLAIMS = [
         "outcomes per minute over the last five minutes",
         lambda: engine_inspect.STATS_WINDOW_MINUTES,
         5,
+    ),
+    # connections, enqueue, security (issue 14)
+    Claim(
+        "python-api.md",
+        "(`RedisSettings(max_connections=...)` or `max_connections` under `[redis]`; 100 by default)",
+        lambda: (RedisSettings().max_connections, connection.DEFAULT_MAX_CONNECTIONS),
+        (None, 100),
+    ),
+    Claim(
+        "python-api.md",
+        "up to `pool_timeout` (10 s by default; `None` waits for ever)",
+        lambda: (RedisSettings().pool_timeout, RedisConfig.model_fields["pool_timeout"].default),
+        (10, 10.0),
+    ),
+    Claim(
+        "guarantees.md",
+        "keeps each call's answer for three socket timeouts and 5 s more (`runner:enqueued:<token>`, 20 s by default)",
+        lambda: (client.enqueue_marker_ms(RedisSettings().socket_timeout), client.enqueue_marker_ms(1)),
+        (20_000, 8_000),
+    ),
+    Claim("security.md", "It needs at least 32 bytes", lambda: serializers.MIN_KEY_BYTES, 32),
+    Claim(
+        "security.md",
+        "the directory is 0700 and its files 0600 whatever the umask",
+        lambda: (embedded_files.PRIVATE_DIR, embedded_files.PRIVATE_FILE),
+        (0o700, 0o600),
     ),
     Claim(
         "operations.md",
