@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import html
+import os
+import pickle
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import redis
 
 from tests.support.ops import wait_status
 from tests.support.web import LONG_ARG, XSS_ARG, XSS_SUBJECT, Seeded, client, csrf_of, options_for
@@ -192,3 +197,30 @@ def test_partial_page_for_the_refresh_script(seeded: Seeded, config: Path, serve
     assert script.status_code == 200 and "X-Runner-Partial" in script.text and len(script.text) < 4000
     assert css.status_code == 200 and "@media (max-width: 640px)" in css.text
     assert "viewport" in full and "https://" not in full  # nothing from elsewhere
+
+
+class Trap:
+    """Unpickling this makes a directory: the proof that a payload ran code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (self.path,))
+
+
+def test_a_planted_payload_is_shown_never_run(config: Path, redis_url: str, serve: Any, tmp_path: Path) -> None:
+    trap = tmp_path / "ran"
+    now = int(time.time() * 1000)
+    client_ = redis.Redis.from_url(redis_url)
+    try:
+        job = {"t": None, "f": "send_email", "a": (Trap(trap),), "k": {}, "et": now}
+        client_.set("arq:job:planted", pickle.dumps(job))
+        client_.zadd("mail", {"planted": now})
+    finally:
+        client_.close()
+    with client(serve(options_for(config))) as http:
+        listed = http.get("/queues/mail").text
+        page = http.get("/jobs/planted").text
+    assert "posix.mkdir" in html.unescape(listed) and "not decoded" in html.unescape(page)
+    assert not trap.exists()
