@@ -25,6 +25,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from runner._dist import install_hint
 from runner.engine.connection import RedisSettings, create_pool
 from runner.engine.events import JobEvent, JobEventKind
 from runner.engine.inspection import queue_stats
@@ -33,7 +34,7 @@ from runner.errors import RunnerError
 
 logger = logging.getLogger("runner.metrics")
 
-INSTALL_HINT = 'Metrics need prometheus-client; install it with: pip install "runner[metrics]".'
+INSTALL_HINT = f"Metrics need prometheus-client; install it with: {install_hint('metrics', 'prometheus-client')}."
 
 
 def available() -> bool:

@@ -23,6 +23,7 @@ import pickle
 from collections.abc import Callable, Collection
 from typing import Any
 
+from runner._dist import install_hint
 from runner.engine.safe_pickle import safe_loads
 from runner.errors import ConfigError, DeserializationError, JobExecutionFailed
 
@@ -87,7 +88,7 @@ def _msgpack_pair() -> tuple[Serializer, Deserializer]:
         import msgpack
     except ImportError:
         raise ConfigError(
-            'The "msgpack" serializer needs the msgpack package; install it with: pip install "runner[msgpack]".'
+            f'The "msgpack" serializer needs the msgpack package; install it with: {install_hint("msgpack", "msgpack")}.'
         ) from None
 
     def dumps(data: dict[str, Any]) -> bytes:

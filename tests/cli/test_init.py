@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from runner import __version__, embedded
 from runner.config.schema import worker_schema
 from tests.support.cli import clean_env, invoke
 
@@ -44,3 +48,29 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     assert result.stderr == "Error: worker.toml already exists; remove it or choose another directory\n"
     assert (tmp_path / "worker.toml").read_text() == "# mine\n"
     assert not (tmp_path / "tasks.py").exists()
+
+
+def test_init_starter_runs_with_nothing_installed(tmp_path: Path) -> None:
+    """The starter's `runner start` works on a machine with no Redis: it names an embedded server."""
+    assert invoke("init", "proj").exit_code == 0
+    text = (tmp_path / "proj" / "worker.toml").read_text()
+    assert '\nurl = "embedded://.runner"\n' in text
+    assert 'url = "redis://HOST:6379/0"' in text  # the comment says how to point it at a real server
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("RUNNER_") and k.upper() != "REDIS_URL"}
+    runner = [sys.executable, "-m", "runner.cli"]
+    try:
+        enqueued = subprocess.run(
+            [*runner, "enqueue", "proj/worker.toml", "send_email", "ada@example.com"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert enqueued.returncode == 0, enqueued.stderr
+        started = subprocess.run(
+            [*runner, "start", "proj/worker.toml", "--burst"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        assert started.stdout.startswith(f"runner {__version__}: proj/worker.toml, Redis embedded://")
+        assert re.search(r"← \S+:send_email ● \{'to': 'ada@example.com', 'subject': 'Hello', 'try': 1\}", started.stderr)
+    finally:
+        embedded.stop(tmp_path / "proj" / ".runner", timeout=10)
+    assert not (tmp_path / ".runner").exists()  # relative to worker.toml, not to the working directory
