@@ -22,5 +22,7 @@ def import_arq(settings_path: str, verbose: bool) -> None:
     with handled(EXIT_FAILURE, verbose):
         translation = translate_arq_settings(load_arq_settings(settings_path))
     click.echo(translation.toml(settings_path), nl=False)
+    for text in translation.assumptions:
+        click.echo(f"note: {text}", err=True)
     for note in translation.notes:
         click.echo(f"warning: not carried over: {note}", err=True)
