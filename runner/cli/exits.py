@@ -18,6 +18,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_START = 3
+EXIT_BROKEN = 4  # only between a supervised child and its supervisor: the worker.toml or task code is broken
 
 
 def error(message: str) -> None:

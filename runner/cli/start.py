@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from runner import __version__
-from runner.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_START, EXIT_USAGE, fail, handled
+from runner.cli.exits import EXIT_BROKEN, EXIT_FAILURE, EXIT_OK, EXIT_START, EXIT_USAGE, fail, handled
 from runner.cli.loading import config_argument, load
 from runner.cli.logs import setup_logging
 from runner.config import LoadedConfig, ProblemList, build_redis_settings, build_workers, check
@@ -46,6 +46,9 @@ logger = logging.getLogger("runner.cli")
 @click.option(
     "--metrics-port", metavar="PORT", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port."
 )
+# a child of the supervisor: a broken worker.toml or task module exits EXIT_BROKEN, so the supervisor can tell it
+# from a Redis that is not there yet
+@click.option("--supervised", is_flag=True, hidden=True)
 def start(
     config_file: Path,
     burst: bool | None,
@@ -55,6 +58,7 @@ def start(
     verbose: bool,
     log_format: str,
     metrics_port: int | None,
+    supervised: bool,
 ) -> None:
     """Validate a worker.toml, then run a worker for each of its queues."""
     setup_logging(verbose, log_format)
@@ -66,7 +70,7 @@ def start(
         if processes > 1:
             fail("--metrics-port serves one process; run one `runner start --queue …` per port instead", EXIT_USAGE)
     flags: dict[str, Any] = {} if burst is None else {"burst": burst}
-    loaded = _load_checked(config_file, flags, verbose)
+    loaded = _load_checked(config_file, flags, verbose, EXIT_BROKEN if supervised else EXIT_START)
     names = loaded.settings.queue_names()
     if queue_name is not None and queue_name not in names:
         fail(f'queue "{queue_name}" is not in {config_file}; choose one of: {", ".join(names)}', EXIT_USAGE)
@@ -76,14 +80,15 @@ def start(
         command = child_command(config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format)
         if metrics_port is not None:
             command += ["--metrics-port", str(metrics_port)]
-        raise SystemExit(ProcessSupervisor(command, processes, watch=watch).run())
-    with handled(EXIT_START, verbose):
+        check_command = [*command[: command.index("start")], "validate", str(config_file)]
+        raise SystemExit(ProcessSupervisor(command, processes, watch=watch, check_command=check_command).run())
+    with handled(EXIT_BROKEN if supervised else EXIT_START, verbose):
         workers = build_workers(loaded.settings, queue_name, handle_signals=False, base_dir=loaded.directory)
     raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics_port=metrics_port)))
 
 
-def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool) -> LoadedConfig:
-    with handled(EXIT_START, verbose):
+def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool, code: int) -> LoadedConfig:
+    with handled(code, verbose):
         try:
             loaded = load(config_file, flags)
         except ProblemList as exc:

@@ -7,7 +7,10 @@ each quick death; a child that exits 0 (a finished ``--burst`` run) is not. A ch
 on its first launch stops everything, since a restart would fail the same way; a relaunched one that cannot start
 is relaunched later, since its config already worked and the cause is likely passing (Redis restarting, say).
 With ``--watch`` every child is restarted when a ``.py`` file under the directory changes (the directory is
-polled, so no extra package is needed).
+polled, so no extra package is needed). The change is checked first (``runner validate``, in a subprocess, so it sees
+the new code): while the file or its code is broken, the problems are printed once and the running workers are
+left alone until the next change. A relaunched child whose worker.toml or code is broken (it exits with
+``EXIT_BROKEN``) waits for the next change under ``--watch``, and is retried after the longest pause without it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from runner.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_START
+from runner.cli.exits import EXIT_BROKEN, EXIT_FAILURE, EXIT_OK, EXIT_START
 
 logger = logging.getLogger("runner.supervisor")
 
@@ -39,6 +42,7 @@ def child_command(
 ) -> list[str]:
     """The argv of one child: the same ``start`` without ``--processes``/``--watch``."""
     command = [sys.executable, "-m", "runner.cli", "start", str(config_file), "--log-format", log_format]
+    command.append("--supervised")
     if burst is not None:
         command.append("--burst" if burst else "--no-burst")
     if queue is not None:
@@ -57,6 +61,7 @@ class _Slot:
     restart_at: float | None = None
     done: bool = False
     spawns: int = 0
+    broken: bool = False  # exited EXIT_BROKEN; under --watch it waits for the next change
 
 
 def _py_mtimes(directory: Path) -> dict[Path, float]:
@@ -72,8 +77,16 @@ def _py_mtimes(directory: Path) -> dict[Path, float]:
 class ProcessSupervisor:
     """Runs ``processes`` copies of ``command`` until told to stop; see the module docstring."""
 
-    def __init__(self, command: list[str], processes: int, *, watch: Path | None = None) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        processes: int,
+        *,
+        watch: Path | None = None,
+        check_command: list[str] | None = None,
+    ) -> None:
         self.command = command
+        self.check_command = check_command
         self.slots = [_Slot(i) for i in range(processes)]
         self.watch = watch
         self.signals = 0
@@ -85,6 +98,7 @@ class ProcessSupervisor:
         slot.process = subprocess.Popen(self.command, start_new_session=True)
         slot.started = time.monotonic()
         slot.restart_at = None
+        slot.broken = False
         slot.spawns += 1
         logger.info("started worker process %d (pid %d)", slot.index + 1, slot.process.pid)
 
@@ -128,7 +142,8 @@ class ProcessSupervisor:
             now = time.monotonic()
             for slot in self.slots:
                 code = self._reap(slot, now)
-                if code == EXIT_START and slot.restart_at is None:  # a relaunch that failed waits for its turn
+                if code in (EXIT_START, EXIT_BROKEN) and slot.restart_at is None and not slot.broken:
+                    # the first launch could not start: a relaunch would fail the same way
                     logger.error("worker process %d could not start; stopping", slot.index + 1)
                     self._send(signal.SIGTERM)
                     self._wait_all()
@@ -145,13 +160,27 @@ class ProcessSupervisor:
                         | {p for p in current if p in mtimes and current[p] != mtimes[p]}
                     )
                     mtimes = current
-                    logger.info("changes in %s; restarting workers", ", ".join(changed[:3]))
-                    self._restart_all()
+                    if self._code_is_sound(changed):
+                        logger.info("changes in %s; restarting workers", ", ".join(changed[:3]))
+                        self._restart_all()
             time.sleep(TICK)
+
+    def _code_is_sound(self, changed: list[str]) -> bool:
+        """Whether the changed code passes ``runner validate``; its problems are printed once when it does not."""
+        if self.check_command is None:
+            return True
+        result = subprocess.run(self.check_command, stdout=sys.stderr, stderr=subprocess.DEVNULL, check=False)
+        if result.returncode == EXIT_OK:
+            return True
+        logger.error(
+            "changes in %s; not restarting: the problems above need fixing (the workers keep running until then)",
+            ", ".join(changed[:3]),
+        )
+        return False
 
     def _reap(self, slot: _Slot, now: float) -> int | None:
         """Restart a dead child when its pause is over; the child's exit code when it just ended."""
-        if slot.done or slot.process is None:
+        if slot.done or slot.process is None or slot.broken:
             return None
         if slot.restart_at is not None:
             if now >= slot.restart_at:
@@ -164,10 +193,20 @@ class ProcessSupervisor:
             slot.done = True
             logger.info("worker process %d (pid %d) finished", slot.index + 1, slot.process.pid)
             return code
-        if code == EXIT_START and slot.spawns == 1:
+        if code in (EXIT_START, EXIT_BROKEN) and slot.spawns == 1:
+            return code
+        if code == EXIT_BROKEN and self.watch is not None:
+            slot.broken = True  # printed its problems; a relaunch before the code changes would print them again
+            logger.error(
+                "worker process %d could not start: the problems above need fixing; waiting for a change under %s",
+                slot.index + 1,
+                self.watch,
+            )
             return code
         slot.failures = 1 if now - slot.started >= HEALTHY_AFTER else slot.failures + 1
         delay = min(BACKOFF_FIRST * 2 ** (slot.failures - 1), BACKOFF_MAX)
+        if code == EXIT_BROKEN:
+            delay = BACKOFF_MAX  # its code changed on disk and is broken: retrying often only repeats the problems
         logger.warning(
             "worker process %d (pid %d) exited with code %d; restarting in %.1fs",
             slot.index + 1,
@@ -183,12 +222,15 @@ class ProcessSupervisor:
         self._wait_all()
         for slot in self.slots:
             slot.done = False
+            slot.failures = 0
             self._spawn(slot)
 
     def _stop_all(self) -> int:
         logger.info("received %s, stopping %d worker processes", self.last_signal.name, len(self.slots))
         # children already dead (waiting for a restart) or finished do not decide the exit code
-        running = [s for s in self.slots if s.process is not None and not s.done and s.restart_at is None]
+        running = [
+            s for s in self.slots if s.process is not None and not s.done and s.restart_at is None and not s.broken
+        ]
         codes = [slot.process.wait() for slot in running if slot.process is not None]
         self._wait_all()
         bad = [code for code in codes if code not in (EXIT_OK, -signal.SIGTERM, -signal.SIGINT)]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import inspect
 import sys
+import sysconfig
+import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,9 @@ from runner.config.problems import Problem, suggest
 from runner.config.sources import Origin
 from runner.engine.functions import Function, is_async_callable
 from runner.engine.serializers import MIN_KEY_BYTES
+from runner.engine.keys import health_check_key
 from runner.engine.utils import import_string
-from runner.errors import ConfigError
+from runner.errors import ConfigError, EmbeddedServerError
 
 KeyPath = tuple[str, ...]
 SAMPLE_JOB: dict[str, Any] = {
@@ -44,6 +48,8 @@ class _Checker:
         self.loaded = loaded
         self.settings: WorkerSettings = loaded.settings
         self.problems: list[Problem] = []
+        # the file (or module) that failed to import -> (its problem's index, the other paths that import it)
+        self.broken_modules: dict[str, tuple[int, list[str]]] = {}
 
     def add(self, path: KeyPath, message: str) -> None:
         origin = self.loaded.origin(path)
@@ -60,17 +66,54 @@ class _Checker:
         self._cron_targets()
         self._empty_queues()
         self._shared_health_key()
+        self.keep_results()
+        self.embedded_dir()
 
     def _shared_health_key(self) -> None:
+        """Each queue's arq health key is its own: two queues writing one key hide each other's death."""
         s = self.settings
-        if s.health_check_key is None:
+        writers: dict[str, list[str]] = {}
+        for name in s.queue_names():
+            own = s.queues[name].health_check_key if name in s.queues else None
+            writers.setdefault(own or s.health_check_key or health_check_key(name), []).append(name)
+        for key, queues in writers.items():
+            if len(queues) < 2:
+                continue
+            setters = [q for q in queues if q in s.queues and s.queues[q].health_check_key is not None]
+            path = ("queues", setters[-1], "health_check_key") if setters else ("health_check_key",)
+            fix = "set health_check_key per queue instead" if not setters else "give each queue a key of its own"
+            self.add(path, f'queues {", ".join(queues)} would all write the health key "{key}"; {fix}')
+
+    def keep_results(self) -> None:
+        """keep_result = 0 and keep_result_forever = true in one table contradict each other."""
+        s = self.settings
+        tables: list[tuple[KeyPath, Any]] = [((), s)]
+        tables += [(("queues", name), q) for name, q in s.queues.items()]
+        tables += [(("functions", name), f) for name, f in s.functions.items()]
+        tables += [(("cron", name), c) for name, c in s.cron.items()]
+        for path, table in tables:
+            if table.keep_result == 0 and table.keep_result_forever is True:
+                self.add(
+                    (*path, "keep_result_forever"),
+                    "keep_result_forever = true keeps every result, but keep_result = 0 beside it keeps none; "
+                    "remove one of them",
+                )
+
+    def embedded_dir(self) -> None:
+        """An embedded:// directory that start could not use (not writable, socket path too long)."""
+        from runner import embedded
+        from runner.config.build import build_redis_settings  # build imports this module
+
+        try:
+            directory = build_redis_settings(self.settings.redis, self.loaded.directory).embedded_dir
+        except ConfigError:
+            return  # the URL itself was reported by the schema
+        if directory is None:
             return
-        sharing = [name for name in s.queue_names() if name not in s.queues or s.queues[name].health_check_key is None]
-        if len(sharing) > 1:
-            self.add(
-                ("health_check_key",),
-                f"queues {', '.join(sharing)} would all write this key; set health_check_key per queue instead",
-            )
+        try:
+            embedded.preflight(directory)
+        except EmbeddedServerError as exc:
+            self.add(("redis", "url"), _sentence(str(exc)))
 
     def _case_clashes(self) -> None:
         for table in ("functions", "cron", "queues"):
@@ -146,26 +189,56 @@ class _Checker:
     # -- imports ----------------------------------------------------------------------------------------------
 
     def resolve(self, path: KeyPath, import_path: str) -> Any:
+        """The object ``import_path`` names, or None after a problem was added.
+
+        A module that fails to import fails for every path into it, and Python retries the import each time: it is
+        reported once, at the first path, with the file and line that failed and the other paths that need it.
+        """
         try:
             return import_string(import_path)
         except ConfigError as exc:
-            self.add(path, _sentence(str(exc)))
+            culprit, message = _import_failure(import_path, exc)
+            earlier = self.broken_modules.get(culprit)
+            if earlier is not None:
+                earlier[1].append(".".join(path))
+                return None
+            self.add(path, message)
+            self.broken_modules[culprit] = (len(self.problems) - 1, [])
             return None
 
+    def name_other_users(self) -> None:
+        for index, others in self.broken_modules.values():
+            if others:
+                problem = self.problems[index]
+                also = f"; {', '.join(others)} need{'s' if len(others) == 1 else ''} it too"
+                self.problems[index] = replace(problem, message=problem.message + also)
+
     def functions(self) -> None:
+        resolved: dict[str, Any] = {}
         for name, entry in self.settings.functions.items():
             obj = self.resolve(("functions", name, "path"), entry.path)
             if obj is not None:
                 problem = job_function_problem(entry.path, obj)
                 if problem:
                     self.add(("functions", name, "path"), problem)
+                else:
+                    resolved[name] = obj
         for name, cron_entry in self.settings.cron.items():
-            if ":" in cron_entry.function:
-                obj = self.resolve(("cron", name, "function"), cron_entry.function)
-                if obj is not None:
-                    problem = job_function_problem(cron_entry.function, obj)
-                    if problem:
-                        self.add(("cron", name, "function"), problem)
+            target = cron_entry.function
+            if ":" in target:
+                obj = self.resolve(("cron", name, "function"), target)
+                problem = None if obj is None else job_function_problem(target, obj)
+                if problem:
+                    self.add(("cron", name, "function"), problem)
+                    continue
+            elif target in self.settings.functions:
+                target = self.settings.functions[target].path
+                obj = resolved.get(cron_entry.function)
+            else:
+                continue  # an unknown name: reported by the name checks
+            missing = None if obj is None else cron_arguments_problem(target, obj)
+            if missing:
+                self.add(("cron", name, "function"), missing)
 
     def hooks(self) -> None:
         for hook_name in type(self.settings.hooks).model_fields:
@@ -260,6 +333,45 @@ def crons_of_queue(settings: WorkerSettings, queue: str) -> list[str]:
     return [name for name, entry in settings.cron.items() if (entry.queue or first) == queue]
 
 
+def _import_failure(import_path: str, exc: ConfigError) -> tuple[str, str]:
+    """What failed when ``import_path`` did not import: (the culprit, to report it once; the problem's message).
+
+    A syntax error names its file and line; an exception raised while the module ran names the line it was raised
+    at; a missing module or attribute is the module itself.
+    """
+    module = import_path.partition(":")[0]
+    message = _sentence(str(exc))
+    cause = exc.__cause__
+    if isinstance(cause, SyntaxError) and cause.filename:
+        where = f"{_shown_path(cause.filename)}:{cause.lineno}"
+        return where, f'module "{module}" has a syntax error at {where}: {cause.msg}'
+    if isinstance(cause, Exception) and not isinstance(cause, ModuleNotFoundError) and cause.__traceback__:
+        frames = [f for f in traceback.extract_tb(cause.__traceback__) if _is_user_file(f.filename)]
+        if frames:
+            where = f"{_shown_path(frames[-1].filename)}:{frames[-1].lineno}"
+            return where, f"{message} (at {where})"
+    return module, message
+
+
+def _is_user_file(filename: str) -> bool:
+    """Not Python's own code (frozen modules, the standard library, installed packages) and not runner's."""
+    if filename.startswith("<"):
+        return False
+    paths = sysconfig.get_paths()
+    installed = {paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]}
+    installed.add(str(Path(__file__).resolve().parent.parent))  # runner itself
+    resolved = str(Path(filename).resolve())
+    return not any(resolved.startswith(prefix.rstrip("/") + "/") for prefix in installed)
+
+
+def _shown_path(filename: str) -> str:
+    """A file as a user would type it: relative to the working directory when it is below it."""
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return filename
+
+
 def _sentence(message: str) -> str:
     """An error sentence in the style of the other problems: lower-case start, no final period."""
     message = message.strip().removesuffix(".")
@@ -291,6 +403,30 @@ def job_function_problem(import_path: str, obj: Any) -> str | None:
     if not positional:
         return f'"{import_path}" takes no positional argument; a job receives ctx first: async def job(ctx, ...)'
     return None
+
+
+def cron_arguments_problem(import_path: str, obj: Any) -> str | None:
+    """Why a cron job cannot call ``obj``: it is called with ctx alone, so other arguments need defaults."""
+    if isinstance(obj, Function):
+        obj = obj.coroutine
+    try:
+        params = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if params and params[0].kind in positional:
+        params = params[1:]  # ctx
+    required = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty and p.kind in (*positional, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    if not required:
+        return None
+    return (
+        f'"{import_path}" requires {", ".join(required)}, but a cron job calls it with ctx alone, so every run would '
+        "fail; give them defaults or schedule a function that takes only ctx"
+    )
 
 
 def hook_problem(hook_name: str, import_path: str, obj: Any) -> str | None:
@@ -339,5 +475,6 @@ def check(loaded: LoadedConfig, *, imports: bool = True) -> list[Problem]:
     checker.cron()
     checker.dashboard()
     checker.signing_key()
+    checker.name_other_users()
     file_name = loaded.document.display_name
     return sorted(checker.problems, key=lambda p: (p.source != file_name, p.line or 0))

@@ -322,6 +322,21 @@ def _sentence(message: str) -> str:
     return message[:1].lower() + message[1:]
 
 
+def _quartz_hint(expression: str | None) -> str:
+    """A hint when a refused six- or seven-field expression reads right with seconds first (Quartz, Spring)."""
+    fields = (expression or "").split()
+    if len(fields) == 7:  # Quartz's optional year
+        fields = fields[:6]
+    if len(fields) != 6:
+        return ""
+    moved = " ".join([*fields[1:], fields[0]])
+    try:
+        Schedule.from_crontab(moved)
+    except (ConfigError, ValueError, TypeError):
+        return ""
+    return f'; seconds go last here (croniter\'s order), first in Quartz and Spring: did you mean "{moved}"?'
+
+
 def schedule_problems(name: str, entry: CronConfig, default_tz: str | None) -> list[tuple[KeyPath, str]]:
     """Problems with the schedule of ``[cron.<name>]``: it must parse, and agree with croniter."""
     path: KeyPath = ("cron", name, "schedule") if entry.schedule is not None else ("cron", name)
@@ -336,7 +351,7 @@ def schedule_problems(name: str, entry: CronConfig, default_tz: str | None) -> l
             }
             schedule = Schedule.from_fields(label=f"cron.{name}", **fields)
     except (ConfigError, ValueError, TypeError) as exc:
-        return [(path, _sentence(str(exc)))]
+        return [(path, _sentence(str(exc)) + _quartz_hint(entry.schedule))]
     zone = ZoneInfo(entry.tz or default_tz or "UTC")
     start = datetime.now(zone)
     for disagreement in crosscheck(schedule, start, count=CROSSCHECK_RUNS, tz=zone):

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from runner.config.sources import current_sources
 from runner.config.types import (
+    Bool,
     CronDay,
     CronHour,
     CronMinute,
@@ -30,6 +31,7 @@ from runner.config.types import (
     Duration,
     DurationOrZero,
     ImportPath,
+    Lease,
     RedisUrl,
     TimeZoneName,
 )
@@ -50,7 +52,7 @@ class RedisConfig(BaseModel):
     username: str | None = Field(None, description="Overrides the user in url.")
     password: SecretStr | None = Field(None, description="Overrides the password in url; best set by env.")
     database: int | None = Field(None, ge=0, description="Overrides the database number in url.")
-    ssl: bool | None = Field(None, description="Use TLS; rediss:// URLs turn it on.")
+    ssl: Bool | None = Field(None, description="Use TLS; rediss:// URLs turn it on.")
     ssl_keyfile: str | None = Field(None, description="Client private key file for TLS.")
     ssl_certfile: str | None = Field(None, description="Client certificate file for TLS.")
     ssl_cert_reqs: Literal["none", "optional", "required"] = Field(
@@ -58,7 +60,7 @@ class RedisConfig(BaseModel):
     )
     ssl_ca_certs: str | None = Field(None, description="CA bundle file that signs the server's certificate.")
     ssl_ca_data: str | None = Field(None, description="The same CA certificates, as PEM text.")
-    ssl_check_hostname: bool = Field(True, description="Check that the certificate names the host.")
+    ssl_check_hostname: Bool = Field(True, description="Check that the certificate names the host.")
     conn_timeout: Duration = Field(1.0, description="Timeout of one connection attempt.")
     conn_retries: int = Field(5, ge=0, description="Attempts after the first before giving up.")
     conn_retry_delay: DurationOrZero = Field(1.0, description="Pause between attempts.")
@@ -69,8 +71,8 @@ class RedisConfig(BaseModel):
         None, gt=0, description="Connections per process and queue (default 100); more calls wait for a free one."
     )
     pool_timeout: Duration = Field(10.0, description="Longest wait for a free connection when all are busy.")
-    retry_on_timeout: bool = Field(False, description="Retry a command once when its reply times out.")
-    sentinel: bool = Field(False, description="Connect through Redis Sentinel; list them in sentinels.")
+    retry_on_timeout: Bool = Field(False, description="Retry a command once when its reply times out.")
+    sentinel: Bool = Field(False, description="Connect through Redis Sentinel; list them in sentinels.")
     sentinels: list[str] = Field(default_factory=list, description='Sentinel addresses, "host:port".')
     sentinel_master: str = Field("mymaster", description="The name the sentinels know the primary by.")
 
@@ -94,7 +96,7 @@ class FunctionConfig(BaseModel):
     timeout: Duration | None = Field(None, description="Time limit of one run; default the queue's job_timeout.")
     max_tries: int | None = Field(None, gt=0, description="Runs a job gets; default the queue's max_tries.")
     keep_result: DurationOrZero | None = Field(None, description="How long its results are kept; 0 keeps none.")
-    keep_result_forever: bool | None = Field(None, description="Keep its results with no expiry.")
+    keep_result_forever: Bool | None = Field(None, description="Keep its results with no expiry.")
 
 
 class CronConfig(BaseModel):
@@ -112,14 +114,14 @@ class CronConfig(BaseModel):
     second: CronSecond = Field(None, description="arq-style field: seconds 0-59; default 0.")
     tz: TimeZoneName | None = Field(None, description="Time zone of the schedule; default the worker's timezone.")
     queue: str | None = Field(None, description="The queue whose worker runs it; default the first queue.")
-    run_at_startup: bool = Field(False, description="Also enqueue one run each time a worker starts.")
-    unique: bool = Field(True, description="Each run enqueued once however many workers schedule it.")
-    catch_up: bool = Field(False, description="After downtime, enqueue the latest missed run once.")
+    run_at_startup: Bool = Field(False, description="Also enqueue one run each time a worker starts.")
+    unique: Bool = Field(True, description="Each run enqueued once however many workers schedule it.")
+    catch_up: Bool = Field(False, description="After downtime, enqueue the latest missed run once.")
     job_id: str | None = Field(None, description="A fixed job id, so one run at a time; default one per occurrence.")
     timeout: Duration | None = Field(None, description="Time limit of one run; default the queue's job_timeout.")
     max_tries: int | None = Field(None, gt=0, description="Runs an occurrence gets; default 1.")
     keep_result: DurationOrZero | None = Field(None, description="How long its results are kept; default 0 (none).")
-    keep_result_forever: bool | None = Field(None, description="Keep its results with no expiry.")
+    keep_result_forever: Bool | None = Field(None, description="Keep its results with no expiry.")
 
     @model_validator(mode="after")
     def _one_kind_of_schedule(self) -> CronConfig:
@@ -181,19 +183,19 @@ class QueueConfig(BaseModel):
     job_timeout: Duration | None = None
     max_tries: int | None = Field(None, gt=0)
     keep_result: DurationOrZero | None = None
-    keep_result_forever: bool | None = None
+    keep_result_forever: Bool | None = None
     poll_delay: Duration | None = None
     queue_read_limit: int | None = Field(None, gt=0)
     health_check_interval: Duration | None = None
     health_check_key: str | None = None
-    allow_abort_jobs: bool | None = None
-    retry_jobs: bool | None = None
+    allow_abort_jobs: Bool | None = None
+    retry_jobs: Bool | None = None
     job_completion_wait: DurationOrZero | None = None
     expires_extra_ms: int | None = Field(None, ge=0)
     max_burst_jobs: int | None = Field(None, ge=-1)
-    log_results: bool | None = None
+    log_results: Bool | None = None
     timezone: TimeZoneName | None = None
-    lease: Duration | None = None
+    lease: Lease | None = None
 
 
 class DashboardConfig(BaseModel):
@@ -238,7 +240,7 @@ class WorkerSettings(BaseSettings):
     job_timeout: Duration = Field(300.0, description="Default time limit of a job.")
     max_tries: int = Field(5, gt=0, description="Tries before a job is given up.")
     keep_result: DurationOrZero = Field(3600.0, description="How long results are kept; 0 keeps none.")
-    keep_result_forever: bool = Field(False, description="Keep results with no expiry.")
+    keep_result_forever: Bool = Field(False, description="Keep results with no expiry.")
     poll_delay: Duration = Field(0.5, description="Longest an idle worker waits before it looks at the queue again.")
     queue_read_limit: int | None = Field(
         None, gt=0, description="Most jobs claimed in one round trip; default max(max_jobs * 5, 100)."
@@ -247,17 +249,17 @@ class WorkerSettings(BaseSettings):
     health_check_key: str | None = Field(
         None, description='Key of the arq health record; default "<queue>:health-check".'
     )
-    allow_abort_jobs: bool = Field(False, description="Cancel a running job when a client aborts it.")
-    retry_jobs: bool = Field(True, description="Honour Retry and requeue jobs a stop cancelled; false: they fail.")
+    allow_abort_jobs: Bool = Field(False, description="Cancel a running job when a client aborts it.")
+    retry_jobs: Bool = Field(True, description="Honour Retry and requeue jobs a stop cancelled; false: they fail.")
     job_completion_wait: DurationOrZero = Field(0.0, description="Grace time for running jobs on shutdown.")
     expires_extra_ms: int = Field(86_400_000, ge=0, description="A queued job expires this long after its time.")
     max_burst_jobs: int = Field(-1, ge=-1, description="In burst mode stop after this many jobs; -1 no limit.")
-    log_results: bool = Field(True, description="Show return values in the job log lines.")
+    log_results: Bool = Field(True, description="Show return values in the job log lines.")
     timezone: TimeZoneName | None = Field(None, description="Time zone of cron schedules that name none; default UTC.")
-    lease: Duration = Field(
+    lease: Lease = Field(
         10.0, description="A claimed job runs again at most this long after its worker died (1s at least)."
     )
-    burst: bool = Field(False, description="Stop when the queue is empty (runner start --burst).")
+    burst: Bool = Field(False, description="Stop when the queue is empty (runner start --burst).")
     serializer: SerializerSetting = Field("pickle", description='"pickle", "json", "msgpack", or a [serializer] pair.')
     signing_key: SecretStr | None = Field(
         None,

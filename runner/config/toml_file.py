@@ -72,7 +72,9 @@ def parse_toml_text(text: str, path: Path, display_name: str) -> TomlDocument:
         match = _SYNTAX_POSITION.search(message)
         if match:
             line = int(match.group(1))
-            message = f"{message[: match.start()]} (column {match.group(2)})"
+            column = int(match.group(2))
+            plain = f"{message[: match.start()]} (column {column})"
+            message = _syntax_hint(text, message, line, column) or plain
         else:
             end = _SYNTAX_END.search(message)
             if end:
@@ -89,6 +91,40 @@ def parse_toml_text(text: str, path: Path, display_name: str) -> TomlDocument:
             message = "a string is not closed before the end of the line" + message[len("illegal character '\\n'") :]
         raise ProblemList([Problem(display_name, line, "", f"invalid TOML: {message}")]) from None
     return TomlDocument(path=path, display_name=display_name, data=data, lines=key_lines(text))
+
+
+_TOKEN = re.compile(r"[^\s,\]}#]+")
+_HEADER = re.compile(r"^\s*\[\[?(.*?)\]\]?\s*(?:#.*)?$")
+
+
+def _syntax_hint(text: str, message: str, line: int, column: int) -> str | None:
+    """tomllib's message, saying what it does not: which key is set twice, how booleans and strings are written."""
+    lines = text.splitlines()
+    current = lines[line - 1] if line <= len(lines) else ""
+    if message.startswith("Cannot overwrite a value"):
+        key = _Scanner(current).read_key()
+        table: KeyPath = ()
+        for previous in reversed(lines[: line - 1]):
+            header = _HEADER.match(previous)
+            if header:
+                table = _Scanner(header.group(1)).read_key()
+                break
+        if not key:
+            return None
+        path = table + key
+        first = key_lines("\n".join(lines[: line - 1])).get(path)
+        where = f" (first on line {first})" if first else ""
+        return f"Key {'.'.join(path)} is set twice{where}; keep one"
+    if message.startswith("Invalid value"):
+        token = _TOKEN.match(current, column - 1)
+        word = token.group(0) if token else ""
+        if word.lower() in ("true", "false"):
+            return f"Invalid value {word} (column {column}); TOML booleans are lower case: {word.lower()}"
+        if word.lower() in ("yes", "no", "on", "off"):
+            return f"Invalid value {word} (column {column}); TOML booleans are true or false"
+        if word and not word[0].isdigit() and word[0] not in "+-":
+            return f'Invalid value {word} (column {column}); strings need quotes: "{word}"'
+    return None
 
 
 class _Scanner:

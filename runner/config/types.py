@@ -67,6 +67,20 @@ def _duration(minimum_exclusive: bool) -> Callable[[Any], float]:
     return check
 
 
+MIN_LEASE_S = 1.0
+
+
+def _lease(value: Any) -> float:
+    seconds = _duration(minimum_exclusive=True)(value)
+    if seconds < MIN_LEASE_S:
+        raise PydanticCustomError(
+            "lease_minimum",
+            f"must be at least {MIN_LEASE_S:g}s; claims are renewed every lease / 3, so a shorter lease hands "
+            f"running jobs to other workers (got {show_value(value)})",
+        )
+    return seconds
+
+
 def _duration_schema(description: str, minimum_exclusive: bool) -> dict[str, Any]:
     number: dict[str, Any] = {"type": "number"}
     number["exclusiveMinimum" if minimum_exclusive else "minimum"] = 0
@@ -89,6 +103,33 @@ DurationOrZero = Annotated[
     WithJsonSchema(_duration_schema('Seconds, or a string such as "30s", "5m", "1h30m", "1d"; >= 0.', False)),
 ]
 """A duration that may be zero, stored as float seconds."""
+
+
+Lease = Annotated[
+    float,
+    BeforeValidator(_lease),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "minimum": MIN_LEASE_S}, {"type": "string", "pattern": DURATION_PATTERN}],
+            "description": f"Seconds a claimed job stays claimed without a heartbeat; at least {MIN_LEASE_S:g}s.",
+        }
+    ),
+]
+"""The claim lease: a duration of at least a second."""
+
+
+def _strict_bool(value: Any) -> Any:
+    # TOML has real booleans: "yes", 1 or "on" are mistakes, not spellings of true. Environment values are text, so
+    # the words true and false are read as what they say.
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise PydanticCustomError("bool_strict", f"must be true or false (got {show_value(value)})")
+
+
+Bool = Annotated[bool, BeforeValidator(_strict_bool), WithJsonSchema({"type": "boolean"})]
+"""A boolean written as true or false (from the environment: the text true or false)."""
 
 
 def check_import_path(value: str) -> str:

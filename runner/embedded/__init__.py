@@ -36,6 +36,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ __all__ = [
     "ServerStatus",
     "acquire",
     "live_clients",
+    "preflight",
     "socket_path_limit",
     "status",
     "stop",
@@ -151,6 +153,37 @@ def acquire(data_dir: str | os.PathLike[str], *, linger: float = LINGER_S) -> Em
             _start(paths, binary, linger)
         client_file = register(paths)
     return EmbeddedLease(paths.root, str(paths.socket), client_file)
+
+
+def preflight(data_dir: str | os.PathLike[str]) -> None:
+    """Raise what :func:`acquire` would raise before it starts anything, without creating or starting anything.
+
+    ``runner validate`` calls it, so a file whose embedded server could not start fails there, as ``start`` would.
+
+    Raises:
+        EmbeddedServerError: no binary for this platform, the socket path is too long, or the data directory (or,
+            when it does not exist yet, the directory it would be created in) is not writable.
+    """
+    paths = DataDir.of(data_dir)
+    _check_socket_path(paths)
+    _binary_path()
+    existing = paths.root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    reason = None
+    if not existing.is_dir():
+        reason = f"{existing} is not a directory"
+    else:
+        try:  # a real write, as _prepare_dir does: os.access() says yes to root on a read-only mount
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+    if reason is not None:
+        raise EmbeddedServerError(
+            f"embedded://{paths.root}: the data directory is not writable ({reason}); "
+            "choose a directory you can write to."
+        )
 
 
 # --- checks -------------------------------------------------------------------------------------------------

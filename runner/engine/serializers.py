@@ -88,7 +88,8 @@ def _msgpack_pair() -> tuple[Serializer, Deserializer]:
         import msgpack
     except ImportError:
         raise ConfigError(
-            f'The "msgpack" serializer needs the msgpack package; install it with: {install_hint("msgpack", "msgpack")}.'
+            'The "msgpack" serializer needs the msgpack package; '
+            f"install it with: {install_hint('msgpack', 'msgpack')}."
         ) from None
 
     def dumps(data: dict[str, Any]) -> bytes:

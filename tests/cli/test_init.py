@@ -70,7 +70,8 @@ def test_init_starter_runs_with_nothing_installed(tmp_path: Path) -> None:
         )  # fmt: skip
         assert started.returncode == 0, started.stderr
         assert started.stdout.startswith(f"runner {__version__}: proj/worker.toml, Redis embedded://")
-        assert re.search(r"← \S+:send_email ● \{'to': 'ada@example.com', 'subject': 'Hello', 'try': 1\}", started.stderr)
+        done = r"← \S+:send_email ● \{'to': 'ada@example.com', 'subject': 'Hello', 'try': 1\}"
+        assert re.search(done, started.stderr)
     finally:
         embedded.stop(tmp_path / "proj" / ".runner", timeout=10)
     assert not (tmp_path / ".runner").exists()  # relative to worker.toml, not to the working directory

@@ -348,3 +348,86 @@ def test_traceback_only_with_verbose(tmp_path: Path) -> None:
     loud = invoke("start", "worker.toml", "--burst", "-v")
     assert loud.exit_code == 3
     assert "Traceback (most recent call last)" in loud.stderr
+
+
+def test_watch_reports_broken_code_once_and_keeps_the_workers(tmp_path: Path, redis_url: str) -> None:
+    make_project(tmp_path, TOML.format(url=redis_url), "starttasks")
+    proc = Proc(["start", "worker.toml", "--watch", str(tmp_path)], tmp_path)
+    children: list[int] = []
+    try:
+        children.append(int(proc.wait_for(r"started worker process 1 \(pid (\d+)\)").group(1)))
+        proc.wait_for(r"worker \w+ on arq:queue")
+        module = tmp_path / "starttasks.py"
+        good = module.read_text()
+        module.write_text(good + "\ndef broken(:\n")
+        os.utime(module, (time.time() + 5, time.time() + 5))
+        problem = proc.wait_for(r"functions\.send_email\.path: module \"starttasks\" has a syntax error")
+        assert "at starttasks.py:" in problem.string
+        assert "functions.cleanup.path, functions.slow.path need it too" in problem.string
+        proc.wait_for(r"changes in .*starttasks.py; not restarting: the problems above need fixing")
+        assert _alive(children[0])  # the workers running the previous code carry on
+        time.sleep(2)  # several watch intervals: nothing is retried, so nothing is printed again
+        assert proc.lines.empty(), proc.lines.get()
+        module.write_text(good)
+        os.utime(module, (time.time() + 10, time.time() + 10))
+        proc.wait_for("changes in .*starttasks.py; restarting workers")
+        children.append(int(proc.wait_for(r"started worker process 1 \(pid (\d+)\)").group(1)))
+        proc.signal(signal.SIGTERM)
+        assert proc.finish() == 0
+    finally:
+        proc.finish()
+        _end(children)
+
+
+# a stand-in child: runs until killed, or, once the marker file exists, reports a broken file and exits EXIT_BROKEN
+BROKEN_CHILD = """
+import os, sys, time
+if os.path.exists(sys.argv[1]):
+    print("Error: worker.toml:1: broken on purpose", file=sys.stderr, flush=True)
+    sys.exit(4)
+time.sleep(60)
+"""
+SUPERVISE = """
+import sys
+from pathlib import Path
+from runner.cli.output import setup_logging
+from runner.cli.supervisor import Supervisor
+setup_logging(False, "text")
+child = [sys.executable, "-c", sys.argv[1], sys.argv[2]]
+raise SystemExit(Supervisor(child, 1, watch=Path(sys.argv[3])).run())
+"""
+
+
+def test_a_relaunched_child_with_broken_code_waits_for_a_change(tmp_path: Path) -> None:
+    marker = tmp_path / "broken"
+    watched = tmp_path / "src"
+    watched.mkdir()
+    popen = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISE, BROKEN_CHILD, str(marker), str(watched)],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    proc = Proc.__new__(Proc)
+    proc.popen, proc.lines, proc.seen = popen, queue.Queue(), []
+    proc.pump = threading.Thread(target=proc._pump, daemon=True)
+    proc.pump.start()
+    children: list[int] = []
+    try:
+        logging_ready = r"started worker process 1 \(pid (\d+)\)"
+        children.append(int(proc.wait_for(logging_ready).group(1)))
+        marker.write_text("")
+        os.kill(children[0], signal.SIGKILL)
+        proc.wait_for(r"exited with code -9; restarting in 0.5s")
+        children.append(int(proc.wait_for(logging_ready).group(1)))
+        proc.wait_for("Error: worker.toml:1: broken on purpose")
+        proc.wait_for(r"worker process 1 could not start: the problems above need fixing; waiting for a change under")
+        time.sleep(2)  # past the relaunch pauses it would have had: no relaunch, no second report
+        assert proc.lines.empty(), proc.lines.get()
+        marker.unlink()
+        (watched / "tasks.py").write_text("# fixed\n")
+        proc.wait_for("changes in .*tasks.py; restarting workers")
+        children.append(int(proc.wait_for(logging_ready).group(1)))
+        proc.signal(signal.SIGTERM)
+        assert proc.finish() == 0
+    finally:
+        proc.finish()
+        _end(children)

@@ -166,3 +166,48 @@ def test_cron_schedules_parse_and_agree_with_croniter(tmp_path: Path) -> None:
     assert result.stdout == (
         "worker.toml:23: cron.arq_style.minute: must be an integer from 0 to 59, or a list of them (got 60)\n"
     )
+
+
+BROKEN_MODULE_TOML = """\
+[hooks]
+on_startup = "synerr:startup"
+
+[functions.one]
+path = "synerr:one"
+
+[functions.two]
+path = "synerr:two"
+
+[functions.three]
+path = "synerr:three"
+
+[functions.fine]
+path = "valtasks:send_email"
+"""
+
+
+def test_a_module_with_a_syntax_error_is_reported_once(tmp_path: Path) -> None:
+    make_project(tmp_path, BROKEN_MODULE_TOML, "valtasks")
+    (tmp_path / "synerr.py").write_text("async def one(ctx):\n    return (1,\n\nasync def two(ctx): ...\n")
+    result = invoke("validate", "worker.toml")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        'worker.toml:5: functions.one.path: module "synerr" has a syntax error at synerr.py:2: '
+        "'(' was never closed; functions.two.path, functions.three.path, hooks.on_startup need it too"
+    ]
+    assert result.stderr == "worker.toml: 1 problem\n"
+    # runner start checks the same way: one line, not one per import path
+    started = invoke("start", "worker.toml", "--burst")
+    assert started.exit_code == 3
+    assert started.stderr.splitlines() == ["Error: " + result.stdout.splitlines()[0]]
+
+
+def test_a_module_that_raises_is_reported_once_with_its_line(tmp_path: Path) -> None:
+    make_project(tmp_path, BROKEN_MODULE_TOML, "valtasks")
+    (tmp_path / "synerr.py").write_text("import os\n\nDSN = os.environ['NO_SUCH_VARIABLE_HERE']\n")
+    result = invoke("validate", "worker.toml")
+    assert result.stdout.splitlines() == [
+        'worker.toml:5: functions.one.path: importing module "synerr" for "synerr:one" failed: '
+        "KeyError: 'NO_SUCH_VARIABLE_HERE' (at synerr.py:3); functions.two.path, functions.three.path, "
+        "hooks.on_startup need it too"
+    ]

@@ -13,7 +13,11 @@ class SomeClass:
     pass
 
 
-async def send(ctx: dict[str, Any], to: str) -> str:
+async def send(ctx: dict[str, Any], to: str = "ops@example.com") -> str:
+    return to
+
+
+async def send_to(ctx: dict[str, Any], to: str, *, subject: str) -> str:
     return to
 
 
