@@ -469,3 +469,22 @@ async def test_a_relative_dir_in_user_code_is_relative_to_the_working_directory(
     finally:
         await pool.aclose()
         embedded.stop(tmp_path / ".runner", timeout=10)
+
+
+def test_preflight_checks_without_creating_anything(tmp_path: Path) -> None:
+    fresh = tmp_path / "new" / "data"
+    embedded.preflight(fresh)  # its parent is writable: start could create it
+    assert not (tmp_path / "new").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(EmbeddedServerError) as info:
+        embedded.preflight(blocker / "data")
+    assert str(info.value) == (
+        f"embedded://{blocker / 'data'}: the data directory is not writable ({blocker} is not a directory); "
+        "choose a directory you can write to."
+    )
+    with pytest.raises(EmbeddedServerError, match="over the .*-byte limit for unix sockets"):
+        embedded.preflight(tmp_path / ("d" * 200))
+    # sysfs refuses new files to everyone, root included
+    with pytest.raises(EmbeddedServerError, match=r"^embedded:///sys/runner-data: the data directory is not writable"):
+        embedded.preflight("/sys/runner-data")
