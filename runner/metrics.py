@@ -113,7 +113,7 @@ class MetricsExporter:
         workers: Sequence[Worker],
         redis_settings: RedisSettings,
         *,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         refresh_s: float = 5.0,
     ) -> None:
         self.port = port
@@ -139,7 +139,8 @@ class MetricsExporter:
             self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.metrics.registry)
         except OSError as exc:
             raise RunnerError(
-                f"Could not serve metrics on port {self.port}: {exc.strerror or exc}; choose another --metrics-port."
+                f"Could not serve metrics on {self.host} port {self.port}: {exc.strerror or exc}; "
+                "choose another --metrics-port or --metrics-host."
             ) from exc
         for worker in self.workers:
             worker.subscribe(self.metrics)
@@ -166,7 +167,11 @@ class MetricsExporter:
         for worker in self.workers:
             worker.unsubscribe(self.metrics)
         if self._task is not None:
-            self._task.cancel()
+            # on Python 3.11 a cancel can be lost inside a redis-py call that has a socket timeout, and the loop
+            # would then run on for ever: cancel until it has ended
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._server is not None:

@@ -46,6 +46,13 @@ logger = logging.getLogger("runner.cli")
 @click.option(
     "--metrics-port", metavar="PORT", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port."
 )
+@click.option(
+    "--metrics-host",
+    metavar="ADDRESS",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics server listens on; 0.0.0.0 for every interface.",
+)
 # a child of the supervisor: a broken worker.toml or task module exits EXIT_BROKEN, so the supervisor can tell it
 # from a Redis that is not there yet
 @click.option("--supervised", is_flag=True, hidden=True)
@@ -58,6 +65,7 @@ def start(
     verbose: bool,
     log_format: str,
     metrics_port: int | None,
+    metrics_host: str,
     supervised: bool,
 ) -> None:
     """Validate a worker.toml, then run a worker for each of its queues."""
@@ -79,12 +87,13 @@ def start(
 
         command = child_command(config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format)
         if metrics_port is not None:
-            command += ["--metrics-port", str(metrics_port)]
+            command += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
         check_command = [*command[: command.index("start")], "validate", str(config_file)]
         raise SystemExit(ProcessSupervisor(command, processes, watch=watch, check_command=check_command).run())
     with handled(EXIT_BROKEN if supervised else EXIT_START, verbose):
         workers = build_workers(loaded.settings, queue_name, handle_signals=False, base_dir=loaded.directory)
-    raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics_port=metrics_port)))
+    metrics = None if metrics_port is None else (metrics_host, metrics_port)
+    raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics=metrics)))
 
 
 def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool, code: int) -> LoadedConfig:
@@ -146,9 +155,11 @@ async def reach_redis(loaded: LoadedConfig) -> str:
 
 
 async def run_workers(
-    loaded: LoadedConfig, workers: list[Worker], *, verbose: bool = False, metrics_port: int | None = None
+    loaded: LoadedConfig, workers: list[Worker], *, verbose: bool = False, metrics: tuple[str, int] | None = None
 ) -> int:
     """Run every worker until stopped; SIGINT/SIGTERM ask each to stop, a second signal stops at once.
+
+    ``metrics`` is the ``(host, port)`` to serve Prometheus metrics on, if any.
 
     Returns:
         The exit code: 0 after a clean stop, 1 when a worker failed, 3 when Redis could not be reached.
@@ -162,10 +173,11 @@ async def run_workers(
         return EXIT_START
     click.echo(banner(loaded, workers, server))
     exporter = None
-    if metrics_port is not None and workers:
+    if metrics is not None and workers:
         from runner.metrics import MetricsExporter
 
-        exporter = MetricsExporter(metrics_port, workers, workers[0].redis_settings)
+        host, port = metrics
+        exporter = MetricsExporter(port, workers, workers[0].redis_settings, host=host)
         try:
             await exporter.start()
         except RunnerError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import os
@@ -114,8 +115,49 @@ def test_metrics_port_in_use(project: Path) -> None:
         port = taken.getsockname()[1]
         result = invoke("start", "worker.toml", "--burst", "--metrics-port", str(port))
     assert result.exit_code == 3
-    assert result.stderr.startswith(f"Error: Could not serve metrics on port {port}: ")
-    assert result.stderr.endswith("; choose another --metrics-port.\n")
+    assert result.stderr.startswith(f"Error: Could not serve metrics on 127.0.0.1 port {port}: ")
+    assert result.stderr.endswith("; choose another --metrics-port or --metrics-host.\n")
+
+
+def _answers(host: str, port: int) -> bool:
+    """Whether ``/metrics`` answers on that address (straight to it: no proxy from the environment)."""
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request("GET", "/metrics")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("flags", "host", "other"),
+    [((), "127.0.0.1", "127.0.0.2"), (("--metrics-host", "127.0.0.2"), "127.0.0.2", "127.0.0.1")],
+)
+def test_metrics_listen_on_loopback_unless_told(
+    project: Path, redis_url: str, flags: tuple[str, ...], host: str, other: str
+) -> None:
+    port = free_port()
+    result = invoke("start", "worker.toml", "--burst", "--queue", "mail", "--metrics-port", str(port), *flags)
+    assert result.exit_code == 0, result.output
+    assert f"metrics at http://{host}:{port}/metrics\n" in result.stderr
+
+    async def serve() -> None:
+        from runner.metrics import MetricsExporter
+
+        loaded = load_settings(project)
+        workers = build_workers(loaded.settings, "mail", base_dir=loaded.directory)
+        kwargs = {"host": host} if flags else {}
+        exporter = MetricsExporter(port, workers, workers[0].redis_settings, **kwargs)
+        await exporter.start()
+        try:
+            assert await asyncio.to_thread(_answers, host, port)
+            assert not await asyncio.to_thread(_answers, other, port)  # bound to that address only, not 0.0.0.0
+        finally:
+            await exporter.stop()
+
+    asyncio.run(serve())
 
 
 def test_metrics_port_with_processes_is_a_usage_error(project: Path) -> None:
