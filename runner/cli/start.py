@@ -92,8 +92,8 @@ def start(
         raise SystemExit(ProcessSupervisor(command, processes, watch=watch, check_command=check_command).run())
     with handled(EXIT_BROKEN if supervised else EXIT_START, verbose):
         workers = build_workers(loaded.settings, queue_name, handle_signals=False, base_dir=loaded.directory)
-    metrics = None if metrics_port is None else (metrics_host, metrics_port)
-    raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics=metrics)))
+    metrics_at = None if metrics_port is None else (metrics_host, metrics_port)
+    raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics=metrics_at)))
 
 
 def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool, code: int) -> LoadedConfig:
