@@ -14,6 +14,7 @@ from runner.cli.ops import Ops, open_ops, progress, verbose_option
 from runner.config.checks import served_functions
 from runner.config.types import parse_duration
 from runner.engine.client import JobSpec, RunnerRedis
+from runner.engine.job import Job, JobStatus
 from runner.errors import RunnerError
 from runner.text import plural
 
@@ -144,7 +145,8 @@ async def _enqueue_one(pool: RunnerRedis, ops: Ops, spec: JobSpec, wait: float |
     try:
         result = await job.result(timeout=None if math.isinf(wait) else wait, poll_delay=0.2)
     except TimeoutError:
-        raise RunnerError(f"job {job.job_id} did not finish within {wait:g}s; it stays queued") from None
+        now = await _still(job, spec.queue_name)
+        raise RunnerError(f"job {job.job_id} did not finish within {wait:g}s; {now}") from None
     except RunnerError:
         raise
     except BaseException as exc:  # the job's own exception, rebuilt from its result (CancelledError: aborted)
@@ -155,6 +157,20 @@ async def _enqueue_one(pool: RunnerRedis, ops: Ops, spec: JobSpec, wait: float |
     except (TypeError, ValueError):
         shown = repr(result)
     click.echo(shown)
+
+
+async def _still(job: Job, queue: str | None) -> str:
+    """What a job that did not finish in time is doing now, as the end of a sentence."""
+    status = await job.status()
+    if status == JobStatus.in_progress:
+        return "it is still running, and its result will be kept as usual"
+    if status == JobStatus.queued:
+        return f"it stays queued on {queue}; is a worker running for it?"
+    if status == JobStatus.deferred:
+        return "it is deferred: it waits for its time or for a retry, and stays queued"
+    if status == JobStatus.complete:
+        return "it has just finished; `runner jobs show` has its result"
+    return "it is no longer queued and left no result"
 
 
 def _bulk_specs(stream: IO[str], function: str, queue: str, defer_by: float | None) -> list[JobSpec]:

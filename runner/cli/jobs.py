@@ -313,12 +313,16 @@ def abort(job_id: str, timeout: float) -> None:
 
 
 @jobs.command("purge")
-@click.option("--queue", "queue_name", metavar="NAME", required=True, help="The queue to empty.")
+@click.option("--queue", "queue_name", metavar="NAME", help="The queue to empty (needed when the file has several).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def purge(queue_name: str, yes: bool) -> None:
+def purge(queue_name: str | None, yes: bool) -> None:
     """Delete every queued and deferred job of a queue; running jobs finish normally."""
     ops = _state().open()
-    ops.check_queue(queue_name)
+    if queue_name is None and len(ops.queues) > 1:
+        raise click.UsageError(
+            f"{ops.loaded.document.display_name} has queues {', '.join(ops.queues)}; choose one with --queue"
+        )
+    queue_name = ops.check_queue(queue_name)[0]
     count = ops.run(lambda pool: pool.zcard(queue_name))
     if count == 0:
         click.echo(f"queue {queue_name} has no jobs")

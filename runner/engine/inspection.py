@@ -50,6 +50,24 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
+_HEALTH_FIELD = re.compile(r"\b(j_complete|j_failed|j_retried|j_ongoing|queued)=(\d+)\b")
+_HEALTH_NAMES = {"j_complete": "complete", "j_failed": "failed", "j_retried": "retried", "j_ongoing": "ongoing"}
+
+
+def parse_health_line(line: str) -> dict[str, Any]:
+    """arq's health line (``Nov-23 21:50:12 j_complete=3 j_failed=0 j_retried=1 j_ongoing=2 queued=5``) as fields.
+
+    Returns ``{"time": "Nov-23 21:50:12", "complete": 3, "failed": 0, "retried": 1, "ongoing": 2, "queued": 5}``;
+    counts the line lacks are left out, and ``time`` is whatever precedes the first count (arq writes no year).
+    """
+    fields: dict[str, Any] = {}
+    first = _HEALTH_FIELD.search(line)
+    fields["time"] = (line[: first.start()] if first else line).strip() or None
+    for name, value in _HEALTH_FIELD.findall(line):
+        fields[_HEALTH_NAMES.get(name, name)] = int(value)
+    return fields
+
+
 @dataclass
 class WorkerHealth:
     """One worker's own health record (``runner:workers:<queue>:<id>``); it exists while the worker reports."""
@@ -57,6 +75,14 @@ class WorkerHealth:
     worker_id: str
     line: str
     ttl_ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.worker_id,
+            "health": parse_health_line(self.line),
+            "health_line": self.line,
+            "expires_in_s": max(self.ttl_ms, 0) / 1000,
+        }
 
 
 @dataclass
@@ -106,7 +132,8 @@ class QueueStats:
             "failed_in_window": self.recent.get("failed", 0),
             "retried_in_window": self.recent.get("retried", 0),
             "workers_alive": self.workers_alive,
-            "workers": [{"id": w.worker_id, "health": w.line} for w in self.workers],
+            "workers": [w.as_dict() for w in self.workers],
+            "arq_health": None if self.arq_health is None else parse_health_line(self.arq_health),
         }
 
 

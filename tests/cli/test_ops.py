@@ -146,6 +146,7 @@ def test_info_json(project: Path, redis_url: str) -> None:
         "retried_in_window": 0,
         "workers_alive": 0,
         "workers": [],
+        "arq_health": None,
     }
 
 
@@ -161,6 +162,36 @@ def test_info_counts_running_jobs_and_live_workers(
     assert result.stdout.splitlines()[1] == (
         "mail        0         0            1       -       0.0         0.0        1"
     )
+    # JSON gives the health records as fields, not as arq's one-line string
+    (mail,) = json.loads(invoke("info", "worker.toml", "--format", "json", "--queue", "mail").stdout)["queues"]
+    (worker,) = mail["workers"]
+    assert worker["id"] == thread.workers[0].worker_id
+    assert re.fullmatch(HEALTH, worker["health_line"])
+    assert set(worker["health"]) == {"time", "complete", "failed", "retried", "ongoing", "queued"}
+    assert re.fullmatch(r"[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d", worker["health"]["time"])
+    assert all(isinstance(worker["health"][k], int) for k in ("complete", "failed", "retried", "ongoing", "queued"))
+    assert 0 < worker["expires_in_s"] <= 3601
+    assert mail["arq_health"] is not None and set(mail["arq_health"]) == set(worker["health"])
+
+
+def test_parse_health_line() -> None:
+    from runner.engine.inspect import parse_health_line
+
+    line = "Nov-23 21:50:12 j_complete=3 j_failed=0 j_retried=1 j_ongoing=2 queued=5"
+    assert parse_health_line(line) == {
+        "time": "Nov-23 21:50:12",
+        "complete": 3,
+        "failed": 0,
+        "retried": 1,
+        "ongoing": 2,
+        "queued": 5,
+    }
+    assert parse_health_line("Nov-23 10:00:00 j_complete=1 j_failed=0") == {
+        "time": "Nov-23 10:00:00",
+        "complete": 1,
+        "failed": 0,
+    }
+    assert parse_health_line("something else") == {"time": "something else"}
 
 
 def test_info_watch_redraws(project: Path, redis_url: str) -> None:

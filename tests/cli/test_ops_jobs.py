@@ -331,6 +331,20 @@ def test_purge_asks_then_deletes(project: Path, redis_url: str) -> None:
     assert run(with_pool(redis_url, left)) == [b"arq:job:keep", b"maintenance"]
 
 
+def test_purge_needs_no_queue_when_the_file_has_one(project: Path, redis_url: str) -> None:
+    several = invoke("jobs", "worker.toml", "purge", "--yes")
+    assert several.exit_code == 2
+    assert "worker.toml has queues mail, maintenance; choose one with --queue" in several.stderr
+    single = project.parent / "single"
+    single.mkdir()
+    text = (project).read_text().split("[queues.")[0]
+    (single / "worker.toml").write_text(text)
+    enqueue(redis_url, "add", 1, 1)
+    enqueue(redis_url, "add", 2, 2)
+    result = invoke("jobs", "single/worker.toml", "purge", "--yes")
+    assert (result.exit_code, result.stdout) == (0, "deleted 2 jobs from queue arq:queue\n"), result.output
+
+
 def test_purge_leaves_running_jobs(project: Path, redis_url: str, worker_thread: list[WorkerThread]) -> None:
     worker_thread.append(WorkerThread(project, "mail").start(redis_url))
     enqueue(redis_url, "slow", _queue_name="mail", _job_id="long")
@@ -429,7 +443,20 @@ def test_enqueue_without_a_worker(project: Path, redis_url: str) -> None:
     )
     waited = invoke("enqueue", "worker.toml", "--queue", "maintenance", "--wait=0.2", "--job-id", "w", "cleanup")
     assert waited.exit_code == 1
-    assert waited.stderr == "Error: job w did not finish within 0.2s; it stays queued\n"
+    assert waited.stderr == (
+        "Error: job w did not finish within 0.2s; it stays queued on maintenance; is a worker running for it?\n"
+    )
+
+
+def test_enqueue_wait_says_a_running_job_is_running(
+    project: Path, redis_url: str, worker_thread: list[WorkerThread]
+) -> None:
+    worker_thread.append(WorkerThread(project, "mail").start(redis_url))
+    waited = invoke("enqueue", "worker.toml", "--wait", "1", "--job-id", "busy", "slow")
+    assert waited.exit_code == 1
+    assert waited.stderr == (
+        "Error: job busy did not finish within 1s; it is still running, and its result will be kept as usual\n"
+    )
 
 
 def test_enqueue_bad_input(project: Path) -> None:
