@@ -98,7 +98,7 @@ async def main(run_worker: bool, enqueue_only: bool) -> int:
     finally:
         code = stop_worker(worker) if worker is not None else 0
         await pool.aclose()
-    print("Done. Results are kept for an hour; `runner embedded status examples/.runner` shows the server.")
+    print(f"Done. Results are kept for an hour; `runner jobs {SHOWN_TOML} list` shows them.")
     return 0 if code in (0, -signal.SIGINT, 130) else 1
 
 
