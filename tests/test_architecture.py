@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ENGINE = Path(__file__).resolve().parent.parent / "runner" / "engine"
 
@@ -113,3 +116,32 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
 
     cycles = sorted(f"{a} -> {b}" for a in graph for b in graph[a] if a in reaches(b))
     assert cycles == []
+
+
+@pytest.mark.parametrize("package", ["runner.engine", "runner.config"])
+def test_lazy_exports_match_their_typed_imports(package: str) -> None:
+    """Each lazily exported name is imported for type checkers from the module EXPORTS names, and resolves."""
+    module = importlib.import_module(package)
+    source = Path(module.__file__ or "").read_text()
+    typed: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom)
+                typed.update({alias.name: statement.module or "" for alias in statement.names})
+    assert typed == module.EXPORTS
+    for name, origin in module.EXPORTS.items():
+        assert getattr(module, name) is getattr(importlib.import_module(origin), name)
+
+
+def test_the_cron_submodule_does_not_hide_the_cron_function() -> None:
+    """Importing runner.engine.cron binds the module on the package; the public name stays the function."""
+    import sys
+
+    import runner
+    import runner.engine
+    import runner.engine.cron  # the import is the point
+
+    function = sys.modules["runner.engine.cron"].cron
+    assert runner.engine.cron is function
+    assert runner.cron is function

@@ -1,49 +1,76 @@
 """The ``runner`` command line: a click group and one module per command.
 
-Each command module defines one click command (or group); they are registered in ``COMMANDS`` below so the
-group stays easy to read.  Library code raises ``RunnerError``; only this layer turns errors into ``Error: …``
-lines and exit codes (1 failure, 2 usage, 3 could not start).
+Each command module defines one click command (or group); ``COMMANDS`` below names them, with the one-line help
+``runner --help`` shows, so that a command's module (and what it imports: pydantic, redis-py, the worker) is
+imported only when that command runs. tests/cli/test_help.py checks each line against the command's docstring.
+Library code raises ``RunnerError``; only this layer turns errors into ``Error: …`` lines and exit codes
+(1 failure, 2 usage, 3 could not start).
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import NamedTuple
 
 import click
 
 from runner import __version__
 
-# module name inside runner.cli -> attribute holding the click command
-COMMANDS: dict[str, str] = {
-    "start": "start",
-    "validate": "validate",
-    "config_cmd": "config",
-    "init": "init",
-    "schema": "schema",
-    "import_arq": "import_arq",
-    "embedded": "embedded",
-    "next_cron": "next_cron",
-    "check": "check",
-    "info": "info",
-    "jobs": "jobs",
-    "enqueue": "enqueue",
-    "dashboard": "dashboard",
+
+class Entry(NamedTuple):
+    module: str  # inside runner.cli
+    attr: str  # the click command in it
+    short_help: str  # its docstring's first line, as --help lists it
+
+
+COMMANDS: dict[str, Entry] = {
+    "start": Entry("start", "start", "Validate a worker.toml, then run a worker for each of its queues."),
+    "validate": Entry("validate", "validate", "Check a worker.toml: report every problem, exit 1 if any."),
+    "config": Entry("config_cmd", "config", "Print the effective configuration as TOML, secrets masked."),
+    "init": Entry("init", "init", "Write a starter worker.toml and tasks module into PATH."),
+    "schema": Entry("schema", "schema", "Print the JSON Schema of worker.toml."),
+    "import-arq": Entry("import_arq", "import_arq", "Translate an arq WorkerSettings class into worker.toml."),
+    "embedded": Entry("embedded", "embedded", "See and stop the embedded server behind embedded:// URLs."),
+    "next-cron": Entry("next_cron", "next_cron", "List the next runs of every cron job, cross-checked with croniter."),
+    "check": Entry("check", "check", "Exit 1 unless every queue has a live worker."),
+    "info": Entry("info", "info", "Queue depths, oldest wait, outcomes per minute, workers."),
+    "jobs": Entry("jobs", "jobs", "List, show, retry, abort and purge jobs."),
+    "enqueue": Entry("enqueue", "enqueue", "Enqueue a job from the shell; --wait prints its result."),
+    "dashboard": Entry(
+        "dashboard", "dashboard", "Serve the web dashboard and its JSON API for the queues of WORKER_TOML."
+    ),
 }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs; its own --help lists the table."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        command = getattr(importlib.import_module(f"runner.cli.{entry.module}"), entry.attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # what click's own listing does, from the table instead of from every imported command
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name].short_help).get_short_help_str(limit))
+            for name in self.list_commands(ctx)
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runner")
 def cli() -> None:
     """Declarative asyncio job workers on Redis, wire-compatible with arq."""
-
-
-def _register() -> None:
-    for module_name, attr in COMMANDS.items():
-        module = importlib.import_module(f"runner.cli.{module_name}")
-        cli.add_command(getattr(module, attr))
-
-
-_register()
 
 
 def main() -> None:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from runner.config.checks import crons_of_queue, served_functions
 from runner.config.cronbridge import make_cron
 from runner.config.models import CRON_TIME_FIELDS, QUEUE_OPTIONS, CronConfig, RedisConfig, WorkerSettings
+from runner.config.types import embedded_data_dir
 from runner.engine.connection import RedisSettings
 from runner.engine.cron_schedule import Schedule
 from runner.engine.functions import Function, func
 from runner.engine.serializers import Deserializer, Serializer, get_serializer, sign_serializer
 from runner.engine.utils import import_string
-from runner.engine.worker import Worker
 from runner.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runner.engine.worker import Worker
 
 HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end", "after_job_end")
 
@@ -31,8 +34,8 @@ def build_redis_settings(config: RedisConfig, base_dir: Path | None = None) -> R
         ConfigError: the URL cannot be parsed.
     """
     settings = RedisSettings.from_dsn(config.url)
-    if settings.embedded_dir is not None and base_dir is not None:
-        settings = replace(settings, embedded_dir=str(base_dir / Path(settings.embedded_dir).expanduser()))
+    if settings.embedded_dir is not None:
+        settings = replace(settings, embedded_dir=embedded_data_dir(config.url, base_dir))
     overrides: dict[str, Any] = {
         "ssl_cert_reqs": config.ssl_cert_reqs,
         "ssl_check_hostname": config.ssl_check_hostname,
@@ -158,6 +161,8 @@ def build_workers(
     Raises:
         ConfigError: ``queue`` is not declared, or an import path does not resolve.
     """
+    from runner.engine.worker import Worker  # redis-py and the worker only when workers are built
+
     names = settings.queue_names()
     if queue is not None:
         if queue not in names:

@@ -20,9 +20,10 @@ from runner.config.loading import LoadedConfig
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.config.problems import Problem, suggest
 from runner.config.sources import Origin
+from runner.config.types import embedded_data_dir
 from runner.engine.functions import Function, is_async_callable
+from runner.engine.keys import ARQ_LAYOUT
 from runner.engine.serializers import MIN_KEY_BYTES
-from runner.engine.keys import health_check_key
 from runner.engine.utils import import_string
 from runner.errors import ConfigError, EmbeddedServerError
 
@@ -75,7 +76,7 @@ class _Checker:
         writers: dict[str, list[str]] = {}
         for name in s.queue_names():
             own = s.queues[name].health_check_key if name in s.queues else None
-            writers.setdefault(own or s.health_check_key or health_check_key(name), []).append(name)
+            writers.setdefault(own or s.health_check_key or ARQ_LAYOUT.health_check(name), []).append(name)
         for key, queues in writers.items():
             if len(queues) < 2:
                 continue
@@ -102,12 +103,8 @@ class _Checker:
     def embedded_dir(self) -> None:
         """An embedded:// directory that start could not use (not writable, socket path too long)."""
         from runner import embedded
-        from runner.config.build import build_redis_settings  # build imports this module
 
-        try:
-            directory = build_redis_settings(self.settings.redis, self.loaded.directory).embedded_dir
-        except ConfigError:
-            return  # the URL itself was reported by the schema
+        directory = embedded_data_dir(self.settings.redis.url, self.loaded.directory)
         if directory is None:
             return
         try:

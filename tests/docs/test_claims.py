@@ -30,8 +30,7 @@ from runner import RedisSettings, Worker, cron
 from runner.cli import cli, exits, supervisor
 from runner.config.models import CronConfig, RedisConfig, WorkerSettings
 from runner.embedded import files as embedded_files
-from runner.engine import client, connection, keys, serializers
-from runner.engine import inspection as engine_inspect
+from runner.engine import client, connection, inspection as engine_inspect, keys, serializers
 from runner.engine.cron import CronScheduler
 from runner.engine.lifecycle import Outage
 from runner.metrics import MetricsExporter
