@@ -218,9 +218,8 @@ class _Translator:
         if name is not None:
             self.out.data["timezone"] = name
             self.out.assumptions.append(
-                f'timezone = "{name}": arq evaluates cron schedules in local time, runner in UTC unless told; '
-                f"this is this machine's zone ({origin}), so the cron jobs keep their times; "
-                "use the zone of the machines your arq workers ran on"
+                f"timezone = \"{name}\": this machine's zone ({origin}), as arq runs cron jobs in local time and "
+                "runner in UTC; set the zone your arq workers ran in"
             )
             return
         offset = datetime.now().astimezone().strftime("%z")

@@ -44,6 +44,7 @@ def test_import_arq_prints_the_worker_toml_the_page_shows(arq_only: Path, tmp_pa
     (tmp_path / "app" / "worker.py").write_text(module.body)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNER_") and k != "REDIS_URL"}
     env["PYTHONPATH"] = f"{arq_only}{os.pathsep}{tmp_path}"
+    env["TZ"] = "Europe/Paris"  # the page's machine: arq runs its cron job in that zone, so the import writes it
     done = subprocess.run(
         [sys.executable, "-m", "runner.cli", "import-arq", "app.worker.WorkerSettings"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
