@@ -218,7 +218,7 @@ class _Translator:
         if name is not None:
             self.out.data["timezone"] = name
             self.out.assumptions.append(
-                f"timezone = \"{name}\": this machine's zone ({origin}), as arq runs cron jobs in local time and "
+                f'timezone = "{name}": this machine\'s zone ({origin}), as arq runs cron jobs in local time and '
                 "runner in UTC; set the zone your arq workers ran in"
             )
             return
