@@ -95,7 +95,7 @@ def contenders(compare_python: Path) -> dict[str, Contender]:
     arq_v = package_version(compare_python, "arq")
     saq_v = package_version(compare_python, "saq")
     return {
-        "runner": Contender("runner", f"runner {package_version(MAIN_PYTHON, 'runner')}", MAIN_PYTHON, "runner"),
+        "runner": Contender("runner", f"runner {package_version(MAIN_PYTHON, 'runner-jobs')}", MAIN_PYTHON, "runner"),
         "arq": Contender("arq", f"arq {arq_v} defaults", compare_python, "arq"),
         "arq_tuned": Contender(
             "arq_tuned",

@@ -37,7 +37,7 @@ def run(quick: bool, runs: int, smoke: bool = False) -> dict[str, Any]:
         bulk = [phases.enqueue(server, runner, "bulk", drain_n, cap_s=60) for _ in range(runs)]
         pick = phases.pickup(server, runner, pickup_n, 0.02)
         return {
-            "runner": package_version(MAIN_PYTHON, "runner"),
+            "runner": package_version(MAIN_PYTHON, "runner-jobs"),
             "server": f"valkey {server.version}",
             "python": platform.python_version(),
             "machine": f"{os.cpu_count()} cores, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}",

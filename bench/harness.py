@@ -55,8 +55,9 @@ def ensure_compare_venv() -> Path:
     return python
 
 
-def package_version(python: Path, module: str) -> str:
-    code = f"import importlib.metadata as m; print(m.version({module!r}))"
+def package_version(python: Path, distribution: str) -> str:
+    """The installed version of a distribution (runner's is ``runner-jobs``) in ``python``'s environment."""
+    code = f"import importlib.metadata as m; print(m.version({distribution!r}))"
     return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 

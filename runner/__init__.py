@@ -10,8 +10,31 @@ from typing import TYPE_CHECKING, Any
 
 from runner.engine import __all__ as _engine_names
 
-if TYPE_CHECKING:
-    from runner.engine import *  # noqa: F403 - the engine's public names are this package's
+if TYPE_CHECKING:  # the engine's public names are this package's (tests/test_architecture.py checks the list)
+    from runner.engine import (
+        ArqRedis as ArqRedis,
+        CronJob as CronJob,
+        FailedJobs as FailedJobs,
+        Function as Function,
+        Job as Job,
+        JobDef as JobDef,
+        JobExecutionFailed as JobExecutionFailed,
+        JobResult as JobResult,
+        JobSpec as JobSpec,
+        JobStatus as JobStatus,
+        RedisSettings as RedisSettings,
+        ResultNotFound as ResultNotFound,
+        Retry as Retry,
+        RunnerRedis as RunnerRedis,
+        SerializationError as SerializationError,
+        Worker as Worker,
+        async_check_health as async_check_health,
+        check_health as check_health,
+        create_pool as create_pool,
+        cron as cron,
+        func as func,
+        get_serializer as get_serializer,
+    )
 
 __version__ = "0.1.0"
 

@@ -130,8 +130,26 @@ def test_lazy_exports_match_their_typed_imports(package: str) -> None:
                 assert isinstance(statement, ast.ImportFrom)
                 typed.update({alias.name: statement.module or "" for alias in statement.names})
     assert typed == module.EXPORTS
+    assert module.__all__ == sorted(module.EXPORTS)
     for name, origin in module.EXPORTS.items():
         assert getattr(module, name) is getattr(importlib.import_module(origin), name)
+
+
+def test_runner_names_every_engine_export_for_type_checkers() -> None:
+    import runner
+    import runner.engine
+
+    tree = ast.parse(Path(runner.__file__ or "").read_text())
+    typed = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        for statement in node.body
+        if isinstance(statement, ast.ImportFrom) and statement.module == "runner.engine"
+        for alias in statement.names
+    ]
+    assert typed == runner.engine.__all__
+    assert runner.__all__ == [*runner.engine.__all__, "__version__"]
 
 
 def test_the_cron_submodule_does_not_hide_the_cron_function() -> None:

@@ -22,8 +22,11 @@ TEXT_FILES = [
     *sorted((ROOT / "examples").rglob("*.py")),
     *sorted((ROOT / "runner").rglob("*.py")),
     *sorted((ROOT / "runner").rglob("*.toml")),
+    *sorted((ROOT / "bench").glob("*.py")),
 ]
 PIP_INSTALL = re.compile(r"pip install\s+(?:-[^\s]+\s+)*(['\"]?)([^\s'\"]+)\1")
+# importlib.metadata and package_version() look a distribution up by its name, not by the import name
+METADATA_LOOKUP = re.compile(r"""(?:version|distribution|metadata|package_version)\((?:[^()]*, *)?["']runner["']\)""")
 
 
 def test_the_distribution_name_is_written_once_and_installed() -> None:
@@ -41,6 +44,9 @@ def test_every_install_line_names_runner_jobs(path: Path) -> None:
     for target in (m.group(2) for m in PIP_INSTALL.finditer(path.read_text(encoding="utf-8"))):
         name = re.split(r"[\[=<>~!]", target, maxsplit=1)[0]
         assert name != "runner", f"{path.name}: `pip install {target}` installs PyPI's unrelated runner package"
+    assert not METADATA_LOOKUP.search(path.read_text(encoding="utf-8")), (
+        f"{path.name} looks up the distribution `runner`"
+    )
 
 
 def test_the_install_hints_name_runner_jobs(monkeypatch: pytest.MonkeyPatch) -> None:

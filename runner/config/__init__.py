@@ -40,7 +40,22 @@ EXPORTS: dict[str, str] = {
     "Origin": "runner.config.sources",
 }
 
-__all__ = sorted(EXPORTS)
+# written out, so that tools that read the source (mkdocstrings, a star import for type checkers) see the
+# names; tests/test_architecture.py checks it is EXPORTS' keys
+__all__ = [
+    "DEFAULT_QUEUE",
+    "LoadedConfig",
+    "Origin",
+    "Problem",
+    "ProblemList",
+    "WorkerSettings",
+    "build_redis_settings",
+    "build_serializer",
+    "build_workers",
+    "check",
+    "load_settings",
+    "mask_url",
+]
 
 
 def __getattr__(name: str) -> Any:

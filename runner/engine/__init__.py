@@ -60,7 +60,32 @@ EXPORTS: dict[str, str] = {
     "SerializationError": "runner.errors",
 }
 
-__all__ = sorted(EXPORTS)
+# written out, so that tools that read the source (mkdocstrings, a star import for type checkers) see the
+# names; tests/test_architecture.py checks it is EXPORTS' keys
+__all__ = [
+    "ArqRedis",
+    "CronJob",
+    "FailedJobs",
+    "Function",
+    "Job",
+    "JobDef",
+    "JobExecutionFailed",
+    "JobResult",
+    "JobSpec",
+    "JobStatus",
+    "RedisSettings",
+    "ResultNotFound",
+    "Retry",
+    "RunnerRedis",
+    "SerializationError",
+    "Worker",
+    "async_check_health",
+    "check_health",
+    "create_pool",
+    "cron",
+    "func",
+    "get_serializer",
+]
 
 
 class _Package(types.ModuleType):
