@@ -12,3 +12,6 @@ DISTRIBUTION = "runner-jobs"
 def install_hint(extra: str, package: str) -> str:
     """How to install what an optional feature needs: ``pip install "runner-jobs[metrics]"``."""
     return f'pip install "{DISTRIBUTION}[{extra}]" (or just {package})'
+
+
+DASHBOARD_HINT = install_hint("dashboard", "starlette jinja2 uvicorn")

@@ -39,6 +39,15 @@ def test_the_distribution_name_is_written_once_and_installed() -> None:
     )
 
 
+def test_the_extras_that_name_the_project_name_runner_jobs() -> None:
+    """`"runner[dashboard]"` in an extra would make pip fetch PyPI's unrelated runner package for that extra."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra, requirements in extras.items():
+        for requirement in requirements:
+            name = re.split(r"[\[=<>~!; ]", requirement, maxsplit=1)[0]
+            assert name.lower() != "runner", f"[{extra}] requires {requirement!r}: use runner-jobs"
+
+
 @pytest.mark.parametrize("path", TEXT_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_install_line_names_runner_jobs(path: Path) -> None:
     for target in (m.group(2) for m in PIP_INSTALL.finditer(path.read_text(encoding="utf-8"))):

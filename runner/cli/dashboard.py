@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from runner._dist import DASHBOARD_HINT
 from runner.cli.exits import EXIT_FAILURE, EXIT_START, fail, handled
 from runner.cli.loading import config_argument
 from runner.cli.logs import setup_logging
@@ -25,13 +26,13 @@ def _import_web() -> Any:
 
         from runner import web
     except ImportError as exc:
-        fail(str(exc) if "runner[dashboard]" in str(exc) else _missing(exc), EXIT_START)
+        fail(str(exc) if DASHBOARD_HINT in str(exc) else _missing(exc), EXIT_START)
     return web, uvicorn
 
 
 def _missing(exc: ImportError) -> str:
     needed = exc.name or "a package that is missing"
-    return f"the dashboard needs {needed}; install it with: pip install 'runner[dashboard]'"
+    return f"the dashboard needs {needed}; install it with: {DASHBOARD_HINT}"
 
 
 def _bind(host: str, port: int) -> socket.socket:

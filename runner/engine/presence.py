@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, cast
 
+from runner._dist import DISTRIBUTION
 from runner.engine.utils import timestamp_ms
 
 PRESENCE_INTERVAL_S = 5.0
@@ -27,7 +28,7 @@ _HOST = socket.gethostname()
 
 def _version() -> str:
     try:
-        return metadata.version("runner")
+        return metadata.version(DISTRIBUTION)  # the import name runner is not the distribution's
     except metadata.PackageNotFoundError:  # run from a source tree that was never installed
         return "?"
 

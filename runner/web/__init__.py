@@ -1,4 +1,4 @@
-"""The dashboard and its JSON API, as an ASGI application (Starlette, Jinja2; ``pip install 'runner[dashboard]'``).
+"""The dashboard and its JSON API, as an ASGI application (Starlette, Jinja2; ``pip install 'runner-jobs[dashboard]'``).
 
 Serve it with ``runner dashboard worker.toml``, or mount it in your own app::
 
@@ -16,13 +16,14 @@ Parts: ``options`` (what a dashboard shows and who may use it), ``board`` (each 
 
 from __future__ import annotations
 
+from runner._dist import DASHBOARD_HINT
+
 try:
     import jinja2  # noqa: F401
     import starlette  # noqa: F401
 except ImportError as exc:  # pragma: no cover - the extra is installed wherever the tests run
     raise ImportError(
-        f"the runner dashboard needs Starlette and Jinja2 ({exc.name} is missing); "
-        "install them with: pip install 'runner[dashboard]'"
+        f"the runner dashboard needs Starlette and Jinja2 ({exc.name} is missing); install them with: {DASHBOARD_HINT}"
     ) from None
 
 from runner.web.app import create_app, dashboard_app
