@@ -13,8 +13,8 @@ from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from runner.config.problems import mask_url, show_value
-from runner.engine.connection import RedisUrlError, parse_redis_url
 from runner.engine.cron_schedule import WEEKDAY_NAMES
+from runner.engine.urls import RedisUrlError, parse_redis_url
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -165,11 +165,13 @@ def check_redis_url(value: str) -> str:
 def embedded_data_dir(url: str, base_dir: Path | None) -> str | None:
     """The data directory of an ``embedded://DIR`` URL in worker.toml: a relative DIR is relative to ``base_dir``,
     the file's directory, so every command that reads the file finds the same server. None for other URLs."""
-    if not url.startswith("embedded:"):
+    try:
+        written = parse_redis_url(url).get("embedded_dir")
+    except RedisUrlError:
+        return None  # the URL itself is reported by check_redis_url
+    if written is None:
         return None
-    from runner.embedded import url_dir
-
-    directory = Path(url_dir(url)).expanduser()
+    directory = Path(written).expanduser()
     return str(directory if base_dir is None else base_dir / directory)
 
 

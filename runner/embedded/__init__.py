@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
 from runner.embedded.files import (
     APPENDFSYNC,
@@ -78,7 +77,6 @@ __all__ = [
     "acquire",
     "live_clients",
     "preflight",
-    "url_dir",
     "socket_path_limit",
     "status",
     "stop",
@@ -155,12 +153,6 @@ def acquire(data_dir: str | os.PathLike[str], *, linger: float = LINGER_S) -> Em
             _start(paths, binary, linger)
         client_file = register(paths)
     return EmbeddedLease(paths.root, str(paths.socket), client_file)
-
-
-def url_dir(url: str) -> str:
-    """The data directory an ``embedded://DIR`` URL names, as written (``.runner`` when it names none)."""
-    parsed = urlsplit(url)
-    return unquote(parsed.netloc + parsed.path) or ".runner"
 
 
 def preflight(data_dir: str | os.PathLike[str]) -> None:

@@ -10,7 +10,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, cast
-from urllib.parse import parse_qs, unquote, urlparse
 
 from redis.asyncio.connection import (
     AbstractConnection,
@@ -27,12 +26,12 @@ from redis.exceptions import AuthenticationError, ConnectionError as RedisConnec
 from runner.engine.client import RunnerRedis
 from runner.engine.keys import ARQ_LAYOUT, KeyLayout, default_queue_name, expires_extra_ms_default
 from runner.engine.serializers import Deserializer, Serializer
-from runner.engine.utils import credentials_problem, mask_url
+from runner.engine.urls import RedisUrlError, parse_redis_url
+from runner.engine.utils import mask_url
 from runner.errors import AuthenticationFailed, ConfigError, PoolExhausted, RedisUnavailable
 
 logger = logging.getLogger("runner.connection")
 
-SCHEMES = ("redis", "rediss", "unix", "embedded")
 DEFAULT_MAX_CONNECTIONS = 100  # redis-py's own default, kept
 
 
@@ -112,58 +111,6 @@ class RedisSettings:
             for f in fields(self)
         )
         return f"RedisSettings({shown})"
-
-
-class RedisUrlError(ValueError):
-    """What is wrong with a Redis URL, as one clause (``has a port that is not a number``)."""
-
-
-def parse_redis_url(dsn: str) -> dict[str, Any]:
-    """The ``RedisSettings`` fields a Redis URL gives (the one parser of them; config/types.py checks with it).
-
-    Raises:
-        RedisUrlError: the URL cannot be used; its message is a clause that follows the URL.
-    """
-    problem = credentials_problem(dsn)
-    if problem:
-        raise RedisUrlError(problem)
-    parsed = urlparse(dsn)
-    if parsed.scheme not in SCHEMES:
-        raise RedisUrlError("has an unsupported scheme; use redis://, rediss://, unix:// or embedded://")
-    query = parse_qs(parsed.query)
-    kwargs: dict[str, Any] = {}
-    if parsed.scheme == "embedded":
-        kwargs["embedded_dir"] = unquote(parsed.netloc + parsed.path) or ".runner"
-    elif parsed.scheme == "unix":
-        if not parsed.path:
-            raise RedisUrlError("names no socket path; use unix:///path/to/socket")
-        kwargs["unix_socket_path"] = unquote(parsed.path)
-    else:
-        try:
-            port = parsed.port
-        except ValueError:
-            raise RedisUrlError("has a port that is not a number") from None
-        kwargs["host"] = parsed.hostname or "localhost"
-        kwargs["port"] = port or 6379
-        kwargs["ssl"] = parsed.scheme == "rediss"
-        if db_path := parsed.path.lstrip("/"):
-            kwargs["database"] = _database(db_path)
-    if "db" in query:
-        kwargs["database"] = _database(query["db"][0])
-    if parsed.username:
-        kwargs["username"] = unquote(parsed.username)
-    if parsed.password:
-        kwargs["password"] = unquote(parsed.password)
-    if "ssl_cert_reqs" in query:
-        kwargs["ssl_cert_reqs"] = query["ssl_cert_reqs"][0]
-    return kwargs
-
-
-def _database(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise RedisUrlError(f'has a database "{value}" that is not a number') from None
 
 
 class _Trouble:

@@ -175,7 +175,7 @@ def test_info_counts_running_jobs_and_live_workers(
 
 
 def test_parse_health_line() -> None:
-    from runner.engine.inspect import parse_health_line
+    from runner.engine.inspection import parse_health_line
 
     line = "Nov-23 21:50:12 j_complete=3 j_failed=0 j_retried=1 j_ongoing=2 queued=5"
     assert parse_health_line(line) == {

@@ -390,11 +390,11 @@ time.sleep(60)
 SUPERVISE = """
 import sys
 from pathlib import Path
-from runner.cli.output import setup_logging
-from runner.cli.supervisor import Supervisor
+from runner.cli.logs import setup_logging
+from runner.cli.supervisor import ProcessSupervisor
 setup_logging(False, "text")
 child = [sys.executable, "-c", sys.argv[1], sys.argv[2]]
-raise SystemExit(Supervisor(child, 1, watch=Path(sys.argv[3])).run())
+raise SystemExit(ProcessSupervisor(child, 1, watch=Path(sys.argv[3])).run())
 """
 
 
