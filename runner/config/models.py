@@ -209,7 +209,7 @@ class DashboardConfig(BaseModel):
 
     host: str = Field("127.0.0.1", min_length=1, description="Address to bind; a non-loopback one needs credentials.")
     port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
-    read_only: bool = Field(False, description="Show everything, change nothing: every action is hidden and refused.")
+    read_only: Bool = Field(False, description="Show everything, change nothing: every action is hidden and refused.")
     refresh: Duration = Field(5.0, description="How often open pages update themselves.")
     username: str = Field("runner", min_length=1, description="The user name for basic auth with password.")
     password: SecretStr | None = Field(None, description="Basic-auth password; from RUNNER_DASHBOARD__PASSWORD only.")
