@@ -13,6 +13,7 @@ from runner.config.models import CRON_TIME_FIELDS, QUEUE_OPTIONS, CronConfig, Re
 from runner.config.types import embedded_data_dir
 from runner.engine.connection import RedisSettings
 from runner.engine.cron_schedule import Schedule
+from runner.engine.executors import default_processes, default_threads
 from runner.engine.functions import Function, func
 from runner.engine.serializers import Deserializer, Serializer, get_serializer, sign_serializer
 from runner.engine.utils import import_string
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from runner.engine.worker import Worker
 
 HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end", "after_job_end")
+PROCESS_HOOKS = ("process_startup", "process_shutdown")  # run in job subprocesses, which import them by path
 
 
 def build_redis_settings(config: RedisConfig, base_dir: Path | None = None) -> RedisSettings:
@@ -89,7 +91,9 @@ def build_serializer(settings: WorkerSettings) -> tuple[Serializer, Deserializer
 
 
 def _hooks(settings: WorkerSettings) -> dict[str, Any]:
-    return {name: (import_string(path) if (path := getattr(settings.hooks, name)) else None) for name in HOOKS}
+    hooks = {name: (import_string(path) if (path := getattr(settings.hooks, name)) else None) for name in HOOKS}
+    hooks.update({name: getattr(settings.hooks, name) for name in PROCESS_HOOKS})
+    return hooks
 
 
 def queue_options(settings: WorkerSettings, queue: str) -> dict[str, Any]:
@@ -116,6 +120,7 @@ def build_functions(settings: WorkerSettings, queue: str) -> list[Function]:
                 keep_result=entry.keep_result,
                 keep_result_forever=entry.keep_result_forever,
                 max_tries=entry.max_tries,
+                executor=entry.executor,
             )
         )
     return functions
@@ -155,8 +160,12 @@ def build_workers(
     *,
     handle_signals: bool = False,
     base_dir: Path | None = None,
+    worker_processes: int = 1,
 ) -> list[Worker]:
     """One engine ``Worker`` per queue of the file (or only ``queue``), ready for ``async_run()``.
+
+    ``worker_processes`` is how many worker processes share the machine (``runner start --processes N``), so the
+    default number of job subprocesses is each one's share of the cores.
 
     Raises:
         ConfigError: ``queue`` is not declared, or an import path does not resolve.
@@ -175,6 +184,10 @@ def build_workers(
     for name in names:
         options = queue_options(settings, name)
         zone = options.pop("timezone")
+        if options["threads"] is None:
+            options["threads"] = default_threads(options["max_jobs"])
+        if options["processes"] is None:
+            options["processes"] = default_processes(options["max_jobs"], worker_processes)
         workers.append(
             Worker(
                 build_functions(settings, name),
@@ -186,6 +199,7 @@ def build_workers(
                 job_serializer=dumps,
                 job_deserializer=loads,
                 timezone=ZoneInfo(zone) if zone else None,
+                loop_stall_threshold=settings.loop_stall_threshold or None,
                 **hooks,
                 **options,
             )

@@ -19,6 +19,7 @@ from typing import Any
 from runner.config.loading import LoadedConfig
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.config.problems import Problem, suggest
+from runner.config.process_check import PROCESS_HOOKS, crossing_problem, fresh_import_problems
 from runner.config.sources import Origin
 from runner.config.types import embedded_data_dir
 from runner.engine.functions import Function, is_async_callable
@@ -51,6 +52,8 @@ class _Checker:
         self.problems: list[Problem] = []
         # the file (or module) that failed to import -> (its problem's index, the other paths that import it)
         self.broken_modules: dict[str, tuple[int, list[str]]] = {}
+        self.process_paths: list[tuple[KeyPath, str]] = []  # imported again by job subprocesses
+        self.serializer_pair: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None
 
     def add(self, path: KeyPath, message: str) -> None:
         origin = self.loaded.origin(path)
@@ -215,11 +218,14 @@ class _Checker:
         for name, entry in self.settings.functions.items():
             obj = self.resolve(("functions", name, "path"), entry.path)
             if obj is not None:
-                problem = job_function_problem(entry.path, obj)
+                problem = job_function_problem(entry.path, obj, entry.executor)
                 if problem:
-                    self.add(("functions", name, "path"), problem)
+                    key = "executor" if entry.executor and not job_function_problem(entry.path, obj) else "path"
+                    self.add(("functions", name, key), problem)
                 else:
                     resolved[name] = obj
+                    if entry.executor == "process":
+                        self.process_paths.append((("functions", name, "path"), entry.path))
         for name, cron_entry in self.settings.cron.items():
             target = cron_entry.function
             if ":" in target:
@@ -247,6 +253,19 @@ class _Checker:
                 problem = hook_problem(hook_name, import_path, obj)
                 if problem:
                     self.add(("hooks", hook_name), problem)
+                elif hook_name in PROCESS_HOOKS:
+                    self.process_paths.append((("hooks", hook_name), import_path))
+
+    def processes(self) -> None:
+        """What job subprocesses import must import in a fresh interpreter too, and arguments must cross."""
+        if self.process_paths:
+            for path, message in fresh_import_problems(self.process_paths, self.loaded.directory):
+                self.add(path, message)
+        uses_processes = any(entry.executor == "process" for entry in self.settings.functions.values())
+        if uses_processes and self.serializer_pair is not None:
+            problem = crossing_problem(*self.serializer_pair, SAMPLE_JOB)
+            if problem:
+                self.add(("serializer",), problem)
 
     def serializer(self) -> None:
         spec = self.settings.serializer
@@ -270,6 +289,8 @@ class _Checker:
         problem = round_trip_problem(dumps, loads)
         if problem:
             self.add(("serializer",), problem)
+        else:
+            self.serializer_pair = (dumps, loads)
 
     def signing_key(self) -> None:
         key = self.settings.signing_key
@@ -384,21 +405,28 @@ def _kind(obj: Any) -> str:
     return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 
-def job_function_problem(import_path: str, obj: Any) -> str | None:
-    """Why ``obj`` cannot be a job function (``async def job(ctx, ...)``), or None when it can."""
+def job_function_problem(import_path: str, obj: Any, executor: str | None = None) -> str | None:
+    """Why ``obj`` cannot be a job function on ``executor`` (None: the default for its kind), or None when it can."""
     if isinstance(obj, Function):
         obj = obj.coroutine
     if not callable(obj) or inspect.isclass(obj):
-        return f'"{import_path}" is {_kind(obj)}, not an async function'
-    if not is_async_callable(obj):
-        return f'"{import_path}" is a plain function; jobs must be defined with async def'
+        return f'"{import_path}" is {_kind(obj)}, not a function'
+    is_async = is_async_callable(obj)
+    if executor == "async" and not is_async:
+        return (
+            f'"{import_path}" is a plain function; executor "async" runs async def only '
+            '(leave executor unset to run it in a thread, or use "process")'
+        )
+    if executor == "thread" and is_async:
+        return f'"{import_path}" is an async function; it runs on the event loop or in a process, not in a thread'
     try:
         params = list(inspect.signature(obj).parameters.values())
     except (TypeError, ValueError):
         return None  # a builtin or C callable: nothing to inspect
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
     if not positional:
-        return f'"{import_path}" takes no positional argument; a job receives ctx first: async def job(ctx, ...)'
+        kind = "async def" if is_async else "def"
+        return f'"{import_path}" takes no positional argument; a job receives ctx first: {kind} job(ctx, ...)'
     return None
 
 
@@ -427,15 +455,24 @@ def cron_arguments_problem(import_path: str, obj: Any) -> str | None:
 
 
 def hook_problem(hook_name: str, import_path: str, obj: Any) -> str | None:
-    """Why ``obj`` cannot be a hook (``async def hook(ctx)``), or None when it can."""
+    """Why ``obj`` cannot be the hook ``hook_name``, or None when it can.
+
+    The worker's hooks run on its event loop and must be ``async def``: a plain ``def`` is refused rather than
+    run in a thread, since ``on_job_start`` and ``on_job_end`` run around every job and their order matters. The
+    process hooks run in job subprocesses, where either kind is fine.
+    """
     if not callable(obj) or inspect.isclass(obj):
-        return f'"{import_path}" is {_kind(obj)}, not an async function'
-    if not is_async_callable(obj):
-        return f'"{import_path}" is a plain function; hooks must be defined with async def'
+        return f'"{import_path}" is {_kind(obj)}, not a function'
+    if hook_name not in PROCESS_HOOKS and not is_async_callable(obj):
+        return (
+            f'"{import_path}" is a plain function; worker hooks run on the event loop and must be async def '
+            "(only process_startup and process_shutdown may be def)"
+        )
     try:
         inspect.signature(obj).bind({})
     except TypeError:
-        return f'"{import_path}" must take exactly one argument, ctx: async def {hook_name}(ctx)'
+        kind = "def" if hook_name in PROCESS_HOOKS and not is_async_callable(obj) else "async def"
+        return f'"{import_path}" must take exactly one argument, ctx: {kind} {hook_name}(ctx)'
     except ValueError:
         return None
     return None
@@ -467,6 +504,7 @@ def check(loaded: LoadedConfig, *, imports: bool = True) -> list[Problem]:
         checker.functions()
         checker.hooks()
         checker.serializer()
+        checker.processes()
     elif isinstance(loaded.settings.serializer, str):
         checker.serializer()
     checker.cron()

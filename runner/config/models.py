@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from runner.config.sources import current_sources
 from runner.config.types import (
     Bool,
+    ByteSize,
     CronDay,
     CronHour,
     CronMinute,
@@ -39,6 +40,7 @@ from runner.engine.keys import default_queue_name
 
 DEFAULT_QUEUE = default_queue_name  # the engine's, arq's
 SerializerName = Literal["pickle", "json", "msgpack"]
+ExecutorName = Literal["async", "thread", "process"]
 
 _STRICT = ConfigDict(extra="forbid", validate_default=False)
 
@@ -92,7 +94,12 @@ class FunctionConfig(BaseModel):
 
     model_config = _STRICT
 
-    path: ImportPath = Field(description='The async function, as "module:attribute".')
+    path: ImportPath = Field(description='The job function (async def or def), as "module:attribute".')
+    executor: ExecutorName | None = Field(
+        None,
+        description='Where it runs: "async" on the event loop (default for async def), "thread" in the thread pool '
+        '(default for def), "process" in a job subprocess.',
+    )
     timeout: Duration | None = Field(None, description="Time limit of one run; default the queue's job_timeout.")
     max_tries: int | None = Field(None, gt=0, description="Runs a job gets; default the queue's max_tries.")
     keep_result: DurationOrZero | None = Field(None, description="How long its results are kept; 0 keeps none.")
@@ -158,7 +165,11 @@ SerializerSetting = Annotated[
 
 
 class HooksConfig(BaseModel):
-    """``[hooks]``: ``async def hook(ctx)`` functions called around the worker and each job."""
+    """``[hooks]``: ``async def hook(ctx)`` functions called around the worker and each job.
+
+    The worker's hooks run on its event loop, so a plain ``def`` is refused; the process hooks run in each job
+    subprocess and may be either kind.
+    """
 
     model_config = _STRICT
 
@@ -170,6 +181,12 @@ class HooksConfig(BaseModel):
     )
     after_job_end: ImportPath | None = Field(
         default=None, description="Runs after each job, once its outcome is written."
+    )
+    process_startup: ImportPath | None = Field(
+        default=None, description="hook(ctx), def or async def: runs in each job subprocess before its first job."
+    )
+    process_shutdown: ImportPath | None = Field(
+        default=None, description="hook(ctx), def or async def: runs in each job subprocess before it exits."
     )
 
 
@@ -196,6 +213,14 @@ class QueueConfig(BaseModel):
     log_results: Bool | None = None
     timezone: TimeZoneName | None = None
     lease: Lease | None = None
+    threads: int | None = Field(None, gt=0, description="Threads for def jobs; default max_jobs.")
+    processes: int | None = Field(
+        None, gt=0, description='Job subprocesses for executor = "process"; default the cores, at most max_jobs.'
+    )
+    max_jobs_per_process: int | None = Field(None, gt=0, description="Replace a job subprocess after this many jobs.")
+    max_memory_per_process: ByteSize | None = Field(
+        None, description='Replace a job subprocess above this resident memory, e.g. "1GiB".'
+    )
 
 
 class DashboardConfig(BaseModel):
@@ -258,6 +283,19 @@ class WorkerSettings(BaseSettings):
     timezone: TimeZoneName | None = Field(None, description="Time zone of cron schedules that name none; default UTC.")
     lease: Lease = Field(
         10.0, description="A claimed job runs again at most this long after its worker died (1s at least)."
+    )
+    threads: int | None = Field(None, gt=0, description="Threads for def jobs; default max_jobs.")
+    processes: int | None = Field(
+        None, gt=0, description='Job subprocesses for executor = "process"; default the cores, at most max_jobs.'
+    )
+    max_jobs_per_process: int | None = Field(
+        None, gt=0, description="Replace a worker process or job subprocess after this many jobs; default never."
+    )
+    max_memory_per_process: ByteSize | None = Field(
+        None, description='Replace a worker process or job subprocess above this resident memory, e.g. "1GiB".'
+    )
+    loop_stall_threshold: DurationOrZero = Field(
+        1.0, description="Warn when something blocks the event loop this long; 0 turns the watchdog off."
     )
     burst: Bool = Field(False, description="Stop when the queue is empty (runner start --burst).")
     serializer: SerializerSetting = Field("pickle", description='"pickle", "json", "msgpack", or a [serializer] pair.')

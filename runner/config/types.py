@@ -1,4 +1,4 @@
-"""Field types of worker.toml: durations, import paths, Redis URLs, time zones, cron fields."""
+"""Field types of worker.toml: durations, memory sizes, import paths, Redis URLs, time zones, cron fields."""
 
 from __future__ import annotations
 
@@ -131,6 +131,59 @@ def _strict_bool(value: Any) -> Any:
 
 Bool = Annotated[bool, BeforeValidator(_strict_bool), WithJsonSchema({"type": "boolean"})]
 """A boolean written as true or false (from the environment: the text true or false)."""
+
+
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "k": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z]*)$")
+SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*([KMG]i?B?|[KMG]B|B)?\s*$"
+_SMALLEST_SIZE = 1024**2  # less than this is a missing unit, not a memory limit
+
+
+def parse_byte_size(value: Any) -> int:
+    """Bytes from ``"512MB"``, ``"512MiB"``, ``"2G"``, ``"1.5GiB"`` or a number of bytes (at least 1 MiB).
+
+    Raises:
+        PydanticCustomError: the value is not a size, or is too small to be meant as bytes.
+    """
+    example = 'a size such as "512MB", "512MiB" or "2GiB"'
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PydanticCustomError("size_type", f"must be {example} (got {show_value(value)})")
+    if isinstance(value, str):
+        match = _SIZE.match(value.strip().lower())
+        if not match or match.group(2) not in _SIZE_UNITS and match.group(2) != "":
+            raise PydanticCustomError("size_format", f"must be {example} (got {show_value(value)})")
+        size = int(float(match.group(1)) * _SIZE_UNITS.get(match.group(2), 1))
+    else:
+        size = int(value)
+    if size < _SMALLEST_SIZE:
+        bare = not isinstance(value, str) or value.strip().isdigit()
+        hint = f'; a bare number is bytes: did you mean "{str(value).strip()}MB"?' if bare else ""
+        raise PydanticCustomError("size_small", f"must be at least 1MiB (got {show_value(value)}){hint}")
+    return size
+
+
+ByteSize = Annotated[
+    int,
+    BeforeValidator(parse_byte_size),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": _SMALLEST_SIZE}, {"type": "string", "pattern": SIZE_PATTERN}],
+            "description": 'Bytes, or a size such as "512MB", "512MiB", "2GiB"; at least 1 MiB.',
+        }
+    ),
+]
+"""A memory size in bytes."""
 
 
 def check_import_path(value: str) -> str:

@@ -1,28 +1,24 @@
-"""Job functions as the worker knows them: a name, a coroutine and per-function settings."""
+"""Job functions as the worker knows them: a name, a callable, where it runs and per-function settings."""
 
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from runner.engine.executors import EXECUTORS, ExecutorKind
 from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
-
-
-def is_async_callable(obj: Any) -> bool:
-    """``obj`` is an ``async def`` function, or an instance whose ``__call__`` is one (not a class)."""
-    return inspect.iscoroutinefunction(obj) or (
-        not inspect.isclass(obj) and inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
-    )
+from runner.errors import ImportStringError
 
 
 class JobCoroutine(Protocol):
-    """A job: ``async def job(ctx, *args, **kwargs)``."""
+    """A job: ``async def job(ctx, *args, **kwargs)``, or a plain ``def`` run in a thread or a subprocess."""
 
     __qualname__: str
 
-    def __call__(self, ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Awaitable[Any]: ...
+    def __call__(self, ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any: ...
 
 
 Hook = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -30,39 +26,117 @@ Hook = Callable[[dict[str, Any]], Awaitable[Any]]
 
 @dataclass
 class Function:
-    """A function a worker can run, with settings that override the worker's (None = use the worker's)."""
+    """A function a worker can run, with settings that override the worker's (None = use the worker's).
+
+    ``executor`` says where it runs (runner/engine/executors); ``path`` is the ``"module:qualname"`` a job
+    subprocess imports it by, for ``executor = "process"``.
+    """
 
     name: str
-    coroutine: Callable[..., Awaitable[Any]]
+    coroutine: Callable[..., Any]
     timeout_s: float | None
     keep_result_s: float | None
     keep_result_forever: bool | None
     max_tries: int | None
+    executor: ExecutorKind = "async"
+    path: str | None = None
+
+
+def is_async_callable(obj: Any) -> bool:
+    """``async def`` functions, and instances (not classes) whose ``__call__`` is one."""
+    if inspect.iscoroutinefunction(obj):
+        return True
+    return not inspect.isclass(obj) and inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
+
+
+def import_path_of(fn: Any) -> str | None:
+    """The ``"module:qualname"`` a fresh interpreter can import ``fn`` by, or None when there is none.
+
+    A function defined in a script run by path keeps ``__main__`` (a job subprocess loads the script as
+    multiprocessing's spawn does); one in a module run with ``-m`` is named by that module.
+    """
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not module or not qualname or "<locals>" in qualname or "<lambda>" in qualname:
+        return None
+    if module == "__main__":
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if spec is not None and spec.name:
+            module = spec.name.removesuffix(".__main__")
+    return f"{module}:{qualname}"
+
+
+def process_path_problem(path: str | None, target: Any) -> str | None:
+    """Why a job subprocess could not import ``target`` by ``path``, or None when it can."""
+    if path is None:
+        return "is not defined at the top level of a module, so a job process cannot import it; move it there"
+    try:
+        found = import_string(path)
+    except ImportStringError as exc:
+        return f'cannot be imported by "{path}" in a job process: {exc}'
+    if isinstance(found, Function):
+        found = found.coroutine
+    if getattr(found, "__qualname__", None) != getattr(target, "__qualname__", None):
+        return f'is not what "{path}" names, so a job process would run something else; give its own path'
+    return None
 
 
 def func(
-    coroutine: Callable[..., Awaitable[Any]] | str | Function,
+    coroutine: Callable[..., Any] | str | Function,
     *,
     name: str | None = None,
     keep_result: SecondsTimedelta | None = None,
     timeout: SecondsTimedelta | None = None,
     keep_result_forever: bool | None = None,
     max_tries: int | None = None,
+    executor: ExecutorKind | None = None,
 ) -> Function:
-    """Wrap a coroutine function (or a ``"module:attr"`` path to one) with per-function settings.
+    """Wrap a job function (or a ``"module:attr"`` path to one) with per-function settings.
+
+    ``executor`` is where it runs: ``"async"`` on the event loop (the default for ``async def``), ``"thread"`` in
+    the worker's thread pool (the default for a plain ``def``), ``"process"`` in a job subprocess (either kind).
 
     Raises:
         ImportStringError: a path does not resolve.
-        TypeError: the object is not an ``async def`` function.
+        TypeError: the object is not a function, or not one the executor can run.
+        ValueError: an unknown executor.
     """
     target: Any = coroutine
+    path = None
     if isinstance(target, Function):
+        path = target.path
+        if executor is None:
+            executor = target.executor
         target = target.coroutine
     if isinstance(target, str):
         name = name or target.rpartition(":")[2]
+        path = target
         target = import_string(target)
-    if not is_async_callable(target):
-        raise TypeError(f"{target!r} is not a coroutine function; jobs must be defined with `async def`.")
+        if isinstance(target, Function):
+            target = target.coroutine
+    if not callable(target) or inspect.isclass(target):
+        raise TypeError(f"{target!r} is not a function; a job is `async def job(ctx, ...)` or `def job(ctx, ...)`.")
+    is_async = is_async_callable(target)
+    if executor is None:
+        executor = "async" if is_async else "thread"
+    label = name or getattr(target, "__qualname__", repr(target))
+    if executor not in EXECUTORS:
+        raise ValueError(f'{label}: unknown executor "{executor}"; choose one of: {", ".join(EXECUTORS)}.')
+    if executor == "async" and not is_async:
+        raise TypeError(
+            f'{label} is a plain function; executor "async" runs `async def` functions only '
+            '(leave executor unset, or use "thread" or "process").'
+        )
+    if executor == "thread" and is_async:
+        raise TypeError(
+            f'{label} is an async function; it runs on the event loop ("async") or in a job process ("process"), '
+            "not in a thread."
+        )
+    if executor == "process":
+        path = path or import_path_of(target)
+        problem = process_path_problem(path, target)
+        if problem:
+            raise TypeError(f"{label} {problem}.")
     return Function(
         name=name or target.__qualname__,
         coroutine=target,
@@ -70,4 +144,6 @@ def func(
         keep_result_s=to_seconds(keep_result),
         keep_result_forever=keep_result_forever,
         max_tries=max_tries,
+        executor=executor,
+        path=path,
     )
