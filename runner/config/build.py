@@ -144,11 +144,13 @@ def build_crons(settings: WorkerSettings, queue: str) -> list[Any]:
     for name in crons_of_queue(settings, queue):
         entry = settings.cron[name]
         target = entry.function
-        coroutine = import_string(target) if ":" in target else import_string(settings.functions[target].path)
-        if isinstance(coroutine, Function):
-            coroutine = coroutine.coroutine
+        # a cron entry naming a [functions] table runs where that function runs
+        if ":" in target:
+            path, executor = target, None
+        else:
+            path, executor = settings.functions[target].path, settings.functions[target].executor
         try:
-            jobs.append(make_cron(name, entry, coroutine))
+            jobs.append(make_cron(name, entry, path, executor))
         except (ValueError, TypeError, RuntimeError) as exc:
             raise ConfigError(f"cron.{name}: {exc}") from exc
     return jobs

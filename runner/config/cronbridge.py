@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from runner.config.models import CRON_TIME_FIELDS, CronConfig
@@ -27,10 +27,12 @@ def cron_kwargs(name: str, entry: CronConfig) -> dict[str, Any]:
     return kwargs
 
 
-def make_cron(name: str, entry: CronConfig, coroutine: Callable[..., Awaitable[Any]]) -> CronJob:
+def make_cron(
+    name: str, entry: CronConfig, coroutine: Callable[..., Any] | str, executor: str | None = None
+) -> CronJob:
     """The engine's ``CronJob`` for ``entry``.
 
     Raises:
         ConfigError, TypeError: the engine rejected the schedule or the function.
     """
-    return cron(coroutine, **cron_kwargs(name, entry))
+    return cron(coroutine, executor=executor, **cron_kwargs(name, entry))  # type: ignore[arg-type]

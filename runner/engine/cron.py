@@ -23,8 +23,9 @@ from redis.exceptions import RedisError
 
 from runner.engine import scripts
 from runner.engine.cron_schedule import FieldValue, Schedule
-from runner.engine.functions import is_async_callable
-from runner.engine.utils import SecondsTimedelta, import_string, ms_to_datetime, to_seconds, to_unix_ms
+from runner.engine.executors import ExecutorKind
+from runner.engine.functions import func
+from runner.engine.utils import SecondsTimedelta, ms_to_datetime, to_seconds, to_unix_ms
 from runner.errors import ConfigError, RedisUnavailable
 
 __all__ = [
@@ -76,6 +77,8 @@ class CronJob:
     keep_result_forever: bool | None = False
     max_tries: int | None = 1
     catch_up: bool = False
+    executor: ExecutorKind = "async"
+    path: str | None = None  # what a job subprocess imports, for executor "process"
 
     def zone(self, default_tz: tzinfo | None = None) -> tzinfo:
         """The zone this job's schedule is read in: its own, else the worker's, else UTC."""
@@ -111,6 +114,7 @@ def cron(
     schedule: str | None = None,
     tz: str | tzinfo | None = None,
     catch_up: bool = False,
+    executor: ExecutorKind | None = None,
 ) -> CronJob:
     """Declare a cron job, from arq-style fields or a crontab string (never both).
 
@@ -132,19 +136,18 @@ def cron(
         schedule: a crontab string such as ``"0 8 * * mon-fri"`` (5 fields, or 6 with seconds last).
         tz: the IANA zone the schedule's wall-clock times are in (default: the worker's, else UTC).
         catch_up: when a worker starts, enqueue the most recent occurrence missed while no worker ran.
+        executor: where it runs, as for ``func``: ``"async"``, ``"thread"`` (the default for a plain ``def``) or
+            ``"process"``.
 
     Raises:
         ConfigError: a bad field, crontab string or zone, or both ``schedule`` and fields.
         ImportStringError: a ``"module:attr"`` path does not resolve.
-        TypeError: the object is not an ``async def`` function.
+        TypeError: the object is not a function the executor can run.
     """
     if isinstance(coroutine, str):
         name = name or "cron:" + coroutine.rpartition(":")[2]
-        function: Callable[..., Awaitable[Any]] = import_string(coroutine)
-    else:
-        function = coroutine
-    if not is_async_callable(function):
-        raise TypeError(f"{function!r} is not a coroutine function; cron jobs must be defined with `async def`.")
+    target = func(coroutine, executor=executor)  # the same rules as any job function
+    function = target.coroutine
     name = name or "cron:" + getattr(function, "__qualname__", type(function).__name__)
     label = f'cron job "{name}"'
     if isinstance(microsecond, bool) or not isinstance(microsecond, int):
@@ -191,6 +194,8 @@ def cron(
         keep_result_forever=keep_result_forever,
         max_tries=max_tries,
         catch_up=catch_up,
+        executor=target.executor,
+        path=target.path,
     )
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import traceback
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 from runner.engine import keys
 from runner.engine.client import RunnerRedis
 from runner.engine.events import JobEvent, JobEventKind, JobEvents
+from runner.engine.executors.dispatch import JobExecutors
 from runner.engine.functions import Function, Hook
 from runner.engine.job import deserialize_job_raw, serialize_result
 from runner.engine.lifecycle import REDIS_ERRORS
@@ -41,6 +41,7 @@ class JobSettings:
     keep_result_forever: bool
     max_tries: int
     retry_jobs: bool
+    lease_s: float = 10.0
     serializer: Serializer | None = None
     deserializer: Deserializer | None = None
 
@@ -79,6 +80,7 @@ class JobRunner:
         writer: where outcomes go.
         events: where job events go.
         hooks: the per-job hooks.
+        executors: where job functions run (the loop, threads, job subprocesses).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class JobRunner:
         writer: OutcomeWriter,
         events: JobEvents,
         hooks: JobHooks,
+        executors: JobExecutors,
     ) -> None:
         self.settings = settings
         self.functions = functions
@@ -99,6 +102,7 @@ class JobRunner:
         self.writer = writer
         self.events = events
         self.hooks = hooks
+        self.executors = executors
 
     async def run(self, record: JobRecord) -> None:
         """Run one job to its outcome; a failing hook or worker fault fails the job instead of leaving it claimed."""
@@ -137,11 +141,23 @@ class JobRunner:
             delayed_s=late_ms / 1000 if late_ms > _DELAYED_MS else 0.0,
         )
         timeout_s = self.settings.timeout_s(function)
-        if timeout_s is not None:
-            record.deadline = asyncio.get_running_loop().time() + timeout_s
+
+        def started() -> None:
+            # the timeout starts when the function does: a wait for a free thread or process does not count
+            if timeout_s is not None:
+                record.deadline = asyncio.get_running_loop().time() + timeout_s
+
         try:
-            async with asyncio.timeout(timeout_s):
-                result = await _contained(function.coroutine(ctx, *job.args, **job.kwargs))
+            result = await self.executors.call(
+                function,
+                ctx,
+                job.args,
+                job.kwargs,
+                timeout_s=timeout_s,
+                label=f"{record.job_id}:{job.function}",
+                on_start=started,
+                on_thread=record.ran_in,
+            )
         except (Exception, asyncio.CancelledError) as exc:
             record.deadline = None
             current = asyncio.current_task()
@@ -210,6 +226,18 @@ class JobRunner:
             return
         if isinstance(exc, asyncio.CancelledError) and record.state is JobState.ABORTING:
             self._publish(record, JobEventKind.ABORTED, duration_s=duration, detail="aborted")
+        elif isinstance(exc, asyncio.CancelledError) and retry_jobs and record.still_running():
+            # its thread cannot be stopped: requeued now, the job could run elsewhere while it still runs here.
+            # Its claim is left to lapse instead, once this worker no longer renews it
+            detail = (
+                f"cut off by the stop while its thread still runs; it runs again once its claim lapses "
+                f"(at most {self.settings.lease_s:g}s after this worker stops)"
+            )
+            self._publish(record, JobEventKind.REQUEUED, duration_s=duration, detail=detail)
+            if self.hooks.on_job_end is not None:
+                await self.hooks.on_job_end(ctx)
+            record.state = JobState.FINISHING
+            return
         elif isinstance(exc, asyncio.CancelledError) and retry_jobs:
             detail = "cancelled by the stop, will run again"
             self._publish(record, JobEventKind.REQUEUED, duration_s=duration, detail=detail)
@@ -281,15 +309,3 @@ class JobRunner:
 
 def _since(start_ms: int) -> float:
     return (timestamp_ms() - start_ms) / 1000
-
-
-async def _contained(job: Awaitable[Any]) -> Any:
-    """Await a job function; a ``sys.exit()`` or ``KeyboardInterrupt`` inside it fails that job only.
-
-    Left alone, either would end the event loop, and every worker that took the job again would die the same way.
-    """
-    try:
-        return await job
-    except (SystemExit, KeyboardInterrupt) as exc:
-        message = f"the job raised {type(exc).__name__}({exc}), which would have stopped the worker"
-        raise JobExecutionFailed(message) from exc

@@ -20,11 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.engine import scripts
-from runner.engine.keys import ARQ_LAYOUT, KeyLayout
 from runner.engine.lifecycle import REDIS_ERRORS
-from runner.engine.utils import timestamp_ms
 
 logger = logging.getLogger("runner.worker")
+
+
+Claims = tuple[list[str], list[str]]  # (running job ids, ids whose outcome is on its way)
+Request = Callable[[list[str], list[str]], tuple[list[str], list[Any]]]
 
 
 class LeaseThread:
@@ -32,64 +34,39 @@ class LeaseThread:
 
     Args:
         client: a blocking ``redis.Redis`` of its own (``connection.blocking_client``).
-        queue_name: the queue whose scores move with the claims.
+        claims: what to renew now, ``(running, finishing)``; called from the thread, so it only reads.
+        request: ``(retake, renew_only) -> (keys, args)`` of one ``heartbeat.lua`` call.
         lease_ms: how long a claim lives without renewal.
         claims_lock: held by the outcome writer while an outcome script is in flight.
-        on_lost: called (from the thread) with the ids of running jobs whose claim another worker now holds.
-        layout: where the queue and the claims live.
+        on_lost: called (from the thread) with the ids of running jobs whose claim could not be kept.
     """
 
     def __init__(
         self,
         client: Any,
         *,
-        queue_name: str,
+        claims: Callable[[], Claims],
+        request: Request,
         lease_ms: int,
         claims_lock: threading.Lock,
         on_lost: Callable[[list[str]], None] | None = None,
-        layout: KeyLayout = ARQ_LAYOUT,
         name: str = "runner-lease",
     ) -> None:
         self.client = client
-        self.queue_name = queue_name
+        self.claims = claims
+        self.request = request
         self.lease_ms = lease_ms
         self.claims_lock = claims_lock
         self.on_lost = on_lost
-        self.queue_key = layout.queue(queue_name)
-        self.in_progress_prefix = layout.in_progress_prefix(queue_name)
         self.name = name
         self.interval_s = lease_ms / 3000
         self.renewals = 0
         self.last_renewal: float | None = None  # monotonic time of the last round Redis answered
         self._script = client.register_script(scripts.HEARTBEAT)
-        self._held: dict[str, bool] = {}  # job id -> True while it runs, False once its outcome is on its way
-        self._mutex = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._outage_since: float | None = None
-
-    # -- what is held (called from the event loop) ------------------------------------------------------------------
-
-    def hold(self, job_id: str) -> None:
-        """A claim this worker now holds for a running job."""
-        with self._mutex:
-            self._held[job_id] = True
-
-    def finishing(self, job_id: str) -> None:
-        """The job's outcome is queued: keep its claim alive until it is written, but never take it back."""
-        with self._mutex:
-            if job_id in self._held:
-                self._held[job_id] = False
-
-    def drop(self, job_id: str) -> None:
-        """The job is done here; its claim is no longer renewed."""
-        with self._mutex:
-            self._held.pop(job_id, None)
-
-    def held(self) -> dict[str, bool]:
-        with self._mutex:
-            return dict(self._held)
 
     # -- the thread -------------------------------------------------------------------------------------------------
 
@@ -124,23 +101,17 @@ class LeaseThread:
                 logger.exception("renewing claims failed")
 
     def renew(self) -> list[str]:
-        """One round: renew every held claim; returns the running jobs whose claim another worker holds."""
-        held = self.held()
-        if not held:
+        """One round: renew every claim; returns the running jobs whose claim could not be kept."""
+        running, finishing = self.claims()
+        if not running and not finishing:
             return []
-        running = [job_id for job_id, is_running in held.items() if is_running]
-        finishing = [job_id for job_id, is_running in held.items() if not is_running]
         # re-taking needs the lock; without it every id is only renewed (see the module docstring)
         locked = self.claims_lock.acquire(timeout=min(self.interval_s / 4, 0.5))
         try:
             retake = running if locked else []
             renew_only = finishing if locked else running + finishing
-            ids = retake + renew_only
-            prefix = self.in_progress_prefix
-            lost = self._script(
-                keys=[self.queue_key, *[prefix + job_id for job_id in ids]],
-                args=[timestamp_ms(), self.lease_ms, len(retake), *ids],
-            )
+            script_keys, args = self.request(retake, renew_only)
+            lost = self._script(keys=script_keys, args=args)
         finally:
             if locked:
                 self.claims_lock.release()
@@ -150,9 +121,9 @@ class LeaseThread:
             logger.warning("claims renewed again after %.1fs without Redis", time.monotonic() - self._outage_since)
             self._outage_since = None
         gone = [job_id.decode() if isinstance(job_id, bytes) else str(job_id) for job_id in lost]
-        # a job whose outcome landed between the snapshot and the round is not lost, only finished
-        current = self.held()
-        gone = [job_id for job_id in gone if current.get(job_id)]
+        # a job whose outcome got on its way between the look and the round is not lost, only finishing
+        still_running = set(self.claims()[0])
+        gone = [job_id for job_id in gone if job_id in still_running]
         if gone and self.on_lost is not None:
             self.on_lost(gone)
         return gone

@@ -1,7 +1,8 @@
 """The lease keeper: keeps the claims of a worker's running jobs alive, and cancels the jobs that must stop.
 
-Every ``min(poll_delay, 0.5)`` seconds it cancels jobs running well past their timeout, cancels jobs a client
-aborted (with ``allow_abort_jobs``), and every third of a lease renews the claims (``heartbeat.lua``).
+Every ``min(poll_delay, 0.5)`` seconds it cancels jobs running well past their timeout and jobs a client aborted
+(with ``allow_abort_jobs``). The claims are renewed every third of a lease (``heartbeat.lua``) by the lease thread
+(lease_thread.py), with its own connection, so that a job blocking the event loop cannot make them lapse.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-
-from redis.commands.core import AsyncScript
+from typing import Any
 
 from runner.engine.client import RunnerRedis
+from runner.engine.lease_thread import Claims, LeaseThread
 from runner.engine.lifecycle import REDIS_ERRORS, Outage
 from runner.engine.outcomes import OutcomeWriter
 from runner.engine.records import JobState, RunningJobs
@@ -30,7 +30,7 @@ class LeaseKeeper:
 
     Args:
         pool: the worker's Redis client.
-        script: ``heartbeat.lua``, registered on the pool.
+        client: a blocking client of the lease thread's own (``connection.blocking_client``).
         queue_name: the worker's queue.
         running: the worker's running jobs.
         writer: its lock orders heartbeats and outcome writes.
@@ -44,7 +44,7 @@ class LeaseKeeper:
         self,
         *,
         pool: RunnerRedis,
-        script: AsyncScript,
+        client: Any,
         queue_name: str,
         running: RunningJobs,
         writer: OutcomeWriter,
@@ -54,7 +54,6 @@ class LeaseKeeper:
         tick_s: float,
     ) -> None:
         self.pool = pool
-        self.script = script
         self.queue_name = queue_name
         self.running = running
         self.writer = writer
@@ -63,54 +62,71 @@ class LeaseKeeper:
         self.allow_abort_jobs = allow_abort_jobs
         self.tick_s = tick_s
         self._closing = asyncio.Event()
+        self.thread = LeaseThread(
+            client,
+            claims=self.claims,
+            request=self.request,
+            lease_ms=lease_ms,
+            claims_lock=writer.lock,
+            on_lost=self._lost,
+            name=f"runner-lease-{queue_name}",
+        )
 
     async def run(self) -> None:
-        """Loop until ``close()``."""
-        heartbeat_every = self.lease_ms / 3000
-        last_heartbeat = -float("inf")
-        while not self._closing.is_set():
-            now = time.monotonic()
-            self.enforce_timeouts()
-            try:
-                if self.allow_abort_jobs and len(self.running):
-                    await self.cancel_aborted()
-                if now - last_heartbeat >= heartbeat_every:
-                    await self.heartbeat()
-                    last_heartbeat = now
-            except REDIS_ERRORS as exc:
-                await self.outage.failed(exc)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.tick_s)
+        """Loop until ``close()``; the lease thread runs as long."""
+        self.thread.start()
+        try:
+            while not self._closing.is_set():
+                self.enforce_timeouts()
+                try:
+                    if self.allow_abort_jobs and len(self.running):
+                        await self.cancel_aborted()
+                except REDIS_ERRORS as exc:
+                    await self.outage.failed(exc)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self.tick_s)
+        finally:
+            await asyncio.to_thread(self.thread.stop)
 
     def close(self) -> None:
         """Ask the loop to end; it is never cancelled, so no Redis call is cut off halfway."""
         self._closing.set()
 
     async def heartbeat(self) -> None:
-        """Renew every claim: a running job's lost claim is taken back when free; a finishing job's is only renewed.
+        """Renew every claim now, as the lease thread does every third of a lease.
 
-        Once a finishing job's outcome is written its key is gone for good, and taking it back would hold a
-        finished or requeued job for a whole lease.
+        A running job's lost claim is taken back when free; a finishing job's is only renewed: once its outcome is
+        written its key is gone for good, and taking it back would hold a finished or requeued job for a whole lease.
         """
-        async with self.writer.lock:
-            running: list[str] = []
-            finishing: list[str] = []
-            for record in self.running:
-                (finishing if record.state is JobState.FINISHING else running).append(record.job_id)
-            if not running and not finishing:
-                return
-            layout, queue = self.pool.key_layout, self.queue_name
-            prefix = layout.in_progress_prefix(queue)
-            lost = await self.script(
-                keys=[layout.queue(queue), *[prefix + job_id for job_id in running + finishing]],
-                args=[timestamp_ms(), self.lease_ms, len(running), *running, *finishing],
-            )
-        for job_id in lost:
+        await asyncio.to_thread(self.thread.renew)
+
+    def claims(self) -> Claims:
+        """The ids to renew, ``(running, finishing)``; the lease thread calls it, so it only reads the registry."""
+        running: list[str] = []
+        finishing: list[str] = []
+        for record in self.running:
+            (finishing if record.state is JobState.FINISHING else running).append(record.job_id)
+        return running, finishing
+
+    def request(self, retake: list[str], renew_only: list[str]) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of one ``heartbeat.lua`` call."""
+        layout, queue = self.pool.key_layout, self.queue_name
+        prefix = layout.in_progress_prefix(queue)
+        ids = retake + renew_only
+        return [layout.queue(queue), *[prefix + job_id for job_id in ids]], [
+            timestamp_ms(),
+            self.lease_ms,
+            len(retake),
+            *ids,
+        ]
+
+    def _lost(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
             logger.error(
                 "job %s lost its claim while it ran here (this worker stalled longer than the lease of %gs, and "
                 "another worker took the job over or it was removed); it may run twice",
-                job_id.decode(),
+                job_id,
                 self.lease_ms / 1000,
             )
 

@@ -1,7 +1,9 @@
 """The outcome writer: outcomes that arrive together are written by one ``finish.lua`` call.
 
 It owns the pending outcomes, the task that flushes them, and the lock that orders every write to the worker's
-claims: a heartbeat sent before an outcome must never land after it (it would take back a released claim).
+claims: a heartbeat sent before an outcome must never land after it (it would take back a released claim). The
+heartbeat runs in the lease thread (lease_thread.py), so the lock is a ``threading.Lock``; the writer takes it
+without ever blocking the event loop.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.commands.core import AsyncScript
@@ -41,7 +45,7 @@ class OutcomeWriter:
         self.queue_name = queue_name
         self.lifecycle = lifecycle
         self.outage = outage
-        self.lock = asyncio.Lock()
+        self.lock = threading.Lock()
         self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -69,6 +73,16 @@ class OutcomeWriter:
         if self._flusher is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._flusher), timeout)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        """Hold ``lock`` around a write; the lease thread holds it for one short round at most, so poll for it."""
+        while not self.lock.acquire(blocking=False):  # noqa: ASYNC110 - a threading.Lock has no awaitable wait
+            await asyncio.sleep(0.001)
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     async def _flush(self) -> None:
         layout, queue = self.layout, self.queue_name
@@ -101,7 +115,7 @@ class OutcomeWriter:
                     layout.failed_expiry(queue),
                 ]
                 script_keys += job_keys
-                async with self.lock:
+                async with self._locked():
                     await self.script(keys=script_keys, args=args)
                 break
             except REDIS_ERRORS as exc:

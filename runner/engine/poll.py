@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from redis.commands.core import AsyncScript
 
 from runner.engine import keys
+from runner.engine.budget import JobBudget
 from runner.engine.client import RunnerRedis
 from runner.engine.events import JobCounts
 from runner.engine.job_runner import JobRunner
@@ -54,6 +55,7 @@ class PollLoop:
         counts: ``started`` counts the claims started (``max_burst_jobs`` limits it).
         lifecycle: the loop ends when a stop begins.
         outage: the worker's outage policy.
+        budget: the process's job budget (recycling); each claim takes from it first.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class PollLoop:
         counts: JobCounts,
         lifecycle: Lifecycle,
         outage: Outage,
+        budget: JobBudget | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -78,6 +81,7 @@ class PollLoop:
         self.counts = counts
         self.lifecycle = lifecycle
         self.outage = outage
+        self.budget = budget or JobBudget()
         self._slot_free = asyncio.Event()
         layout, queue = pool.key_layout, settings.queue_name
         self._claim_keys = [
@@ -105,11 +109,18 @@ class PollLoop:
             if limit <= 0:
                 await self._wait_for_slot()
                 continue
+            limit = self.budget.take(limit)
+            if limit <= 0:
+                await self._retire()
+                return
             try:
                 reply = await self.claim(limit)
             except REDIS_ERRORS as exc:
+                self.budget.give_back(limit)
                 await self.outage.failed(exc)
                 continue
+            self.budget.give_back(limit - len(reply.claims))
+            self.budget.settle()
             self.outage.recovered()
             for claim in reply.claims:
                 self.start(claim)
@@ -122,6 +133,16 @@ class PollLoop:
                 if done:
                     return
             await self._wait_for_wake(self._idle_timeout(reply.next_due_ms))
+
+    async def _retire(self) -> None:
+        """The process's job budget is spent: claim no more, let the running jobs finish (a stop cuts this short)."""
+        logger.info(
+            "worker on %s retiring after %s: no more claims; waiting for %d running jobs",
+            self.settings.queue_name,
+            self.budget.reason,
+            len(self.running),
+        )
+        await self.lifecycle.wait_any(self.running.wait_all())
 
     async def _burst_done(self, next_due_ms: int | None) -> bool | None:
         """In burst mode, after a short claim: True when the burst is over, None to go round again at once."""

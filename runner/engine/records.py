@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from runner.engine.executors.threads import ThreadCall
 from runner.engine.protocol import Claim
 
 
@@ -52,6 +53,7 @@ class JobRecord:
         start_ms: when the job function started (unix ms; when the job was claimed until then).
         deadline: the event-loop time its timeout ends, while its function runs with one.
         state: see ``JobState``.
+        thread_call: the call of a ``def`` job in the thread pool, which may outlive the job's task.
     """
 
     claim: Claim
@@ -61,6 +63,7 @@ class JobRecord:
     start_ms: int = 0
     deadline: float | None = None
     state: JobState = field(default=JobState.RUNNING)
+    thread_call: ThreadCall | None = None
 
     @property
     def job_id(self) -> str:
@@ -70,6 +73,13 @@ class JobRecord:
     def enqueue_ms(self) -> int:
         """The job's enqueue time, 0 while its payload is not decoded."""
         return 0 if self.job is None else self.job.enqueue_ms
+
+    def ran_in(self, call: ThreadCall) -> None:
+        self.thread_call = call
+
+    def still_running(self) -> bool:
+        """True when the job's function runs on in a thread although its task was cancelled."""
+        return self.thread_call is not None and not self.thread_call.finished.is_set()
 
     def cancel(self) -> bool:
         """Cancel the job's task if it still runs; True when it did."""

@@ -15,16 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import tzinfo
 from typing import Any
 from uuid import uuid4
 
 from runner.engine import keys, scripts
+from runner.engine.budget import JobBudget
 from runner.engine.client import RunnerRedis
-from runner.engine.connection import RedisSettings, create_pool
+from runner.engine.connection import RedisSettings, blocking_client, create_pool
 from runner.engine.events import JobCounts, JobEvents, JobLog, JobObserver
-from runner.engine.functions import Function, Hook, func
+from runner.engine.executors import default_processes, default_threads
+from runner.engine.executors.dispatch import JobExecutors
+from runner.engine.functions import Function, Hook, func, import_path_of
 from runner.engine.health import HealthReporter, async_check_health, check_health
 from runner.engine.job_runner import JobHooks, JobRunner, JobSettings
 from runner.engine.keys import ARQ_LAYOUT
@@ -35,7 +39,8 @@ from runner.engine.poll import PollLoop, PollSettings
 from runner.engine.presence import PresenceFacts
 from runner.engine.records import RunningJobs
 from runner.engine.serializers import Deserializer, Serializer
-from runner.engine.utils import SecondsTimedelta, to_seconds
+from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_seconds
+from runner.engine.watchdog import LoopWatchdog, RunningJob
 from runner.errors import FailedJobs
 
 logger = logging.getLogger("runner.worker")
@@ -44,10 +49,12 @@ __all__ = ["Worker", "async_check_health", "check_health"]
 
 
 class Worker:
-    """Runs jobs from one queue. The parameters and their defaults are arq's, plus ``lease`` and ``observers``.
+    """Runs jobs from one queue. The parameters and their defaults are arq's, plus ``lease``, ``observers`` and the
+    executors' settings.
 
     Args:
-        functions: coroutine functions, ``func(...)`` results or ``"module:attr"`` paths.
+        functions: job functions (``async def``, or ``def`` run in a thread), ``func(...)`` results (which may set
+            ``executor="process"``) or ``"module:attr"`` paths.
         queue_name: the sorted set to take jobs from.
         cron_jobs: ``cron(...)`` results to schedule.
         redis_settings: where Redis is, when ``redis_pool`` is not given.
@@ -79,6 +86,15 @@ class Worker:
         lease: seconds a claim lives without a heartbeat; a dead worker's jobs run again after at most this long.
         observers: ``JobObserver`` objects that get every job event (more with ``subscribe``); the job log
             lines are one such observer, always there.
+        threads: threads running ``def`` jobs at once (default ``max_jobs``).
+        processes: job subprocesses for ``executor="process"`` functions (default the usable cores, at most
+            ``max_jobs``); started only when a function needs them.
+        process_startup, process_shutdown: ``hook(ctx)`` (def or async def, or a ``"module:attr"`` path to one) run
+            once in each job subprocess; the ctx the startup hook fills is the base of its jobs' ctx.
+        max_jobs_per_process, max_memory_per_process: replace a job subprocess after this many jobs, or once its
+            resident memory passes this many bytes (None: never).
+        loop_stall_threshold: warn when the event loop is blocked this many seconds (None: no watchdog).
+        job_budget: shared by the workers of one process that is recycled after a number of jobs.
     """
 
     def __init__(
@@ -117,6 +133,14 @@ class Worker:
         log_results: bool = True,
         lease: SecondsTimedelta = 10,
         observers: Sequence[JobObserver] = (),
+        threads: int | None = None,
+        processes: int | None = None,
+        process_startup: Callable[..., Any] | str | None = None,
+        process_shutdown: Callable[..., Any] | str | None = None,
+        max_jobs_per_process: int | None = None,
+        max_memory_per_process: int | None = None,
+        loop_stall_threshold: SecondsTimedelta | None = 1.0,
+        job_budget: JobBudget | None = None,
     ) -> None:
         self.functions: dict[str, Function] = {}
         for entry in functions:
@@ -161,6 +185,14 @@ class Worker:
         self.log_results = log_results
         self.lease_ms = max(int((to_seconds(lease) or 10.0) * 1000), 1000)
         self.worker_id = uuid4().hex[:12]
+        self.threads = threads or default_threads(max_jobs)
+        self.processes = processes or default_processes(max_jobs)
+        self.process_startup = _hook_path("process_startup", process_startup)
+        self.process_shutdown = _hook_path("process_shutdown", process_shutdown)
+        self.max_jobs_per_process = max_jobs_per_process
+        self.max_memory_per_process = max_memory_per_process
+        self.loop_stall_threshold_s = to_seconds(loop_stall_threshold) or None
+        self.job_budget = job_budget
 
         self.counts = JobCounts()
         self.events = JobEvents([self.counts, JobLog(log_results=log_results), *observers])
@@ -301,7 +333,18 @@ class Worker:
         self.ctx["redis"] = pool
         if self.on_startup is not None:
             await self.on_startup(self.ctx)
-        parts = self.parts = self._wire(pool)
+        executors = JobExecutors(
+            threads=self.threads,
+            processes=self.processes,
+            process_startup=self.process_startup,
+            process_shutdown=self.process_shutdown,
+            max_jobs_per_process=self.max_jobs_per_process,
+            max_memory_per_process=self.max_memory_per_process,
+        )
+        await executors.start(self.functions)
+        parts = self.parts = self._wire(pool, executors)
+        if self.loop_stall_threshold_s is not None:
+            LoopWatchdog.for_loop().attach(self, self.loop_stall_threshold_s)
         parts.background.append(asyncio.create_task(parts.leases.run()))
         parts.background.append(asyncio.create_task(parts.health.run()))
         if self.cron_jobs:
@@ -311,7 +354,16 @@ class Worker:
             parts.cron = asyncio.create_task(scheduler.run())
         return parts
 
-    def _wire(self, pool: RunnerRedis) -> WorkerParts:
+    def running_jobs(self) -> list[RunningJob]:
+        """The jobs running now, for the loop watchdog (called from its thread: it only reads)."""
+        now_ms, now = timestamp_ms(), time.monotonic()
+        return [
+            RunningJob(record.job_id, record.job.function, now - (now_ms - record.start_ms) / 1000, record.task)
+            for record in self.running
+            if record.job is not None
+        ]
+
+    def _wire(self, pool: RunnerRedis, executors: JobExecutors) -> WorkerParts:
         """Make this run's parts, each handed only what it needs."""
         outage = Outage(self.lifecycle, pool.settings_description)
         writer = OutcomeWriter(
@@ -328,6 +380,7 @@ class Worker:
             keep_result_forever=self.keep_result_forever,
             max_tries=self.max_tries,
             retry_jobs=self.retry_jobs,
+            lease_s=self.lease_ms / 1000,
             serializer=self.job_serializer,
             deserializer=self.job_deserializer,
         )
@@ -340,10 +393,12 @@ class Worker:
             writer=writer,
             events=self.events,
             hooks=hooks,
+            executors=executors,
         )
         return WorkerParts(
             writer=writer,
             runner=runner,
+            executors=executors,
             poll=self._poll_loop(pool, runner, writer, outage),
             leases=self._lease_keeper(pool, writer, outage),
             health=self._health_reporter(pool, outage),
@@ -370,12 +425,13 @@ class Worker:
             counts=self.counts,
             lifecycle=self.lifecycle,
             outage=outage,
+            budget=self.job_budget,
         )
 
     def _lease_keeper(self, pool: RunnerRedis, writer: OutcomeWriter, outage: Outage) -> LeaseKeeper:
         return LeaseKeeper(
             pool=pool,
-            script=pool.register_script(scripts.HEARTBEAT),
+            client=blocking_client(pool, self.redis_settings if self._own_pool else None),
             queue_name=self.queue_name,
             running=self.running,
             writer=writer,
@@ -409,8 +465,11 @@ class Worker:
             logger.info("requeueing %d running jobs", len(running))
             running.cancel_all()
             await running.wait(timeout=30)
+        if self.loop_stall_threshold_s is not None:
+            LoopWatchdog.for_loop().detach(self)
         await parts.stop_background()
         await parts.writer.close()
+        await parts.executors.close()
         try:
             await parts.health.clear()
         except REDIS_ERRORS:
@@ -435,13 +494,21 @@ class Worker:
 class WorkerParts:
     """One run's parts, and the tasks that run in the background beside the poll loop."""
 
-    __slots__ = ("writer", "runner", "poll", "leases", "health", "background", "cron")
+    __slots__ = ("writer", "runner", "executors", "poll", "leases", "health", "background", "cron")
 
     def __init__(
-        self, *, writer: OutcomeWriter, runner: JobRunner, poll: PollLoop, leases: LeaseKeeper, health: HealthReporter
+        self,
+        *,
+        writer: OutcomeWriter,
+        runner: JobRunner,
+        executors: JobExecutors,
+        poll: PollLoop,
+        leases: LeaseKeeper,
+        health: HealthReporter,
     ) -> None:
         self.writer = writer
         self.runner = runner
+        self.executors = executors
         self.poll = poll
         self.leases = leases
         self.health = health
@@ -460,3 +527,13 @@ class WorkerParts:
         if self.cron is not None:
             self.cron.cancel()
             await asyncio.gather(self.cron, return_exceptions=True)
+
+
+def _hook_path(name: str, hook: Callable[..., Any] | str | None) -> str | None:
+    """A process hook as the ``"module:attr"`` path a job subprocess imports it by."""
+    if hook is None or isinstance(hook, str):
+        return hook
+    path = import_path_of(hook)
+    if path is None:
+        raise TypeError(f"{name} {hook!r} is not defined at the top level of a module; a job process cannot import it")
+    return path

@@ -96,12 +96,13 @@ def test_cron_errors(kwargs: dict[str, Any], message: str) -> None:
     assert str(info.value) == message
 
 
-def test_cron_refuses_sync_functions_and_bad_paths() -> None:
+def test_cron_runs_sync_functions_in_threads_and_refuses_bad_paths() -> None:
     def sync(ctx: dict[str, Any]) -> None:
         return None
 
-    with pytest.raises(TypeError, match="async def"):
-        cron(sync)  # type: ignore[arg-type]
+    assert cron(sync).executor == "thread"  # a plain def runs in the worker's thread pool, as for func()
+    with pytest.raises(TypeError, match='executor "async" runs `async def` functions only'):
+        cron(sync, executor="async")
     with pytest.raises(ImportStringError):
         cron("tests.engine.test_cron:missing")
 

@@ -518,12 +518,24 @@ def test_duplicate_function_names() -> None:
         Worker([add, func(sleeps, name="add")])
 
 
-def test_func_rejects_sync_function() -> None:
+def test_func_picks_an_executor_by_kind_and_refuses_one_that_cannot_run_it() -> None:
     def sync(ctx: dict[str, Any]) -> None:
         return None
 
-    with pytest.raises(TypeError, match="is not a coroutine function"):
-        func(sync)
+    assert func(sync).executor == "thread"
+    assert func(add).executor == "async"
+    with pytest.raises(TypeError, match='executor "async" runs `async def` functions only'):
+        func(sync, executor="async")
+    with pytest.raises(TypeError, match="not in a thread"):
+        func(add, executor="thread")
+    with pytest.raises(TypeError, match="not defined at the top level of a module"):
+        func(sync, executor="process")
+    with pytest.raises(ValueError, match='unknown executor "fiber"'):
+        func(add, executor="fiber")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="is not a function"):
+        func(42)  # type: ignore[arg-type]
+    crunch = func("tests.support.process_jobs:crunch", executor="process")
+    assert (crunch.name, crunch.path) == ("crunch", "tests.support.process_jobs:crunch")
 
 
 def test_func_import_string() -> None:

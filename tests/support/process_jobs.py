@@ -100,3 +100,22 @@ def shutdown(ctx: dict[str, Any]) -> None:
     marker = os.environ.get("PROCESS_JOBS_SHUTDOWN_DIR")
     if marker:
         (Path(marker) / str(os.getpid())).write_text("bye")
+
+
+def sync_sleep(ctx: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """A sync I/O job: it holds its thread, never the event loop."""
+    import threading
+
+    time.sleep(seconds)
+    return {"thread": threading.current_thread().name, "job_id": ctx["job_id"], "try": ctx["job_try"]}
+
+
+def sync_retries(ctx: dict[str, Any]) -> int:
+    if ctx["job_try"] < 2:
+        raise Retry(defer=0.05)
+    return int(ctx["job_try"])
+
+
+def sync_cooperative(ctx: dict[str, Any], seconds: float) -> str:
+    """Stops early once the worker gives it up: ``ctx["cancel_event"]`` is set then."""
+    return "given up" if ctx["cancel_event"].wait(seconds) else "ran out"

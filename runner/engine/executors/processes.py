@@ -17,6 +17,7 @@ import pickle
 import signal
 import sys
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -199,10 +200,12 @@ class ProcessPool:
         *,
         timeout_s: float | None = None,
         label: str = "",
+        on_start: Callable[[], None] | None = None,
     ) -> Any:
         """Run ``function(ctx, *args, **kwargs)`` in a free subprocess and return what it returned.
 
-        The timeout starts when the call reaches its subprocess (waiting for a free one does not count).
+        The timeout starts when the call reaches its subprocess (waiting for a free one does not count); that is
+        when ``on_start`` is called.
 
         Raises:
             TimeoutError: the call ran past ``timeout_s``; its subprocess was killed.
@@ -219,6 +222,8 @@ class ProcessPool:
             raise JobExecutionFailed(
                 f"the arguments of {what} cannot cross to a job process: {type(exc).__name__}: {exc}"
             ) from exc
+        if on_start is not None:
+            on_start()
         try:
             assert proc.process.stdin is not None
             proc.process.stdin.write(message)

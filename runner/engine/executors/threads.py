@@ -185,11 +185,16 @@ class ThreadPool:
         call = self.submit(fn, args, kwargs, cancel_event=cancel_event, label=label)
         return await self.wait(call, timeout_s)
 
-    async def wait(self, call: ThreadCall, timeout_s: float | None) -> Any:
-        """The outcome of a submitted call; on a timeout or a cancel the call is given up (see ``run``)."""
+    async def wait(self, call: ThreadCall, timeout_s: float | None, on_start: Callable[[], None] | None = None) -> Any:
+        """The outcome of a submitted call; on a timeout or a cancel the call is given up (see ``run``).
+
+        ``on_start`` is called once a thread has taken the call, when its timeout starts.
+        """
         try:
             if call.started is not None:
                 await call.started
+            if on_start is not None:
+                on_start()
             async with asyncio.timeout(timeout_s):
                 return await call.done
         except (asyncio.CancelledError, TimeoutError):
