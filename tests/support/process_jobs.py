@@ -119,3 +119,27 @@ def sync_retries(ctx: dict[str, Any]) -> int:
 def sync_cooperative(ctx: dict[str, Any], seconds: float) -> str:
     """Stops early once the worker gives it up: ``ctx["cancel_event"]`` is set then."""
     return "given up" if ctx["cancel_event"].wait(seconds) else "ran out"
+
+
+def _record_run(ctx: dict[str, Any], url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.rpush("test:runs", f"{ctx['job_id']} {ctx['job_try']} {os.getpid()} {time.time()}")
+    finally:
+        client.close()
+
+
+def sync_sleep_recorded(ctx: dict[str, Any], url: str, seconds: float) -> str:
+    """Records each run in Redis, then holds its thread; only the first try sleeps."""
+    _record_run(ctx, url)
+    time.sleep(seconds if ctx["job_try"] == 1 else 0)
+    return "slept"
+
+
+async def loop_blocker_recorded(ctx: dict[str, Any], url: str, seconds: float) -> str:
+    """Records each run, then blocks the whole event loop (the mistake the lease thread survives)."""
+    _record_run(ctx, url)
+    time.sleep(seconds)
+    return "blocked"
