@@ -14,6 +14,9 @@ Metrics:
     runner_queue_jobs{queue,state}                 state = queued | deferred
     runner_queue_oldest_age_seconds{queue}         how long the longest-waiting due job has waited (0: none)
     runner_jobs_in_progress{queue}                 jobs held by any worker of the queue
+    runner_loop_stalls_total{function}             times the event loop was blocked past the watchdog's threshold,
+                                                   by the function of the job that blocked it ("" for none)
+    runner_loop_stall_seconds                      histogram of how long each stall held the loop
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from runner._dist import install_hint
 from runner.engine.connection import RedisSettings, create_pool
 from runner.engine.events import JobEvent, JobEventKind
 from runner.engine.inspection import queue_stats
+from runner.engine.watchdog import LoopWatchdog, Stall
 from runner.engine.worker import Worker
 from runner.errors import RunnerError
 
@@ -77,6 +81,23 @@ class JobMetrics:
         self.in_progress = Gauge(
             "runner_jobs_in_progress", "Jobs held by a worker of the queue.", ["queue"], registry=self.registry
         )
+        self.stalls = Counter(
+            "runner_loop_stalls",
+            "Times the event loop was blocked past the watchdog's threshold, by the blocking job's function.",
+            ["function"],
+            registry=self.registry,
+        )
+        self.stall_seconds = Histogram(
+            "runner_loop_stall_seconds",
+            "How long each stall held the event loop.",
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+
+    def loop_stall(self, stall: Stall) -> None:
+        """Count one stall of the event loop (a ``LoopWatchdog`` observer)."""
+        self.stalls.labels(stall.blocking.function if stall.blocking is not None else "").inc()
+        self.stall_seconds.observe(stall.duration_s)
 
     def job_event(self, event: JobEvent) -> None:
         """Count one job event (the ``JobObserver`` interface)."""
@@ -144,6 +165,7 @@ class MetricsExporter:
             ) from exc
         for worker in self.workers:
             worker.subscribe(self.metrics)
+        LoopWatchdog.for_loop().subscribe(self.metrics.loop_stall)
         self._task = asyncio.create_task(self._refresh_loop())
         logger.info("metrics at http://%s:%d/metrics", self.host, self.port)
 
@@ -166,6 +188,7 @@ class MetricsExporter:
     async def stop(self) -> None:
         for worker in self.workers:
             worker.unsubscribe(self.metrics)
+        LoopWatchdog.for_loop().unsubscribe(self.metrics.loop_stall)
         if self._task is not None:
             # on Python 3.11 a cancel can be lost inside a redis-py call that has a socket timeout, and the loop
             # would then run on for ever: cancel until it has ended

@@ -257,3 +257,24 @@ async def test_the_watchdog_names_the_job_blocking_the_loop(
     assert len(stalls) == 1
     assert f"by job {blocker.job_id}:blocks_the_loop" in stalls[0]
     assert "time.sleep(seconds)" in stalls[0] and "in blocks_the_loop" in stalls[0]
+
+
+async def test_stalls_become_a_counter_and_a_histogram(pool: RunnerRedis, make_worker: MakeWorker) -> None:
+    pytest.importorskip("prometheus_client")
+    from runner.engine.watchdog import LoopWatchdog
+    from runner.metrics import JobMetrics
+
+    metrics = JobMetrics()
+    watchdog = LoopWatchdog.for_loop()
+    watchdog.subscribe(metrics.loop_stall)
+    try:
+        await pool.enqueue_job("blocks_the_loop", 0.8)
+        await pool.enqueue_job("blocks_the_loop", 0.8)
+        worker = make_worker([blocks_the_loop], loop_stall_threshold=0.3, max_jobs=1)
+        await worker.async_run()
+    finally:
+        watchdog.unsubscribe(metrics.loop_stall)
+    assert metrics.registry.get_sample_value("runner_loop_stalls_total", {"function": "blocks_the_loop"}) == 2
+    assert metrics.registry.get_sample_value("runner_loop_stall_seconds_count") == 2
+    assert metrics.registry.get_sample_value("runner_loop_stall_seconds_bucket", {"le": "0.5"}) == 0
+    assert metrics.registry.get_sample_value("runner_loop_stall_seconds_bucket", {"le": "2.0"}) == 2
