@@ -19,7 +19,12 @@ from typing import Any
 from runner.config.loading import LoadedConfig
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.config.problems import Problem, suggest
-from runner.config.process_check import PROCESS_HOOKS, crossing_problem, fresh_import_problems
+from runner.config.process_check import (
+    PROCESS_HOOKS,
+    crossing_problem,
+    fresh_import_problems,
+    signature_crossing_problem,
+)
 from runner.config.sources import Origin
 from runner.config.types import embedded_data_dir
 from runner.engine.functions import Function, is_async_callable
@@ -226,6 +231,10 @@ class _Checker:
                     resolved[name] = obj
                     if entry.executor == "process":
                         self.process_paths.append((("functions", name, "path"), entry.path))
+                        target = obj.coroutine if isinstance(obj, Function) else obj
+                        crossing = signature_crossing_problem(entry.path, target)
+                        if crossing:
+                            self.add(("functions", name, "path"), crossing)
         for name, cron_entry in self.settings.cron.items():
             target = cron_entry.function
             if ":" in target:

@@ -83,3 +83,76 @@ def crossing_problem(dumps: Callable[[Any], Any], loads: Callable[[Any], Any], s
     except Exception as exc:
         return f"arguments this serializer decodes cannot cross to a job process (pickle): {type(exc).__name__}: {exc}"
     return None
+
+
+def _uncrossable(annotation: Any) -> str | None:
+    """The name of a type that pickle cannot carry to a job process, when ``annotation`` is (or holds) one."""
+    import asyncio
+    import collections.abc as abc
+    import io
+    import socket
+    import threading
+    import types
+    import typing
+
+    if annotation is threading.Lock or annotation is threading.RLock:  # factories, not classes
+        return "threading.Lock" if annotation is threading.Lock else "threading.RLock"
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        for arg in typing.get_args(annotation):
+            found = _uncrossable(arg)
+            if found:
+                return found
+        return None
+    target = origin or annotation
+    if not isinstance(target, type):
+        return None
+    never: tuple[type, ...] = (
+        abc.Generator,
+        abc.AsyncGenerator,
+        abc.Coroutine,
+        abc.AsyncIterator,
+        io.IOBase,
+        socket.socket,
+        asyncio.Future,
+        asyncio.Event,
+        asyncio.Lock,
+        asyncio.AbstractEventLoop,
+        type(threading.Lock()),
+    )
+    try:
+        import redis
+        import redis.asyncio
+
+        never += (redis.Redis, redis.asyncio.Redis)
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    try:
+        if issubclass(target, never):
+            return target.__name__
+    except TypeError:
+        return None
+    return None
+
+
+def signature_crossing_problem(import_path: str, obj: Any) -> str | None:
+    """Why the annotated arguments or result of ``obj`` cannot cross to or from a job process, or None."""
+    import inspect
+    import typing
+
+    try:
+        hints = typing.get_type_hints(obj)
+        params = list(inspect.signature(obj).parameters)
+    except Exception:  # unresolvable annotations or no signature: nothing to say
+        return None
+    for name in params[1:]:  # the first is ctx, built in the job process itself
+        found = _uncrossable(hints.get(name))
+        if found:
+            return (
+                f'"{import_path}" takes {name}: {found}, which pickle cannot carry to a job process; '
+                "pass plain data and build the object in the job"
+            )
+    found = _uncrossable(hints.get("return"))
+    if found:
+        return f'"{import_path}" returns {found}, which pickle cannot carry back from a job process; return plain data'
+    return None

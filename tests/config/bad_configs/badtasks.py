@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import threading
 from typing import Any
 
 NUMBER = 5
@@ -34,6 +35,14 @@ def sync_hook(ctx: dict[str, Any]) -> None:
 
 
 async def two_arg_hook(ctx: dict[str, Any], extra: int) -> None:
+    pass
+
+
+def two_arg_sync_hook(ctx: dict[str, Any], extra: int) -> None:
+    pass
+
+
+def takes_a_lock(ctx: dict[str, Any], lock: threading.Lock) -> None:
     pass
 
 
