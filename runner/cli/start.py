@@ -19,9 +19,11 @@ from runner import __version__
 from runner.cli.exits import EXIT_BROKEN, EXIT_FAILURE, EXIT_OK, EXIT_START, EXIT_USAGE, fail, handled
 from runner.cli.loading import config_argument, load
 from runner.cli.logs import setup_logging
+from runner.cli.recycle import Recycler
 from runner.config import LoadedConfig, ProblemList, build_redis_settings, build_workers, check
 from runner.config.checks import crons_of_queue, served_functions
 from runner.engine.connection import create_pool
+from runner.engine.executors import ProcessStartError
 from runner.engine.worker import Worker
 from runner.errors import RunnerError
 
@@ -56,6 +58,9 @@ logger = logging.getLogger("runner.cli")
 # a child of the supervisor: a broken worker.toml or task module exits EXIT_BROKEN, so the supervisor can tell it
 # from a Redis that is not there yet
 @click.option("--supervised", is_flag=True, hidden=True)
+# set by the supervisor on its children: the pipe for its recycling notices, and how many children share the cores
+@click.option("--supervisor-fd", type=int, hidden=True)
+@click.option("--worker-processes", type=click.IntRange(min=1), default=1, hidden=True)
 def start(
     config_file: Path,
     burst: bool | None,
@@ -67,6 +72,8 @@ def start(
     metrics_port: int | None,
     metrics_host: str,
     supervised: bool,
+    supervisor_fd: int | None,
+    worker_processes: int,
 ) -> None:
     """Validate a worker.toml, then run a worker for each of its queues."""
     setup_logging(verbose, log_format)
@@ -82,18 +89,32 @@ def start(
     names = loaded.settings.queue_names()
     if queue_name is not None and queue_name not in names:
         fail(f'queue "{queue_name}" is not in {config_file}; choose one of: {", ".join(names)}', EXIT_USAGE)
-    if processes > 1 or watch is not None:
+    settings = loaded.settings
+    recycler = Recycler(settings.max_jobs_per_process, settings.max_memory_per_process, supervisor_fd)
+    # recycling needs someone to start the replacement: a plain `runner start` with a limit runs under the
+    # supervisor too, with one child
+    if supervisor_fd is None and (processes > 1 or watch is not None or recycler.active):
         from runner.cli.supervisor import ProcessSupervisor, child_command
 
-        command = child_command(config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format)
+        command = child_command(
+            config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format, processes=processes
+        )
         if metrics_port is not None:
             command += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
         check_command = [*command[: command.index("start")], "validate", str(config_file)]
         raise SystemExit(ProcessSupervisor(command, processes, watch=watch, check_command=check_command).run())
     with handled(EXIT_BROKEN if supervised else EXIT_START, verbose):
-        workers = build_workers(loaded.settings, queue_name, handle_signals=False, base_dir=loaded.directory)
+        workers = build_workers(
+            settings,
+            queue_name,
+            handle_signals=False,
+            base_dir=loaded.directory,
+            worker_processes=worker_processes,
+            job_budget=recycler.budget if recycler.active else None,
+        )
     metrics_at = None if metrics_port is None else (metrics_host, metrics_port)
-    raise SystemExit(asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics=metrics_at)))
+    code = asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics=metrics_at, recycler=recycler))
+    raise SystemExit(code)
 
 
 def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool, code: int) -> LoadedConfig:
@@ -155,14 +176,20 @@ async def reach_redis(loaded: LoadedConfig) -> str:
 
 
 async def run_workers(
-    loaded: LoadedConfig, workers: list[Worker], *, verbose: bool = False, metrics: tuple[str, int] | None = None
+    loaded: LoadedConfig,
+    workers: list[Worker],
+    *,
+    verbose: bool = False,
+    metrics: tuple[str, int] | None = None,
+    recycler: Recycler | None = None,
 ) -> int:
     """Run every worker until stopped; SIGINT/SIGTERM ask each to stop, a second signal stops at once.
 
     ``metrics`` is the ``(host, port)`` to serve Prometheus metrics on, if any.
 
     Returns:
-        The exit code: 0 after a clean stop, 1 when a worker failed, 3 when Redis could not be reached.
+        The exit code: 0 after a clean stop (or a retirement, see runner/cli/recycle.py), 1 when a worker failed,
+        3 when Redis could not be reached or job processes could not start.
     """
     try:
         server = await reach_redis(loaded)
@@ -195,28 +222,44 @@ async def run_workers(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    tasks = {asyncio.create_task(worker.async_run(), name=worker.queue_name): worker for worker in workers}
-    code = EXIT_OK
+    background: list[asyncio.Task[None]] = []
+    if recycler is not None and recycler.active:
+        if exporter is not None:
+            # the replacement serves the port: free it as soon as this process retires
+            stopping = exporter.stop
+            recycler.on_retire(lambda: background.append(asyncio.ensure_future(stopping())))
+            exporter = None
+        background.append(asyncio.create_task(recycler.watch_memory()))
     try:
-        pending = set(tasks)
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                failure = task.exception()
-                if failure is None:
-                    continue
-                code = EXIT_FAILURE
-                if verbose:
-                    logger.error("worker for queue %s failed", task.get_name(), exc_info=failure)
-                click.echo(
-                    f"Error: worker for queue {task.get_name()} failed: {type(failure).__name__}: {failure}", err=True
-                )
-                for other in pending:
-                    tasks[other].request_stop()
+        return await _run_all(workers, verbose)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if exporter is not None:
             await exporter.stop()
+
+
+async def _run_all(workers: list[Worker], verbose: bool) -> int:
+    """Run the workers to their end; one that fails asks the others to stop. The exit code."""
+    tasks = {asyncio.create_task(worker.async_run(), name=worker.queue_name): worker for worker in workers}
+    code = EXIT_OK
+    pending = set(tasks)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            failure = task.exception()
+            if failure is None:
+                continue
+            code = EXIT_START if isinstance(failure, ProcessStartError) else EXIT_FAILURE
+            if verbose:
+                logger.error("worker for queue %s failed", task.get_name(), exc_info=failure)
+            click.echo(
+                f"Error: worker for queue {task.get_name()} failed: {type(failure).__name__}: {failure}", err=True
+            )
+            for other in pending:
+                tasks[other].request_stop()
     return code

@@ -11,6 +11,11 @@ polled, so no extra package is needed). The change is checked first (``runner va
 the new code): while the file or its code is broken, the problems are printed once and the running workers are
 left alone until the next change. A relaunched child whose worker.toml or code is broken (it exits with
 ``EXIT_BROKEN``) waits for the next change under ``--watch``, and is retried after the longest pause without it.
+
+Recycling (``max_jobs_per_process``, ``max_memory_per_process``): each child gets the write end of a pipe
+(``--supervisor-fd``). A child whose limit is reached stops claiming and writes a ``retire`` line
+(runner/cli/recycle.py); the supervisor starts its replacement at once and lets the old child finish its running
+jobs and exit by itself. A retiring child is signalled with the others on a stop.
 """
 
 from __future__ import annotations
@@ -38,11 +43,17 @@ WATCH_INTERVAL = 0.5
 
 
 def child_command(
-    config_file: Path, *, burst: bool | None, queue: str | None, verbose: bool, log_format: str
+    config_file: Path, *, burst: bool | None, queue: str | None, verbose: bool, log_format: str, processes: int = 1
 ) -> list[str]:
-    """The argv of one child: the same ``start`` without ``--processes``/``--watch``."""
+    """The argv of one child: the same ``start`` without ``--processes``/``--watch``.
+
+    ``--worker-processes`` tells each child how many share the machine, so its job processes take their share of
+    the cores.
+    """
     command = [sys.executable, "-m", "runner.cli", "start", str(config_file), "--log-format", log_format]
     command.append("--supervised")
+    if processes > 1:
+        command += ["--worker-processes", str(processes)]
     if burst is not None:
         command.append("--burst" if burst else "--no-burst")
     if queue is not None:
@@ -62,6 +73,17 @@ class _Slot:
     done: bool = False
     spawns: int = 0
     broken: bool = False  # exited EXIT_BROKEN; under --watch it waits for the next change
+    notices: int | None = None  # the read end of the child's recycling pipe
+    pending: bytes = b""
+
+
+@dataclass
+class _Retiring:
+    """A child that asked to be recycled: it finishes its jobs and exits while its replacement runs."""
+
+    index: int
+    process: subprocess.Popen[bytes]
+    notices: int | None
 
 
 def _py_mtimes(directory: Path) -> dict[Path, float]:
@@ -91,11 +113,27 @@ class ProcessSupervisor:
         self.watch = watch
         self.signals = 0
         self.last_signal = signal.SIGTERM
+        self.retiring: list[_Retiring] = []
+        self.recycled = 0
 
     # -- children -------------------------------------------------------------------------------------------------
 
     def _spawn(self, slot: _Slot) -> None:
-        slot.process = subprocess.Popen(self.command, start_new_session=True)
+        if slot.notices is not None:  # the pipe of a child that died
+            os.close(slot.notices)
+            slot.notices = None
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        try:
+            slot.process = subprocess.Popen(
+                [*self.command, "--supervisor-fd", str(write_end)], start_new_session=True, pass_fds=(write_end,)
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        slot.notices, slot.pending = read_end, b""
         slot.started = time.monotonic()
         slot.restart_at = None
         slot.broken = False
@@ -103,17 +141,62 @@ class ProcessSupervisor:
         logger.info("started worker process %d (pid %d)", slot.index + 1, slot.process.pid)
 
     def _send(self, sig: int) -> None:
-        for slot in self.slots:
-            if slot.process is not None and slot.process.poll() is None:
+        processes = [slot.process for slot in self.slots] + [old.process for old in self.retiring]
+        for process in processes:
+            if process is not None and process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):  # it ended a moment ago
-                    os.kill(slot.process.pid, sig)
+                    os.kill(process.pid, sig)
 
     def _wait_all(self) -> list[int]:
         codes = []
         for slot in self.slots:
             if slot.process is not None:
                 codes.append(slot.process.wait())
+        for old in self.retiring:
+            old.process.wait()
+        self._reap_retiring()
         return codes
+
+    # -- recycling ------------------------------------------------------------------------------------------------
+
+    def _read_notices(self, slot: _Slot) -> None:
+        """Act on the ``retire`` lines a child wrote: move it aside and start its replacement."""
+        if slot.notices is None or slot.process is None:
+            return
+        try:
+            chunk = os.read(slot.notices, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        slot.pending += chunk
+        if b"\n" not in slot.pending:
+            return
+        line, _, slot.pending = slot.pending.partition(b"\n")
+        if not line.startswith(b"retire"):
+            return
+        reason = line.removeprefix(b"retire").strip().decode(errors="replace")
+        logger.info(
+            "worker process %d (pid %d) retires after %s; starting its replacement",
+            slot.index + 1,
+            slot.process.pid,
+            reason,
+        )
+        self.retiring.append(_Retiring(slot.index, slot.process, slot.notices))
+        self.recycled += 1
+        slot.notices = None
+        self._spawn(slot)
+
+    def _reap_retiring(self) -> None:
+        for old in list(self.retiring):
+            code = old.process.poll()
+            if code is None:
+                continue
+            self.retiring.remove(old)
+            if old.notices is not None:
+                os.close(old.notices)
+            log = logger.info if code == EXIT_OK else logger.warning
+            log("retired worker process %d (pid %d) exited with code %d", old.index + 1, old.process.pid, code)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.signals += 1
@@ -140,7 +223,9 @@ class ProcessSupervisor:
             if self.signals:
                 return self._stop_all()
             now = time.monotonic()
+            self._reap_retiring()
             for slot in self.slots:
+                self._read_notices(slot)
                 code = self._reap(slot, now)
                 if code in (EXIT_START, EXIT_BROKEN) and slot.restart_at is None and not slot.broken:
                     # the first launch could not start: a relaunch would fail the same way

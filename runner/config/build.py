@@ -11,6 +11,7 @@ from runner.config.checks import crons_of_queue, served_functions
 from runner.config.cronbridge import make_cron
 from runner.config.models import CRON_TIME_FIELDS, QUEUE_OPTIONS, CronConfig, RedisConfig, WorkerSettings
 from runner.config.types import embedded_data_dir
+from runner.engine.budget import JobBudget
 from runner.engine.connection import RedisSettings
 from runner.engine.cron_schedule import Schedule
 from runner.engine.executors import default_processes, default_threads
@@ -163,11 +164,13 @@ def build_workers(
     handle_signals: bool = False,
     base_dir: Path | None = None,
     worker_processes: int = 1,
+    job_budget: JobBudget | None = None,
 ) -> list[Worker]:
     """One engine ``Worker`` per queue of the file (or only ``queue``), ready for ``async_run()``.
 
     ``worker_processes`` is how many worker processes share the machine (``runner start --processes N``), so the
-    default number of job subprocesses is each one's share of the cores.
+    default number of job subprocesses is each one's share of the cores. ``job_budget`` is shared by the workers
+    of a process that is recycled after a number of jobs (runner/cli/recycle.py).
 
     Raises:
         ConfigError: ``queue`` is not declared, or an import path does not resolve.
@@ -202,6 +205,7 @@ def build_workers(
                 job_deserializer=loads,
                 timezone=ZoneInfo(zone) if zone else None,
                 loop_stall_threshold=settings.loop_stall_threshold or None,
+                job_budget=job_budget,
                 **hooks,
                 **options,
             )

@@ -18,6 +18,7 @@ class JobBudget:
     """Jobs left to start (None: no limit), shared by the workers of one process, all on one event loop."""
 
     def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
         self.remaining = limit
         self.reason: str | None = None  # why it ran out, once it has
         self._on_exhausted: list[Callable[[str], None]] = []
@@ -48,7 +49,7 @@ class JobBudget:
     def settle(self) -> None:
         """After a claim: when nothing is left to start, the budget is spent."""
         if self.remaining == 0 and not self.exhausted:
-            self.exhaust("its job limit (max_jobs_per_process)")
+            self.exhaust(f"{self.limit} jobs (max_jobs_per_process = {self.limit})")
 
     def exhaust(self, reason: str) -> None:
         """Start no more jobs; ``reason`` says why (``"max_memory_per_process"``…)."""

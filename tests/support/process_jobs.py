@@ -143,3 +143,9 @@ async def loop_blocker_recorded(ctx: dict[str, Any], url: str, seconds: float) -
     _record_run(ctx, url)
     time.sleep(seconds)
     return "blocked"
+
+
+def grow_recorded(ctx: dict[str, Any], url: str, megabytes: int) -> int:
+    """Records the run, then keeps ``megabytes`` of memory for the life of its process."""
+    _record_run(ctx, url)
+    return grow(ctx, megabytes)
