@@ -27,12 +27,14 @@ import click
 import pytest
 
 from runner import RedisSettings, Worker, cron
-from runner.cli import cli, exits, supervisor
+from runner.cli import cli, exits, recycle, supervisor
 from runner.config.models import CronConfig, RedisConfig, WorkerSettings
 from runner.embedded import files as embedded_files
 from runner.engine import client, connection, inspection as engine_inspect, keys, serializers
 from runner.engine.cron import CronScheduler
+from runner.engine.executors import default_threads
 from runner.engine.lifecycle import Outage
+from runner.engine.watchdog import LoopWatchdog
 from runner.metrics import MetricsExporter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -292,7 +294,47 @@ CLAIMS = [
         lambda: WorkerSettings.model_fields["keep_result"].default,
         3600.0,
     ),
+    # executors and the loop watchdog
+    Claim(
+        "executors.md",
+        "`loop_stall_threshold` (1 s by default; `0` turns it off)",
+        lambda: (WorkerSettings.model_fields["loop_stall_threshold"].default, default(Worker, "loop_stall_threshold")),
+        (1.0, 1.0),
+    ),
+    Claim(
+        "executors.md",
+        "A stall that lasts 30 s is reported while it lasts",
+        lambda: default(LoopWatchdog, "long_stall_s"),
+        30.0,
+    ),
+    Claim(
+        "executors.md",
+        "`threads` defaults to `max_jobs`",
+        lambda: [default_threads(n) for n in (1, 10, 200)],
+        [1, 10, 200],
+    ),
+    Claim(
+        "executors.md",
+        "on 2 cores that is 2; on 64 cores with the default `max_jobs = 10` it is 10, and with `max_jobs = 100` and "
+        "`--processes 4`, 16 each",
+        lambda: processes_on_cores(),
+        (2, 10, 16, 10),
+    ),
+    Claim("executors.md", "(checked every second)", lambda: recycle.MEMORY_CHECK_S, 1.0),
 ]
+
+
+def processes_on_cores() -> tuple[int, ...]:
+    """``default_processes`` on a 2-core and a 64-core machine, and ``max_jobs``'s default that caps it."""
+    from unittest import mock
+
+    from runner.engine.executors import default_processes
+
+    with mock.patch("runner.engine.executors.usable_cpus", return_value=2):
+        two = default_processes(10)
+    with mock.patch("runner.engine.executors.usable_cpus", return_value=64):
+        sixty_four = default_processes(10), default_processes(100, 4)
+    return (two, *sixty_four, default(Worker, "max_jobs"))
 
 
 async def _a_cron_job(ctx: Any) -> None:
