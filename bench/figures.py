@@ -3,6 +3,7 @@
     python bench/engine.py     # writes bench/figures/engine.json
     python bench/compare.py    # writes bench/figures/compare.json and docs/assets/compare.svg
     python bench/soak.py --json > bench/figures/soak.json
+    python bench/dashboard.py  # writes bench/figures/dashboard.json
     make docs                  # renders them into docs/benchmarks.md and docs/guarantees.md, between the
                                # pages' "generated" markers
 
@@ -24,6 +25,7 @@ FIGURES = BENCH / "figures"
 ENGINE_JSON = FIGURES / "engine.json"
 COMPARE_JSON = FIGURES / "compare.json"
 SOAK_JSON = FIGURES / "soak.json"
+DASHBOARD_JSON = FIGURES / "dashboard.json"
 _MARKED = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 
 
@@ -91,10 +93,41 @@ def soak_section(report: dict[str, Any]) -> str:
     return "\n".join(["```text", "$ python bench/soak.py", soak.summary(report), "```"])
 
 
+def dashboard_section(r: dict[str, Any]) -> str:
+    """bench/dashboard.py's page times and drains, with the command and the machine that gave them."""
+    lines = [
+        f"`python bench/dashboard.py`: runner {r['runner']}, {r['server']}, Python {r['python']}, "
+        f"{r['machine']}; the dashboard, the worker, the server and the client all on that machine.",
+        "",
+        f"Page times with {r['queued']:,} jobs queued and {r['failed']:,} failed in one queue, {r['requests']} "
+        "requests each, from request to last byte, and the CPU each request costs:",
+        "",
+        "| page | p50 | p95 | Redis CPU | dashboard CPU |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {name} | {t['p50']:.1f} ms | {t['p95']:.1f} ms | {t['redis_cpu_ms']:.2f} ms | "
+            f"{t['dashboard_cpu_ms']:.1f} ms |"
+            for name, t in r["pages"].items()
+        ),
+        "",
+        f"Drain of {r['drain_jobs']:,} no-op jobs by one worker process, medians of {r['runs']} runs of each, "
+        "interleaved:",
+        "",
+        "| while | jobs/s | change |",
+        "|---|---:|---:|",
+    ]
+    alone = r["drain_per_s"]["no dashboard open"]
+    for name, rate in r["drain_per_s"].items():
+        change = "" if name == "no dashboard open" else f"{(rate / alone - 1) * 100:+.1f} %"
+        lines.append(f"| {name} | {rate:,.0f} | {change} |")
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "engine": (ENGINE_JSON, engine_section),
     "compare": (COMPARE_JSON, compare_section),
     "soak": (SOAK_JSON, soak_section),
+    "dashboard": (DASHBOARD_JSON, dashboard_section),
 }
 
 

@@ -83,3 +83,19 @@ def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> No
     root = ET.parse(chart).getroot()
     assert root.tag.endswith("svg")
     assert len(root.findall("{http://www.w3.org/2000/svg}rect")) == 1 + 5 + 4 * 3
+
+
+def test_dashboard_bench_times_every_page_and_the_drains(tmp_path: Path) -> None:
+    out = tmp_path / "dashboard.json"
+    done = run_script(str(BENCH / "dashboard.py"), "--smoke", "--json", str(out), timeout=300)
+    figures = json.loads(out.read_text())
+    assert len(figures["pages"]) >= 8
+    for name, page in figures["pages"].items():
+        assert 0 < page["p50"] <= page["p95"], name
+        assert page["redis_cpu_ms"] >= 0 and page["dashboard_cpu_ms"] >= 0, name
+    assert set(figures["drain_per_s"]) == {"no dashboard open", "one page, every 5 s", "five pages, every 1 s"}
+    assert all(rate > 0 for rate in figures["drain_per_s"].values())
+    assert "jobs/s" in done.stdout and "nan" not in done.stdout
+    # the docs render the same JSON into docs/dashboard.md (bench/figures.py)
+    section = docs_figures().dashboard_section(figures)
+    assert section.count("\n| ") == 1 + len(figures["pages"]) + 1 + 3 and "nan" not in section

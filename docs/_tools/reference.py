@@ -292,6 +292,7 @@ PAGES = {
     "reference/cli.md": cli_reference,
     "benchmarks.md": figures_page("benchmarks.md"),
     "guarantees.md": figures_page("guarantees.md"),
+    "dashboard.md": figures_page("dashboard.md"),
 }
 
 

@@ -31,9 +31,9 @@ from runner.errors import DeserializationError
 
 QUEUE_STATES = ("queued", "deferred", "in_progress")
 STATES = (*QUEUE_STATES, "failed")
-FRONT_CHECKED = 1000  # first due jobs checked for an arq worker's claim
+FRONT_CHECKED = 200  # first due jobs checked for an arq worker's claim (arq takes jobs from the front)
 NEAR_CHECKED = 2000  # jobs due within the lease window checked for a runner worker's claim
-SCAN_BUDGET = 5000  # entries a filtered page may look at before it returns what it found
+SCAN_BUDGET = 2000  # entries a filtered page may look at before it returns what it found
 SEARCH_LIMIT = 50
 _CHUNK = 500
 
