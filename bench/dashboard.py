@@ -210,7 +210,7 @@ def run(quick: bool, runs: int, requests: int, smoke: bool = False) -> dict[str,
         finally:
             dashboard.stop()
         return {
-            "runner": package_version(MAIN_PYTHON, "runner"),
+            "runner": package_version(MAIN_PYTHON, "runner-jobs"),
             "server": f"valkey {server.version}",
             "python": platform.python_version(),
             "machine": f"{os.cpu_count()} cores, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}",
