@@ -1,7 +1,10 @@
-"""The health reporter: a worker's status line, every ``health_check_interval``, where arq and ``runner check`` look.
+"""The health reporter: a worker's status line, where arq and ``runner check`` look.
 
-Two records carry the same line: arq's shared ``<queue>:health-check`` key, and the worker's own
-``runner:workers:<queue>:<id>``, so several workers on one queue don't hide each other. Between them, every
+Two records carry the same line: arq's shared ``<queue>:health-check`` key, written every
+``health_check_interval`` as arq does, and the worker's own ``runner:workers:<queue>:<id>``, so several workers on
+one queue don't hide each other. The own record is renewed far more often (every half lease, at most every
+interval) and lives two periods and a second, so a worker killed with ``kill -9`` drops out of ``runner check``
+within about a lease instead of an hour; it costs one write per period. Between them, every
 ``PRESENCE_INTERVAL_S``, it writes the worker's presence record for the dashboard (see presence.py).
 """
 
@@ -26,6 +29,16 @@ from runner.engine.utils import timestamp_ms
 logger = logging.getLogger("runner.worker")
 
 
+def own_record_period_s(interval_s: float, lease_s: float) -> float:
+    """How often a worker renews its own health record: every half lease, or every interval if that is sooner."""
+    return min(interval_s, lease_s / 2)
+
+
+def own_record_ttl_s(interval_s: float, lease_s: float) -> float:
+    """How long a worker's own record outlives its last renewal: two periods (one renewal may fail) and a second."""
+    return 2 * own_record_period_s(interval_s, lease_s) + 1
+
+
 class HealthReporter:
     """Writes the health records on a schedule and removes them on a clean stop.
 
@@ -34,7 +47,8 @@ class HealthReporter:
         queue_name: the worker's queue.
         worker_id: the worker's id, for its own record.
         health_check_key: arq's shared key.
-        interval_s: seconds between records (each lives one second longer).
+        interval_s: seconds between arq's shared records (each lives one second longer).
+        lease_s: the worker's lease; its own record is renewed every half lease (see own_record_period_s).
         counts: the worker's totals.
         running: the worker's running jobs.
         outage: the worker's outage policy.
@@ -50,6 +64,7 @@ class HealthReporter:
         worker_id: str,
         health_check_key: str,
         interval_s: float,
+        lease_s: float,
         counts: JobCounts,
         running: RunningJobs,
         outage: Outage,
@@ -61,6 +76,8 @@ class HealthReporter:
         self.worker_id = worker_id
         self.health_check_key = health_check_key
         self.interval_s = interval_s
+        self.own_period_s = own_record_period_s(interval_s, lease_s)
+        self.own_ttl_ms = int(own_record_ttl_s(interval_s, lease_s) * 1000)
         self.counts = counts
         self.running = running
         self.outage = outage
@@ -70,21 +87,27 @@ class HealthReporter:
         self._started_ms = timestamp_ms()
 
     async def run(self) -> None:
-        """Record now and every interval (the presence record every few seconds) until ``close()``."""
+        """Record now and every interval (the own record every period, presence every few seconds) until closed."""
         self._started_ms = timestamp_ms()
-        next_health = next_presence = time.monotonic()
+        next_health = next_own = next_presence = time.monotonic()
         while not self._closing.is_set():
             try:
                 if time.monotonic() >= next_health:
                     await self.record()
                     next_health = time.monotonic() + self.interval_s
+                    next_own = time.monotonic() + self.own_period_s
+                elif time.monotonic() >= next_own:
+                    await self.record(shared=False)
+                    next_own = time.monotonic() + self.own_period_s
                 if self.presence is not None and time.monotonic() >= next_presence:
                     await self.record_presence()
                     next_presence = time.monotonic() + PRESENCE_INTERVAL_S
             except REDIS_ERRORS as exc:
                 await self.outage.failed(exc)
                 continue
-            wake = min(next_health, next_presence) if self.presence is not None else next_health
+            wake = (
+                min(next_health, next_own, next_presence) if self.presence is not None else min(next_health, next_own)
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), max(wake - time.monotonic(), 0.01))
 
@@ -101,13 +124,17 @@ class HealthReporter:
             f"j_retried={counts.retried} j_ongoing={len(self.running)} queued={queued}"
         )
 
-    async def record(self) -> None:
+    async def record(self, *, shared: bool = True) -> None:
+        """Write the worker's own record and, unless ``shared`` is False, arq's shared key."""
         queued = await self.pool.zcard(self.pool.key_layout.queue(self.queue_name))
         line = self.line(queued).encode()
-        ttl_ms = int((self.interval_s + 1) * 1000)
         async with self.pool.pipeline(transaction=False) as pipe:
-            pipe.set(self.health_check_key, line, px=ttl_ms)
-            pipe.set(self.pool.key_layout.worker(self.queue_name, self.worker_id), line, px=ttl_ms)
+            if shared:
+                shared_ms = int((self.interval_s + 1) * 1000)
+                pipe.set(self.health_check_key, line, px=shared_ms)
+                # arq's key lives an interval; this says it is ours, so `runner check` can tell when its writer died
+                pipe.set(self.pool.key_layout.health_writer(self.queue_name), line, px=shared_ms)
+            pipe.set(self.pool.key_layout.worker(self.queue_name, self.worker_id), line, px=self.own_ttl_ms)
             await pipe.execute()
 
     async def record_presence(self) -> None:
@@ -128,7 +155,10 @@ class HealthReporter:
 
         The shared arq key goes too, as arq's own worker does on close; a live peer writes it again.
         """
-        await self.pool.delete(self.health_check_key, self.pool.key_layout.worker(self.queue_name, self.worker_id))
+        layout = self.pool.key_layout
+        await self.pool.delete(
+            self.health_check_key, layout.worker(self.queue_name, self.worker_id), layout.health_writer(self.queue_name)
+        )
         if self.presence is not None:
             await clear_presence(self.pool, self.queue_name, self.worker_id)
 

@@ -218,7 +218,8 @@ async def queue_stats(
         pipe.zcount(queue_key, "-inf", now)
         pipe.zcount(queue_key, f"({now}", "+inf")
         pipe.get(health_check_key or layout.health_check(queue_name))
-        due, future, arq_health = await pipe.execute()
+        pipe.get(layout.health_writer(queue_name))
+        due, future, shared, ours = await pipe.execute()
     running_due = 0
     if running:
         scores = await pool.zmscore(queue_key, list(running))
@@ -248,8 +249,26 @@ async def queue_stats(
         recent=await recent_counts(pool, queue_name, now_ms=now, minutes=window_minutes),
         window_minutes=window_minutes,
         workers=await worker_health(pool, queue_name),
-        arq_health=arq_health.decode() if arq_health else None,
+        arq_health=_arq_workers_line(shared, ours),
     )
+
+
+def _arq_workers_line(shared: bytes | None, ours: bytes | None) -> str | None:
+    """arq's shared health line, unless a runner worker wrote it last: runner workers are judged by their own
+    records (renewed every half lease), so a runner worker killed an hour before the key expires is not counted."""
+    if shared is None or shared == ours:
+        return None
+    return shared.decode()
+
+
+async def arq_health(pool: RunnerRedis, queue_name: str, health_check_key: str | None = None) -> str | None:
+    """The health line an arq worker wrote to the queue's shared key, or None (see ``_arq_workers_line``)."""
+    layout = pool.key_layout
+    async with pool.pipeline(transaction=False) as pipe:
+        pipe.get(health_check_key or layout.health_check(queue_name))
+        pipe.get(layout.health_writer(queue_name))
+        shared, ours = await pipe.execute()
+    return _arq_workers_line(shared, ours)
 
 
 def _status_of(score: int, held: bool, now: int) -> RowStatus:

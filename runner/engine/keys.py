@@ -16,6 +16,8 @@
     runner:enqueued:<token>          STRING one enqueue call's answer, so a call resent after a lost reply is
                                             applied once (enqueue.lua)
     runner:workers:<queue>:<worker>  STRING one worker's own health line
+    runner:health-writer:<queue>     STRING the line a runner worker last wrote to arq's health key, so a reader can
+                                            tell a dead runner worker's leftover from an arq worker's record
     runner:stats:<queue>:<minute>    HASH   complete/failed/retried counts of one minute (runner info)
     runner:cron:last:<name>          STRING unix ms of the latest occurrence of a cron job enqueued
     runner:failed:<queue>            ZSET   id of each failed job whose result is kept -> finish ms (the dashboard)
@@ -70,6 +72,9 @@ class KeyLayout:
 
     def worker(self, queue_name: str, worker_id: str) -> str:
         return self.workers_prefix(queue_name) + worker_id
+
+    def health_writer(self, queue_name: str) -> str:
+        return f"runner:health-writer:{queue_name}"
 
     def cron_last(self, queue_name: str, cron_name: str) -> str:
         return "runner:cron:last:" + cron_name

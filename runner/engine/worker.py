@@ -448,6 +448,7 @@ class Worker:
             worker_id=self.worker_id,
             health_check_key=self.health_check_key,
             interval_s=self.health_check_interval_s,
+            lease_s=self.lease_ms / 1000,
             counts=self.counts,
             running=self.running,
             outage=outage,

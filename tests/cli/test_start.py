@@ -431,3 +431,30 @@ def test_a_relaunched_child_with_broken_code_waits_for_a_change(tmp_path: Path) 
     finally:
         proc.finish()
         _end(children)
+
+
+def test_a_killed_worker_fails_check_within_about_a_lease(tmp_path: Path, redis_url: str) -> None:
+    """Not an hour later: its own record lives two half-leases and a second; arq's shared key keeps its hour."""
+    make_project(tmp_path, 'lease = "2s"\n' + TOML.format(url=redis_url), "starttasks")
+    proc = Proc(["start", "worker.toml"], tmp_path)
+    try:
+        proc.wait_for(r"worker \w+ on arq:queue")
+        alive = invoke("check", "worker.toml")
+        assert (alive.exit_code, alive.stdout.splitlines()[0]) == (0, "queue arq:queue: 1 worker reported within 3s")
+        proc.signal(signal.SIGKILL)
+        proc.finish()
+        deadline = time.monotonic() + 20  # a bound for a loaded machine; the record itself lives 3 s
+        while (dead := invoke("check", "worker.toml")).exit_code == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (dead.exit_code, dead.stdout) == (1, "queue arq:queue: no worker reported within 3s\n")
+
+        async def shared_ttl() -> int:
+            client = aioredis.Redis.from_url(redis_url)
+            try:
+                return int(await client.pttl("arq:queue:health-check"))
+            finally:
+                await client.aclose()
+
+        assert asyncio.run(shared_ttl()) > 3_000_000  # the killed worker's line is still in arq's key, as arq's would be
+    finally:
+        proc.finish()

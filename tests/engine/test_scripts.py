@@ -96,6 +96,7 @@ def test_arq_layout_is_arqs_byte_for_byte() -> None:
         layout.done_channel(q),
         layout.unique(q, "j"),
         layout.worker(q, "w1"),
+        layout.health_writer(q),
         layout.stats(q, 7),
         layout.cron_last(q, "cron:f"),
         layout.enqueued(q, "t0k"),
@@ -108,6 +109,7 @@ def test_arq_layout_is_arqs_byte_for_byte() -> None:
         "runner:done:arq:queue",
         "runner:unique:j",
         "runner:workers:arq:queue:w1",
+        "runner:health-writer:arq:queue",
         "runner:stats:arq:queue:7",
         "runner:cron:last:cron:f",
         "runner:enqueued:t0k",
@@ -143,6 +145,9 @@ class TaggedLayout(KeyLayout):
 
     def workers_prefix(self, queue_name: str) -> str:
         return f"{{{queue_name}}}:workers:"
+
+    def health_writer(self, queue_name: str) -> str:
+        return f"{{{queue_name}}}:health-writer"
 
     def cron_last(self, queue_name: str, cron_name: str) -> str:
         return f"{{{queue_name}}}:cron-last:{cron_name}"

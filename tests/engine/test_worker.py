@@ -467,7 +467,29 @@ async def test_health_check_records(pool: RunnerRedis, make_worker: MakeWorker) 
         worker.request_stop()
         await task
     # a worker that stopped cleanly is not live any more: both records go, as arq's does with its own
-    assert await pool.exists("arq:queue:health-check", own_key) == 0
+    assert await pool.exists("arq:queue:health-check", own_key, "runner:health-writer:arq:queue") == 0
+
+
+async def test_own_health_record_is_renewed_every_half_lease(pool: RunnerRedis, make_worker: MakeWorker) -> None:
+    """arq's key keeps its hour; the worker's own record lives about a lease, so a dead worker shows within one."""
+    worker = make_worker([add], health_check_interval=3600, lease=2, burst=False)
+    task = asyncio.create_task(worker.async_run())
+    own_key = f"runner:workers:arq:queue:{worker.worker_id}"
+    try:
+        while not await pool.exists(own_key):
+            await asyncio.sleep(0.02)
+        assert 3_590_000 < await pool.pttl("arq:queue:health-check") <= 3_601_000  # as arq writes it
+        assert 2_000 < await pool.pttl(own_key) <= 3_000  # two renewals of half a lease, and a second
+        # the line runner wrote to arq's key is noted, so a reader can tell it from an arq worker's
+        assert await pool.get("runner:health-writer:arq:queue") == await pool.get("arq:queue:health-check")
+        # it is renewed while the worker lives: long after a first record of 3 s would have expired
+        deadline = asyncio.get_running_loop().time() + 4
+        while asyncio.get_running_loop().time() < deadline:
+            assert await pool.exists(own_key)
+            await asyncio.sleep(0.2)
+    finally:
+        worker.request_stop()
+        await task
 
 
 async def test_crashed_worker_job_recovered_after_lease(pool: RunnerRedis, make_worker: MakeWorker) -> None:
