@@ -455,6 +455,6 @@ def test_a_killed_worker_fails_check_within_about_a_lease(tmp_path: Path, redis_
             finally:
                 await client.aclose()
 
-        assert asyncio.run(shared_ttl()) > 3_000_000  # the killed worker's line is still in arq's key, as arq's would be
+        assert asyncio.run(shared_ttl()) > 3_000_000  # the killed worker's line stays in arq's key, as arq's would
     finally:
         proc.finish()
