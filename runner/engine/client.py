@@ -68,8 +68,10 @@ class RunnerRedis(JobsRedis):
             _defer_by: run no earlier than this long from now. Not with ``_defer_until``.
             _expires: drop the job if it has not started by then (default: its delay plus ``expires_extra_ms``).
             _job_try: the try number the job starts at.
-            _unique_for: refuse this id for this long after this enqueue, even once the job has finished
-                (an idempotency window; runner-only, arq ignores the marker).
+            _unique_for: hold this id for this long after this enqueue, even once the job has finished: every
+                runner enqueue of the id in that window is refused, with ``_unique_for`` or without (an idempotency
+                window; runner-only: arq's producers know no marker, and ``runner jobs retry`` puts a failed job
+                back under its id regardless).
 
         Returns:
             The ``Job``, or None when the id was taken by another job. A call whose reply was lost is sent again

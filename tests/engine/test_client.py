@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,11 +18,19 @@ from runner import (
     ResultNotFound,
     RunnerRedis,
     SerializationError,
+    Worker,
     create_pool,
+    func,
 )
 from runner.engine.utils import timestamp_ms
 from runner.errors import ConfigError, RedisUnavailable
 from tests.support.servers import free_port
+
+MakeWorker = Callable[..., Worker]
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    return None
 
 
 def test_from_dsn_redis() -> None:
@@ -103,6 +112,28 @@ async def test_unique_for_refuses_after_finish(pool: RunnerRedis) -> None:
     await pool.zrem("arq:queue", "u")
     assert await pool.enqueue_job("f", _job_id="u", _unique_for=60) is None
     assert 0 < await pool.pttl("runner:unique:" + "u") <= 60_000
+
+
+async def test_a_held_id_refuses_every_enqueue_of_it(pool: RunnerRedis, make_worker: MakeWorker) -> None:
+    """The window holds the id against a plain `_job_id` enqueue too, after the job ran and left no result."""
+    assert await pool.enqueue_job("noop", _job_id="held", _unique_for=60) is not None
+    await make_worker([func(noop, keep_result=0)]).async_run()
+    assert await pool.exists("arq:job:held", "arq:result:held") == 0  # finished, nothing left but the marker
+    assert await pool.enqueue_job("noop", _job_id="held") is None
+    assert await pool.enqueue_job("noop", _job_id="held", _unique_for=5) is None
+    assert (await pool.enqueue_many([JobSpec("noop", job_id="held")])) == [None]
+    # once the window is over, the id is free again
+    await pool.delete("runner:unique:held")
+    assert await pool.enqueue_job("noop", _job_id="held") is not None
+
+
+async def test_a_plain_enqueue_sets_no_window(pool: RunnerRedis, make_worker: MakeWorker) -> None:
+    """The other direction: an id enqueued without `_unique_for` is free once its job left no trace."""
+    assert await pool.enqueue_job("noop", _job_id="plain") is not None
+    assert await pool.enqueue_job("noop", _job_id="plain", _unique_for=60) is None  # still queued: taken
+    await make_worker([func(noop, keep_result=0)]).async_run()
+    assert await pool.exists("runner:unique:plain") == 0
+    assert await pool.enqueue_job("noop", _job_id="plain", _unique_for=60) is not None
 
 
 async def test_defer_by_and_until(pool: RunnerRedis) -> None:

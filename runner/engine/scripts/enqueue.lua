@@ -8,7 +8,8 @@
 -- ARGV[1] ms the call's marker lives
 -- then five values per job: id, payload, score (unix ms), expires (ms), unique_for (ms, 0 = none)
 --
--- An id is taken while its job key or its result exists, or while a `_unique_for` marker holds it. A written
+-- An id is taken while its job key or its result exists, or while a `_unique_for` marker holds it: a held id
+-- refuses every enqueue of it, with `_unique_for` or without (arq's producers, which know no marker, excepted). A written
 -- job drops any abort left over from an earlier job with the same id (arq #485), and one idle worker is woken.
 -- The client sends the same call again when its reply is lost (a dropped connection, a reply slower than the
 -- socket timeout). The marker holds the first attempt's answer, so the resent call returns it instead of finding
@@ -33,21 +34,18 @@ for i = 2, #ARGV, 5 do
   local base = 4 + job * 3
   job = job + 1
   local written = 0
-  if redis.call('EXISTS', KEYS[base + 1], KEYS[base + 2]) == 0 then
+  if redis.call('EXISTS', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3]) == 0 then
     local unique_ms = tonumber(ARGV[i + 4])
-    local free = true
     if unique_ms > 0 then
-      free = redis.call('SET', KEYS[base + 3], '1', 'NX', 'PX', unique_ms) ~= false
+      redis.call('SET', KEYS[base + 3], '1', 'PX', unique_ms)
     end
-    if free then
-      redis.call('PSETEX', KEYS[base + 1], ARGV[i + 3], ARGV[i + 1])
-      redis.call('ZADD', KEYS[1], ARGV[i + 2], id)
-      redis.call('ZREM', KEYS[3], id)
-      written = 1
-      if not woken then
-        wake_one(KEYS[2])
-        woken = true
-      end
+    redis.call('PSETEX', KEYS[base + 1], ARGV[i + 3], ARGV[i + 1])
+    redis.call('ZADD', KEYS[1], ARGV[i + 2], id)
+    redis.call('ZREM', KEYS[3], id)
+    written = 1
+    if not woken then
+      wake_one(KEYS[2])
+      woken = true
     end
   end
   out[#out + 1] = written
