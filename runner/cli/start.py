@@ -18,10 +18,11 @@ import click
 from runner import __version__
 from runner.cli.exits import EXIT_BROKEN, EXIT_FAILURE, EXIT_OK, EXIT_START, EXIT_USAGE, fail, handled
 from runner.cli.loading import config_argument, load
-from runner.cli.logs import setup_logging
+from runner.cli.logs import json_line, set_level, setup_logging
 from runner.cli.recycle import Recycler
 from runner.config import LoadedConfig, ProblemList, build_redis_settings, build_workers, check
 from runner.config.checks import crons_of_queue, served_functions
+from runner.config.types import LOG_LEVELS
 from runner.engine.connection import create_pool
 from runner.engine.executors import ProcessStartError
 from runner.engine.worker import Worker
@@ -46,6 +47,11 @@ logger = logging.getLogger("runner.cli")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging, tracebacks of unexpected errors.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    help="Level of runner's and the jobs' log lines (overrides log_level in the file; default info, -v debug).",
+)
+@click.option(
     "--metrics-port", metavar="PORT", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port."
 )
 @click.option(
@@ -69,6 +75,7 @@ def start(
     watch: Path | None,
     verbose: bool,
     log_format: str,
+    log_level: str | None,
     metrics_port: int | None,
     metrics_host: str,
     supervised: bool,
@@ -76,7 +83,7 @@ def start(
     worker_processes: int,
 ) -> None:
     """Validate a worker.toml, then run a worker for each of its queues."""
-    setup_logging(verbose, log_format)
+    setup_logging(verbose, log_format, log_level)
     if metrics_port is not None:
         from runner import metrics
 
@@ -86,6 +93,8 @@ def start(
             fail("--metrics-port serves one process; run one `runner start --queue …` per port instead", EXIT_USAGE)
     flags: dict[str, Any] = {} if burst is None else {"burst": burst}
     loaded = _load_checked(config_file, flags, verbose, EXIT_BROKEN if supervised else EXIT_START)
+    if log_level is None and not verbose:
+        set_level(loaded.settings.log_level)  # the flags were read first, so that loading logs in this format
     names = loaded.settings.queue_names()
     if queue_name is not None and queue_name not in names:
         fail(f'queue "{queue_name}" is not in {config_file}; choose one of: {", ".join(names)}', EXIT_USAGE)
@@ -99,6 +108,8 @@ def start(
         command = child_command(
             config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format, processes=processes
         )
+        if log_level is not None:
+            command += ["--log-level", log_level]
         if metrics_port is not None:
             command += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
         check_command = [*command[: command.index("start")], "validate", str(config_file)]
@@ -113,7 +124,9 @@ def start(
             job_budget=recycler.budget if recycler.active else None,
         )
     metrics_at = None if metrics_port is None else (metrics_host, metrics_port)
-    code = asyncio.run(run_workers(loaded, workers, verbose=verbose, metrics=metrics_at, recycler=recycler))
+    code = asyncio.run(
+        run_workers(loaded, workers, verbose=verbose, metrics=metrics_at, recycler=recycler, log_format=log_format)
+    )
     raise SystemExit(code)
 
 
@@ -130,19 +143,31 @@ def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool, code:
     return loaded
 
 
-def banner(loaded: LoadedConfig, workers: list[Worker], server: str) -> str:
-    """What ``runner start`` prints before it runs: the file, the Redis it reached and every queue's contents."""
+def banner(loaded: LoadedConfig, workers: list[Worker], server: str, log_format: str = "text") -> str:
+    """What ``runner start`` prints before it runs: the file, the Redis it reached and every queue's contents.
+
+    Under ``--log-format json`` it is one JSON line of the log format, the queues as fields.
+    """
     settings = loaded.settings
     where = workers[0].redis_settings.describe() if workers else ""
-    lines = [f"runner {__version__}: {loaded.document.display_name}, Redis {where} ({server})"]
+    first = f"runner {__version__}: {loaded.document.display_name}, Redis {where} ({server})"
+    queues = []
+    lines = [first]
     for worker in workers:
         functions = served_functions(settings, worker.queue_name)
-        crons = crons_of_queue(settings, worker.queue_name)
-        cron_text = ", ".join(f"{name} ({_schedule_text(settings.cron[name])})" for name in crons) or "none"
+        crons = {name: _schedule_text(settings.cron[name]) for name in crons_of_queue(settings, worker.queue_name)}
+        cron_text = ", ".join(f"{name} ({schedule})" for name, schedule in crons.items()) or "none"
         lines.append(
             f"  queue {worker.queue_name}: functions {', '.join(functions) or 'none'}; cron jobs {cron_text}; "
             f"max_jobs {worker.max_jobs}{', burst' if worker.burst else ''}"
         )
+        queues.append(
+            {"queue": worker.queue_name, "functions": functions, "cron": crons, "max_jobs": worker.max_jobs}
+            | {"burst": worker.burst}
+        )
+    if log_format == "json":
+        details = {"version": __version__, "file": loaded.document.display_name, "redis": where, "server": server}
+        return json_line("runner.cli", first, event="banner", **details, queues=queues)
     return "\n".join(lines)
 
 
@@ -182,6 +207,7 @@ async def run_workers(
     verbose: bool = False,
     metrics: tuple[str, int] | None = None,
     recycler: Recycler | None = None,
+    log_format: str = "text",
 ) -> int:
     """Run every worker until stopped; SIGINT/SIGTERM ask each to stop, a second signal stops at once.
 
@@ -198,7 +224,7 @@ async def run_workers(
             logger.exception("could not reach Redis")
         click.echo(f"Error: {exc}", err=True)
         return EXIT_START
-    click.echo(banner(loaded, workers, server))
+    click.echo(banner(loaded, workers, server, log_format))
     exporter = None
     if metrics is not None and workers:
         from runner.metrics import MetricsExporter

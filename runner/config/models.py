@@ -33,6 +33,7 @@ from runner.config.types import (
     DurationOrZero,
     ImportPath,
     Lease,
+    LogLevel,
     RedisUrl,
     TimeZoneName,
 )
@@ -296,6 +297,9 @@ class WorkerSettings(BaseSettings):
     )
     loop_stall_threshold: DurationOrZero = Field(
         1.0, description="Warn when something blocks the event loop this long; 0 turns the watchdog off."
+    )
+    log_level: LogLevel = Field(
+        "info", description="Level of the lines runner start logs, its own and those of job code (--log-level)."
     )
     burst: Bool = Field(False, description="Stop when the queue is empty (runner start --burst).")
     serializer: SerializerSetting = Field("pickle", description='"pickle", "json", "msgpack", or a [serializer] pair.')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -184,6 +184,13 @@ ByteSize = Annotated[
     ),
 ]
 """A memory size in bytes."""
+
+
+LogLevelName = Literal["debug", "info", "warning", "error", "critical"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevelName)
+
+LogLevel = Annotated[LogLevelName, BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value)]
+"""A logging level by name, in any case: ``"info"``, ``"WARNING"``."""
 
 
 def check_import_path(value: str) -> str:

@@ -19,6 +19,7 @@ from runner.engine.events import JobEvent, JobEventKind, JobEvents
 from runner.engine.executors.dispatch import JobExecutors
 from runner.engine.functions import Function, Hook
 from runner.engine.job import deserialize_job_raw, serialize_result
+from runner.engine.job_context import JobContext, enter_job
 from runner.engine.lifecycle import REDIS_ERRORS
 from runner.engine.outcomes import OutcomeWriter
 from runner.engine.protocol import Outcome, OutcomeKind
@@ -121,6 +122,8 @@ class JobRunner:
             return
         job = record.job
         assert job is not None
+        # each job runs in a task of its own, so this names the job in every record its code logs (job_context.py)
+        enter_job(JobContext(record.job_id, job.function, record.job_try, self.settings.queue_name))
         ctx = {
             **self.ctx,
             "job_id": record.job_id,
