@@ -43,7 +43,9 @@ def timings(args: list[str], runs: int, source: Path | None) -> tuple[list[float
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         command = [sys.executable, "-P", "-c", CODE, *args]  # -P: no working directory on sys.path
-        subprocess.run(command, cwd=ROOT, env=_env(source), stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            command, cwd=ROOT, env=_env(source), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+        )
         walls.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
