@@ -30,7 +30,7 @@ from runner.engine.utils import timestamp_ms
 from runner.errors import DeserializationError
 
 QUEUE_STATES = ("queued", "deferred", "in_progress")
-STATES = (*QUEUE_STATES, "failed")
+STATES = (*QUEUE_STATES, "failed", "complete")
 FRONT_CHECKED = 200  # first due jobs checked for an arq worker's claim (arq takes jobs from the front)
 NEAR_CHECKED = 2000  # jobs due within the lease window checked for a runner worker's claim
 SCAN_BUDGET = 2000  # entries a filtered page may look at before it returns what it found
@@ -278,17 +278,22 @@ async def job_page(
     position: int = 0,
     limit: int = 50,
     deserializer: Deserializer | None = None,
+    recent_ids: Sequence[str] = (),
 ) -> JobPage:
     """One page of a queue's jobs: all of them in score order, or one state; optionally only one function.
 
     Args:
         summary: the queue's summary just read (its counts and held ids are used).
-        state: None (every job in the queue), "queued", "deferred", "in_progress" or "failed" (newest first).
+        state: None (every job in the queue), "queued", "deferred", "in_progress", "failed" (newest first) or
+            "complete" (of ``recent_ids``, newest first: see recent.py).
         function: only jobs of this function; read forward in chunks for at most ``SCAN_BUDGET`` entries.
         position: where in the view's range to start.
+        recent_ids: ids of jobs that finished lately, newest first (the "complete" view reads them).
     """
     if state is not None and state not in STATES:
         raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+    if state == "complete":
+        return await _complete_page(pool, summary.queue, recent_ids, function, position, limit, deserializer)
     queue, now = summary.queue, summary.now_ms
     total = summary.count(state) if state else summary.queued + summary.deferred + summary.in_progress
     if state == "in_progress":
@@ -338,6 +343,35 @@ async def _held_page(
     page = rows[position : position + limit]
     after = position + len(page)
     return JobPage(page, position, after if after < len(rows) else None, summary.in_progress, len(entries))
+
+
+async def _complete_page(
+    pool: Any,
+    queue: str,
+    ids: Sequence[str],
+    function: str | None,
+    position: int,
+    limit: int,
+    deserializer: Deserializer | None,
+) -> JobPage:
+    """Completed jobs among ``ids`` (newest first) whose result is still kept, from ``position``."""
+    rows: list[JobRow] = []
+    cursor = position
+    while cursor < len(ids) and len(rows) < limit and cursor - position < SCAN_BUDGET:
+        chunk = ids[cursor : cursor + min(_CHUNK, max(limit - len(rows), 1) * (4 if function else 1) + 8)]
+        raws = cast(list[bytes | None], await pool.mget([pool.key_layout.result(queue, i) for i in chunk]))
+        for offset, (job_id, raw) in enumerate(zip(chunk, raws, strict=True)):
+            if raw is not None:
+                row = result_row(job_id, raw, deserializer)
+                if row.status == "complete" and function in (None, row.function):
+                    row.queue = row.queue or queue
+                    rows.append(row)
+                    if len(rows) == limit:
+                        after = cursor + offset + 1
+                        return JobPage(rows, position, after if after < len(ids) else None, len(ids), after - position)
+        cursor += len(chunk)
+    more = cursor < len(ids)
+    return JobPage(rows, position, cursor if more else None, len(ids), cursor - position, budget_hit=more)
 
 
 def _glob_escape(text: str) -> str:

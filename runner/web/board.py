@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from runner.engine import browse, steering
 from runner.engine.client import RunnerRedis
 from runner.engine.connection import create_pool
+from runner.engine.recent import RECENT_PER_QUEUE, RecentFinishes
 from runner.engine.utils import timestamp_ms
 from runner.errors import RedisUnavailable
 from runner.web import views
@@ -34,6 +35,7 @@ class Board:
     def __init__(self, options: DashboardOptions) -> None:
         self.options = options
         self._pool: RunnerRedis | None = None
+        self._recent: RecentFinishes | None = None
         self._lock = asyncio.Lock()
 
     # -- the connection ----------------------------------------------------------------------------------------
@@ -54,9 +56,15 @@ class Board:
                     )
                 except RedisUnavailable as exc:
                     raise self.unavailable(exc) from None
+                # the "complete" view: what runner workers announce as they finish jobs, from now on
+                self._recent = RecentFinishes(self._pool, self.options.queue_names)
+                self._recent.start()
             return self._pool
 
     async def close(self) -> None:
+        if self._recent is not None:
+            await self._recent.close()
+            self._recent = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.aclose()
@@ -116,6 +124,7 @@ class Board:
             position=position,
             limit=limit,
             deserializer=self.options.job_deserializer,
+            recent_ids=self._recent.ids(queue.name) if self._recent is not None else (),
         )
         return {
             "queue": views.summary_dict(summary),
@@ -123,6 +132,7 @@ class Board:
             "function": function,
             "limit": limit,
             "page_sizes": list(PAGE_SIZES),
+            "recent_per_queue": RECENT_PER_QUEUE,
             "functions": list(queue.functions),
             "allow_abort_jobs": queue.allow_abort_jobs,
             **views.page_dict(page, summary.now_ms),

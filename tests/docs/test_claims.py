@@ -107,7 +107,7 @@ class Claim:
 
 def dashboard_numbers() -> dict[str, Any]:
     from runner.config.models import DashboardConfig
-    from runner.engine import browse, presence
+    from runner.engine import browse, presence, recent
     from runner.web import board, views
 
     return {
@@ -117,6 +117,7 @@ def dashboard_numbers() -> dict[str, Any]:
         "presence": (presence.PRESENCE_INTERVAL_S, presence.PRESENCE_INTERVAL_S * presence.RECORD_LIFETIME_INTERVALS),
         "checked": (browse.FRONT_CHECKED, browse.NEAR_CHECKED),
         "runs": board.CRON_RUNS,
+        "recent": recent.RECENT_PER_QUEUE,
         "refresh": DashboardConfig.model_fields["refresh"].default,
     }
 
@@ -138,6 +139,7 @@ CLAIMS = [
         (200, 2000),
     ),
     Claim("dashboard.md", "its next five runs", lambda: dashboard_numbers()["runs"], 5),
+    Claim("dashboard.md", "the last 1 000 per queue", lambda: dashboard_numbers()["recent"], 1000),
     Claim("dashboard.md", 'refresh = "5s"', lambda: dashboard_numbers()["refresh"], 5.0),
     # the lease and stopping
     Claim("guarantees.md", "`lease` (10 s by default", lambda: WorkerSettings.model_fields["lease"].default, 10.0),

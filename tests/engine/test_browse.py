@@ -223,3 +223,29 @@ async def test_minute_counts_cover_the_hour(pool: RunnerRedis, make_worker: Make
     assert counts[-1].minute_ms == timestamp_ms() // 60_000 * 60_000
     assert [c.minute_ms for c in counts] == sorted(c.minute_ms for c in counts)
     assert sum(c.complete for c in counts) == 4 and sum(c.failed for c in counts) == 1
+
+
+async def test_recent_finishes_feed_the_complete_view(pool: RunnerRedis, make_worker: MakeWorker) -> None:
+    from runner.engine.recent import RecentFinishes
+
+    recent = RecentFinishes(pool, [Q], size=5)
+    recent.start()
+    try:
+        channel = L.done_channel(Q)
+        while (await pool.pubsub_numsub(channel))[0][1] < 1:
+            await asyncio.sleep(0.01)
+        jobs = await pool.enqueue_many([JobSpec("add", (n, n), job_id=f"a{n}") for n in range(4)])
+        await make_worker([add]).async_run()
+        while len(recent.ids(Q)) < 4:
+            await asyncio.sleep(0.01)
+        assert len(jobs) == 4 and sorted(recent.ids(Q)) == ["a0", "a1", "a2", "a3"]
+        # an id heard twice is listed once, newest first; the oldest fall out past ``size`` entries
+        recent.heard(channel, b"2:a9")
+        recent.heard(channel, b"2:a9")
+        assert recent.ids(Q)[0] == "a9" and recent.ids(Q).count("a9") == 1 and len(recent.ids(Q)) == 4
+        page = await job_page(pool, await summary(pool), state="complete", recent_ids=recent.ids(Q), limit=2)
+        # a9 has no result: it is left out, and the page is filled from the next ids
+        assert [r.status for r in page.rows] == ["complete", "complete"] and "a9" not in [r.job_id for r in page.rows]
+        assert page.rows[0].result is not None and page.rows[0].result.result in (0, 2, 4, 6)
+    finally:
+        await recent.close()

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import redis
 
-from tests.support.ops import wait_status
+from tests.support.ops import burst, enqueue, wait_status
 from tests.support.web import LONG_ARG, XSS_ARG, XSS_SUBJECT, Seeded, client, csrf_of, options_for
 
 
@@ -224,3 +224,28 @@ def test_a_planted_payload_is_shown_never_run(config: Path, redis_url: str, serv
         page = http.get("/jobs/planted").text
     assert "posix.mkdir" in html.unescape(listed) and "not decoded" in html.unescape(page)
     assert not trap.exists()
+
+
+def test_complete_lately_lists_what_finished_while_the_dashboard_listened(
+    seeded: Seeded, config: Path, redis_url: str, serve: Any
+) -> None:
+    with client(serve(options_for(config))) as http:
+        assert http.get("/queues/maintenance?state=complete").status_code == 200  # opens the connection
+        listening = redis.Redis.from_url(redis_url)
+        try:
+            deadline = time.monotonic() + 20
+            while listening.pubsub_numsub("runner:done:maintenance")[0][1] < 1:
+                assert time.monotonic() < deadline, "the dashboard never subscribed to the done channel"
+                time.sleep(0.02)
+        finally:
+            listening.close()
+        job = enqueue(redis_url, "cleanup", _queue_name="maintenance")
+        burst(config, "maintenance")
+        deadline = time.monotonic() + 20
+        while job not in job_ids(page := http.get("/queues/maintenance?state=complete").text):
+            assert time.monotonic() < deadline, "the finished job never showed"
+            time.sleep(0.05)
+        api = http.get("/api/v1/queues/mail/jobs", params={"state": "complete"}).json()
+    assert "Complete lately" in page and "while their result is kept" in page
+    # the seeded complete job finished before the dashboard started, so it is found by its id only
+    assert seeded.complete not in [j["id"] for j in api["jobs"]]
