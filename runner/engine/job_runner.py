@@ -185,10 +185,20 @@ class JobRunner:
         record.job_try = claim.job_try
         if not claim.payload:
             return await self._refuse(record, None, JobExecutionFailed("job expired"), "expired before it ran")
+        # the claim counted this try before anything is decoded: a payload that kills every worker decoding it
+        # (os._exit from a crafted pickle) is failed here, undecoded, once the most any function allows is used up
+        most = self._most_tries()
+        if record.job_try > most:
+            message = f"max {most} retries exceeded"
+            return await self._refuse(record, None, JobExecutionFailed(message), f"{message} (not decoded)")
         try:
             record.job = DecodedJob(*deserialize_job_raw(claim.payload, deserializer=self.settings.deserializer))
         except DeserializationError as exc:
             return await self._refuse(record, None, exc, f"has a payload that cannot be decoded ({exc})")
+        except BaseException as exc:  # noqa: B036 - SystemExit, KeyboardInterrupt or CancelledError from the data
+            # a crafted payload must not stop the worker (nor every worker that takes the job after it)
+            error = JobExecutionFailed(f"decoding the payload raised {type(exc).__name__}({exc})")
+            return await self._refuse(record, None, error, f"has a payload that cannot be decoded ({error})")
         job = record.job
         function = self.functions.get(job.function)
         if claim.abort_ms and claim.abort_ms >= job.enqueue_ms:
@@ -208,6 +218,11 @@ class JobRunner:
             return await self._refuse(record, function, JobExecutionFailed(message), message)
         return function
 
+    def _most_tries(self) -> int:
+        """The most tries any of the worker's functions allows (the limit before the payload says which runs)."""
+        limits = [function.max_tries for function in self.functions.values() if function.max_tries is not None]
+        return max([self.settings.max_tries, *limits])
+
     async def _refuse(
         self, record: JobRecord, function: Function | None, error: BaseException, detail: str
     ) -> Function | None:
@@ -221,6 +236,8 @@ class JobRunner:
         """The function raised (or was cancelled, or timed out): retry, requeue, or fail it."""
         duration = _since(record.start_ms)
         retry_jobs = self.settings.retry_jobs
+        if isinstance(exc, asyncio.CancelledError) and record.state is JobState.LOST:
+            return  # another worker holds the claim now (ClaimLosses said so): this run writes nothing
         if retry_jobs and isinstance(exc, Retry):
             defer_ms = exc.defer_score or 0
             detail = f"retrying in {defer_ms / 1000:.2f}s"
@@ -299,7 +316,13 @@ class JobRunner:
         return data or b""
 
     async def _write(self, record: JobRecord, outcome: Outcome) -> None:
-        """Hand the outcome to the writer; only an ``after_job_end`` hook makes the job wait until it is stored."""
+        """Hand the outcome to the writer; only an ``after_job_end`` hook makes the job wait until it is stored.
+
+        The outcome carries the claim's holder token: finish.lua applies it only while the claim is still ours.
+        """
+        if record.state is JobState.LOST:
+            return
+        outcome.token = record.claim.token
         record.state = JobState.FINISHING
         await self.writer.write(outcome, wait=self.hooks.after_job_end is not None)
 

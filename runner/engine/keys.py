@@ -15,6 +15,8 @@
     runner:unique:<id>               STRING ``_unique_for`` marker that refuses a second enqueue
     runner:enqueued:<token>          STRING one enqueue call's answer, so a call resent after a lost reply is
                                             applied once (enqueue.lua)
+    runner:claimed:<token>           HASH   the ids one claim call took, so a call resent after a lost reply hands
+                                            them over instead of leaving them to wait a lease (claim.lua)
     runner:workers:<queue>:<worker>  STRING one worker's own health line
     runner:health-writer:<queue>     STRING the line a runner worker last wrote to arq's health key, so a reader can
                                             tell a dead runner worker's leftover from an arq worker's record
@@ -95,6 +97,9 @@ class KeyLayout:
 
     def enqueued(self, queue_name: str, call_token: str) -> str:
         return "runner:enqueued:" + call_token
+
+    def claimed(self, queue_name: str, holder_token: str) -> str:
+        return "runner:claimed:" + holder_token
 
     # -- per job ----------------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from runner.engine import scripts
 from runner.engine.lifecycle import REDIS_ERRORS
+from runner.engine.protocol import ClaimLoss, parse_losses
 
 logger = logging.getLogger("runner.worker")
 
@@ -38,7 +39,8 @@ class LeaseThread:
         request: ``(retake, renew_only) -> (keys, args)`` of one ``heartbeat.lua`` call.
         lease_ms: how long a claim lives without renewal.
         claims_lock: held by the outcome writer while an outcome script is in flight.
-        on_lost: called (from the thread) with the ids of running jobs whose claim could not be kept.
+        on_lost: called (from the thread) with ``(id, ClaimLoss)`` of the running jobs whose claim could not be
+            kept: another worker holds it, or the job left the queue.
     """
 
     def __init__(
@@ -49,7 +51,7 @@ class LeaseThread:
         request: Request,
         lease_ms: int,
         claims_lock: threading.Lock,
-        on_lost: Callable[[list[str]], None] | None = None,
+        on_lost: Callable[[list[tuple[str, ClaimLoss]]], None] | None = None,
         name: str = "runner-lease",
     ) -> None:
         self.client = client
@@ -120,13 +122,13 @@ class LeaseThread:
         if self._outage_since is not None:
             logger.warning("claims renewed again after %.1fs without Redis", time.monotonic() - self._outage_since)
             self._outage_since = None
-        gone = [job_id.decode() if isinstance(job_id, bytes) else str(job_id) for job_id in lost]
-        # a job whose outcome got on its way between the look and the round is not lost, only finishing
+        # a job whose outcome got on its way between the look and the round is not lost, only finishing (and the
+        # outcome writer hears of a claim taken from it)
         still_running = set(self.claims()[0])
-        gone = [job_id for job_id in gone if job_id in still_running]
+        gone = [(job_id, loss) for job_id, loss in parse_losses(lost) if job_id in still_running]
         if gone and self.on_lost is not None:
             self.on_lost(gone)
-        return gone
+        return [job_id for job_id, _ in gone]
 
     def _outage(self, exc: BaseException) -> None:
         now = time.monotonic()

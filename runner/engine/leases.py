@@ -16,7 +16,8 @@ from runner.engine.client import RunnerRedis
 from runner.engine.lease_thread import Claims, LeaseThread
 from runner.engine.lifecycle import REDIS_ERRORS, Outage
 from runner.engine.outcomes import OutcomeWriter
-from runner.engine.records import JobState, RunningJobs
+from runner.engine.protocol import ClaimLoss
+from runner.engine.records import ClaimLosses, JobState, RunningJobs
 from runner.engine.utils import timestamp_ms
 
 logger = logging.getLogger("runner.worker")
@@ -38,6 +39,7 @@ class LeaseKeeper:
         lease_ms: how long a claim lives without a heartbeat.
         allow_abort_jobs: cancel running jobs a client aborts.
         tick_s: how often the loop looks.
+        losses: where claims found lost are said (once each).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class LeaseKeeper:
         lease_ms: int,
         allow_abort_jobs: bool,
         tick_s: float,
+        losses: ClaimLosses | None = None,
     ) -> None:
         self.pool = pool
         self.queue_name = queue_name
@@ -61,6 +64,8 @@ class LeaseKeeper:
         self.lease_ms = lease_ms
         self.allow_abort_jobs = allow_abort_jobs
         self.tick_s = tick_s
+        self.losses = losses or ClaimLosses(lease_ms)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = asyncio.Event()
         self.thread = LeaseThread(
             client,
@@ -74,6 +79,7 @@ class LeaseKeeper:
 
     async def run(self) -> None:
         """Loop until ``close()``; the lease thread runs as long."""
+        self._loop = asyncio.get_running_loop()
         self.thread.start()
         try:
             while not self._closing.is_set():
@@ -102,37 +108,48 @@ class LeaseKeeper:
         await asyncio.to_thread(self.thread.renew)
 
     def claims(self) -> Claims:
-        """The ids to renew, ``(running, finishing)``; the lease thread calls it, so it only reads the registry."""
+        """The ids to renew, ``(running, finishing)``; the lease thread calls it, so it only reads the registry.
+
+        A job whose claim was found lost is left out: another worker holds it now, and its run here is ending.
+        """
         running: list[str] = []
         finishing: list[str] = []
         for record in self.running:
-            (finishing if record.state is JobState.FINISHING else running).append(record.job_id)
+            if record.state is not JobState.LOST:
+                (finishing if record.state is JobState.FINISHING else running).append(record.job_id)
         return running, finishing
 
     def request(self, retake: list[str], renew_only: list[str]) -> tuple[list[str], list[Any]]:
-        """The keys and arguments of one ``heartbeat.lua`` call."""
+        """The keys and arguments of one ``heartbeat.lua`` call: each id with its claim's holder token."""
         layout, queue = self.pool.key_layout, self.queue_name
         prefix = layout.in_progress_prefix(queue)
         ids = retake + renew_only
-        return [layout.queue(queue), *[prefix + job_id for job_id in ids]], [
-            timestamp_ms(),
-            self.lease_ms,
-            len(retake),
-            *ids,
-        ]
+        args: list[Any] = [timestamp_ms(), self.lease_ms, len(retake)]
+        for job_id in ids:
+            record = self.running.get(job_id)
+            args += [job_id, "" if record is None else record.claim.token]
+        return [layout.queue(queue), *[prefix + job_id for job_id in ids]], args
 
-    def _lost(self, job_ids: list[str]) -> None:
-        for job_id in job_ids:
-            logger.error(
-                "job %s lost its claim while it ran here (this worker stalled longer than the lease of %gs, and "
-                "another worker took the job over or it was removed); it may run twice",
-                job_id,
-                self.lease_ms / 1000,
-            )
+    def _lost(self, losses: list[tuple[str, ClaimLoss]]) -> None:
+        """From the lease thread: running jobs whose claim another worker holds now, or that left the queue.
+
+        Each is said once; the job's run here is cancelled (on the event loop) and writes no outcome.
+        """
+        for job_id, loss in losses:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._lose, job_id, loss)
+
+    def _lose(self, job_id: str, loss: ClaimLoss) -> None:
+        record = self.running.get(job_id)
+        if record is None or record.state in (JobState.FINISHING, JobState.LOST):
+            return  # done meanwhile: the outcome writer hears of the loss, if it matters
+        self.losses.report(job_id, record.claim.token, loss)
+        record.state = JobState.LOST
+        record.cancel()
 
     async def cancel_aborted(self) -> None:
         """Cancel the running jobs a client asked to abort; forget aborts that were meant for an earlier job."""
-        records = [record for record in self.running if record.state is not JobState.FINISHING]
+        records = [record for record in self.running if record.state not in (JobState.FINISHING, JobState.LOST)]
         if not records:
             return
         abort_key = self.pool.key_layout.abort(self.queue_name)

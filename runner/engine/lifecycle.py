@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from enum import Enum
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 logger = logging.getLogger("runner.worker")
 
@@ -120,9 +120,18 @@ class Outage:
         self.lifecycle = lifecycle
         self.where = where
         self.since: float | None = None
+        self.memory_full_since: float | None = None  # Redis refuses writes that need memory (maxmemory)
+        self.without_results = 0  # jobs finished without their result while it was full
 
     async def failed(self, exc: BaseException) -> None:
-        """Called on every failed Redis call until one succeeds: log once, then wait a growing pause."""
+        """Called on every failed Redis call until one succeeds: log once, then wait a growing pause.
+
+        A Redis that answers "out of memory" is no outage: it is said as what it is, once (``out_of_memory``).
+        """
+        if isinstance(exc, OutOfMemoryError):
+            self.out_of_memory(exc)
+            await self.lifecycle.wait_for_stop(1.0)
+            return
         now = time.monotonic()
         if self.since is None:
             self.since = now
@@ -134,6 +143,31 @@ class Outage:
             await self.lifecycle.wait_for_stop(delay)
         else:
             await asyncio.sleep(delay)
+
+    def out_of_memory(self, exc: BaseException) -> None:
+        """Redis refused a write for want of memory: say so once, until it has room again."""
+        if self.memory_full_since is None:
+            self.memory_full_since = time.monotonic()
+            logger.warning(
+                "redis at %s is out of memory (%s: %s): it refuses writes that need memory, so the worker keeps "
+                "finishing jobs but their results are not stored until it has room again; raise maxmemory, or "
+                "free memory (results kept too long? keep_result)",
+                self.where,
+                type(exc).__name__,
+                exc,
+            )
+
+    def memory_recovered(self) -> None:
+        """A write that needs memory went through again."""
+        if self.memory_full_since is not None:
+            logger.warning(
+                "redis at %s has room again after %.1fs: results are stored again (%d jobs finished without theirs)",
+                self.where,
+                time.monotonic() - self.memory_full_since,
+                self.without_results,
+            )
+            self.memory_full_since = None
+            self.without_results = 0
 
     def recovered(self) -> None:
         if self.since is not None:

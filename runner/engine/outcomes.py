@@ -4,6 +4,11 @@ It owns the pending outcomes, the task that flushes them, and the lock that orde
 claims: a heartbeat sent before an outcome must never land after it (it would take back a released claim). The
 heartbeat runs in the lease thread (lease_thread.py), so the lock is a ``threading.Lock``; the writer takes it
 without ever blocking the event loop.
+
+finish.lua applies an outcome only while the job's claim still holds this worker's token; an outcome it drops
+(another worker took the job over while this one stalled) is said once, through ``ClaimLosses``. When Redis is
+out of memory the batch goes again without its results (``FINISH_WITHOUT_RESULTS``), which only deletes and moves
+keys: jobs keep finishing, and finishing them frees memory.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.commands.core import AsyncScript
+from redis.exceptions import OutOfMemoryError
 
 from runner.engine import keys
 from runner.engine.keys import KeyLayout
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage
-from runner.engine.protocol import Outcome
+from runner.engine.protocol import Outcome, parse_losses
+from runner.engine.records import ClaimLosses
 from runner.engine.utils import timestamp_ms
 
 logger = logging.getLogger("runner.worker")
@@ -35,12 +42,24 @@ class OutcomeWriter:
         queue_name: the worker's queue.
         lifecycle: a forced stop gives up a write that keeps failing (the jobs run again).
         outage: the worker's outage policy.
+        without_results: ``FINISH_WITHOUT_RESULTS``, registered on the pool (None: wait for memory instead).
+        losses: where dropped outcomes are said (once per claim).
     """
 
     def __init__(
-        self, *, script: AsyncScript, layout: KeyLayout, queue_name: str, lifecycle: Lifecycle, outage: Outage
+        self,
+        *,
+        script: AsyncScript,
+        layout: KeyLayout,
+        queue_name: str,
+        lifecycle: Lifecycle,
+        outage: Outage,
+        without_results: AsyncScript | None = None,
+        losses: ClaimLosses | None = None,
     ) -> None:
         self.script = script
+        self.without_results = without_results
+        self.losses = losses or ClaimLosses(0)
         self.layout = layout
         self.queue_name = queue_name
         self.lifecycle = lifecycle
@@ -91,17 +110,18 @@ class OutcomeWriter:
         while self._pending:
             batch, self._pending = self._pending, []
             job_keys: list[str] = []
-            args: list[Any] = [layout.done_channel(queue), keys.stats_key_ttl_s]
+            values: list[Any] = []
             for outcome, _ in batch:
                 job_id = outcome.job_id
-                job_keys += [job + job_id, in_progress + job_id, retry + job_id, result + job_id]
-                args += outcome.script_args()
-            await self._write_batch(job_keys, args, len(batch))
+                claimed = layout.claimed(queue, outcome.token)
+                job_keys += [job + job_id, in_progress + job_id, retry + job_id, result + job_id, claimed]
+                values += outcome.script_args()
+            await self._write_batch(job_keys, values, [outcome for outcome, _ in batch])
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
 
-    async def _write_batch(self, job_keys: list[str], args: list[Any], count: int) -> None:
+    async def _write_batch(self, job_keys: list[str], values: list[Any], outcomes: list[Outcome]) -> None:
         layout, queue = self.layout, self.queue_name
         while True:
             try:
@@ -115,13 +135,39 @@ class OutcomeWriter:
                     layout.failed_expiry(queue),
                 ]
                 script_keys += job_keys
-                async with self._locked():
-                    await self.script(keys=script_keys, args=args)
+                reply = await self._call(script_keys, values, outcomes)
                 break
             except REDIS_ERRORS as exc:
                 # the outcomes wait in memory until Redis is back; the claims' leases keep the jobs safe
                 await self.outage.failed(exc)
                 if self.lifecycle.forced:
-                    logger.error("giving up writing %d outcomes; their jobs will run again", count)
-                    break
+                    logger.error("giving up writing %d outcomes; their jobs will run again", len(outcomes))
+                    return
         self.outage.recovered()
+        self._report_dropped(reply, outcomes)
+
+    async def _call(self, script_keys: list[str], values: list[Any], outcomes: list[Outcome]) -> Any:
+        """One finish.lua call; at Redis's memory limit, the same outcomes without their results."""
+        header: list[Any] = [self.layout.done_channel(self.queue_name), keys.stats_key_ttl_s]
+        try:
+            async with self._locked():
+                reply = await self.script(keys=script_keys, args=[*header, 1, *values])
+        except OutOfMemoryError as exc:
+            if self.without_results is None:
+                raise
+            self.outage.out_of_memory(exc)
+            async with self._locked():
+                reply = await self.without_results(keys=script_keys, args=[*header, 0, *values])
+            self.outage.without_results += sum(1 for o in outcomes if o.kind.finishes and o.result)
+            return reply
+        self.outage.memory_recovered()
+        return reply
+
+    def _report_dropped(self, reply: Any, outcomes: list[Outcome]) -> None:
+        if not isinstance(reply, list) or len(reply) < 3:
+            return
+        by_id = {outcome.job_id: outcome for outcome in outcomes}
+        for job_id, loss in parse_losses(reply[1:]):
+            outcome = by_id.get(job_id)
+            if outcome is not None:
+                self.losses.report(job_id, outcome.token, loss, outcome=outcome.kind.name.lower())

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 from dataclasses import dataclass
+from uuid import uuid4
 
 from redis.commands.core import AsyncScript
 
@@ -40,6 +41,7 @@ class PollSettings:
     burst: bool
     max_burst_jobs: int
     allow_abort_jobs: bool
+    worker_id: str = "worker"
 
 
 class PollLoop:
@@ -94,6 +96,10 @@ class PollLoop:
         ]
         self._wake_key = layout.wake(queue)
         self._queue_key = layout.queue(queue)
+        # the worker's id, and this run's own part: a worker run twice never reuses a token
+        self._token_prefix = f"{settings.worker_id}.{uuid4().hex[:8]}"
+        self._calls = 0
+        self._token: str | None = None  # the token of a claim call that raised, sent again by the next one
 
     async def run(self) -> None:
         """Claim and start jobs until a stop begins or a burst is done."""
@@ -160,13 +166,31 @@ class PollLoop:
             return None
 
     async def claim(self, limit: int) -> ClaimReply:
-        """Claim up to ``limit`` due jobs in one round trip."""
+        """Claim up to ``limit`` due jobs in one round trip.
+
+        Each call has a holder token of its own, which its claims write into their in-progress keys. A call that
+        raises may still have claimed jobs (its reply was lost), so the next call sends the same token again:
+        claim.lua then hands those jobs over at once, without counting another try (see its header).
+        """
         settings = self.settings
+        if self._token is None:
+            self._calls += 1
+            self._token = f"{self._token_prefix}:{self._calls}"
+        token = self._token
+        layout = self.pool.key_layout
         raw = await self.script(
-            keys=self._claim_keys,
-            args=[timestamp_ms(), limit, settings.lease_ms, keys.retry_key_ttl_s, int(settings.allow_abort_jobs)],
+            keys=[*self._claim_keys, layout.claimed(settings.queue_name, token)],
+            args=[
+                timestamp_ms(),
+                limit,
+                settings.lease_ms,
+                keys.retry_key_ttl_s,
+                int(settings.allow_abort_jobs),
+                token,
+            ],
         )
-        return parse_claim_reply(raw)
+        self._token = None  # answered: the next call is a new one
+        return parse_claim_reply(raw, token)
 
     def start(self, claim: Claim) -> JobRecord:
         """Start running one claimed job; it stays in the registry until its task ends."""

@@ -21,6 +21,8 @@ class Claim:
         payload: the serialized job, ``b""`` when its job key had expired.
         job_try: the try counter after this claim's increment.
         abort_ms: when an abort was asked for this id (unix ms), 0 when none or aborts are off.
+        token: the holder token the claim wrote in the job's in-progress key; every later write to the claim
+            (heartbeat, outcome) acts only while the key still holds it.
     """
 
     job_id: str
@@ -28,6 +30,7 @@ class Claim:
     payload: bytes
     job_try: int
     abort_ms: int
+    token: str = "1"
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,11 +41,12 @@ class ClaimReply:
     next_due_ms: int | None
 
 
-def parse_claim_reply(raw: list[Any]) -> ClaimReply:
-    """Read ``claim.lua``'s reply: ``{next_due_ms or -1, then per job: id, score, payload, try, abort_ms}``."""
+def parse_claim_reply(raw: list[Any], token: str) -> ClaimReply:
+    """Read ``claim.lua``'s reply: ``{next_due_ms or -1, then per job: id, score, payload, try, abort_ms}``; every
+    job of one call holds the call's ``token``."""
     next_due = int(float(raw[0]))
     claims = [
-        Claim(raw[i].decode(), int(float(raw[i + 1])), raw[i + 2], int(raw[i + 3]), int(float(raw[i + 4])))
+        Claim(raw[i].decode(), int(float(raw[i + 1])), raw[i + 2], int(raw[i + 3]), int(float(raw[i + 4])), token)
         for i in range(1, len(raw), 5)
     ]
     return ClaimReply(claims, None if next_due < 0 else next_due)
@@ -77,6 +81,8 @@ class Outcome:
         result: the serialized result (finishing kinds; ``b""`` when none is stored).
         keep_ms: how long to keep the result: ms, -1 forever, 0 not at all (finishing kinds).
         score: the job's new score, unix ms (requeueing kinds).
+        token: the claim's holder token: the outcome is applied only while the claim is still this worker's
+            (``""``: unchecked).
     """
 
     job_id: str
@@ -84,10 +90,24 @@ class Outcome:
     result: bytes = b""
     keep_ms: int = 0
     score: int = 0
+    token: str = ""
 
-    def script_args(self) -> tuple[str, str, bytes, int, int]:
-        """The five ``finish.lua`` values of this outcome."""
-        return self.job_id, self.kind.value, self.result, self.keep_ms, self.score
+    def script_args(self) -> tuple[str, str, bytes, int, int, str]:
+        """The six ``finish.lua`` values of this outcome."""
+        return self.job_id, self.kind.value, self.result, self.keep_ms, self.score, self.token
+
+
+class ClaimLoss(StrEnum):
+    """Why a worker's write to a claim was refused (``heartbeat.lua``, ``finish.lua``)."""
+
+    TAKEN = "taken"  # another worker holds the claim now: this one stalled past the lease
+    GONE = "gone"  # the job is no longer queued: finished or removed elsewhere
+
+
+def parse_losses(raw: list[Any]) -> list[tuple[str, ClaimLoss]]:
+    """Pairs of ``id, 'taken' | 'gone'`` as the scripts return them."""
+    text = [value.decode() if isinstance(value, bytes) else str(value) for value in raw]
+    return [(text[i], ClaimLoss(text[i + 1])) for i in range(0, len(text) - 1, 2)]
 
 
 def finished_ids(message: bytes) -> list[str]:

@@ -8,13 +8,17 @@ the same record, so nothing has to be cleaned up in several places.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from runner.engine.executors.threads import ThreadCall
-from runner.engine.protocol import Claim
+from runner.engine.protocol import Claim, ClaimLoss
+
+logger = logging.getLogger("runner.worker")
 
 
 class JobState(Enum):
@@ -22,12 +26,15 @@ class JobState(Enum):
 
     ``RUNNING`` → ``ABORTING`` (a client asked to abort it) or ``TIMED_OUT`` (the watchdog cancelled it past its
     deadline) → ``FINISHING`` (its outcome is queued for writing: its claim is renewed, never taken back).
+    ``LOST`` (from any state but ``FINISHING``): the heartbeat found the claim held by another worker, or the job
+    gone from the queue; the run is cancelled and writes no outcome.
     """
 
     RUNNING = "running"
     ABORTING = "aborting"
     TIMED_OUT = "timed out"
     FINISHING = "finishing"
+    LOST = "lost"
 
 
 @dataclass(slots=True)
@@ -137,3 +144,39 @@ class RunningJobs:
         """Wait until the registry is empty (jobs started meanwhile included)."""
         while self._records:
             await asyncio.wait(self.tasks())
+
+
+class ClaimLosses:
+    """Claims this worker lost while their jobs ran here, each said once, in one line that names the job.
+
+    A claim is lost when this worker stalled (frozen, its loop blocked) past the lease and another worker took the
+    job over, or the job left the queue meanwhile. The heartbeat finds out first, or else the outcome write; either
+    way the line comes once per claim, from the worker that lost it.
+    """
+
+    _REMEMBERED = 10_000
+
+    def __init__(self, lease_ms: int) -> None:
+        self.lease_s = lease_ms / 1000
+        self._said: OrderedDict[str, None] = OrderedDict()
+
+    def report(self, job_id: str, token: str, loss: ClaimLoss, *, outcome: str | None = None) -> bool:
+        """Log the loss unless it was logged already; True when this call logged it."""
+        key = f"{token}\0{job_id}"
+        if key in self._said:
+            return False
+        self._said[key] = None
+        if len(self._said) > self._REMEMBERED:
+            self._said.popitem(last=False)
+        if loss is ClaimLoss.TAKEN:
+            why = f"another worker holds it now (this worker stalled longer than the lease of {self.lease_s:g}s)"
+        else:
+            why = "the job is no longer queued (finished or removed elsewhere while this worker stalled)"
+        if outcome is None:
+            what = "this run is cancelled and writes no outcome"
+        else:
+            what = f"its outcome here ({outcome}) was dropped"
+        if loss is ClaimLoss.TAKEN:
+            what += "; the other worker's run decides the job"
+        logger.warning("job %s lost its claim while it ran here: %s; %s", job_id, why, what)
+        return True

@@ -37,7 +37,7 @@ from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage, WorkerState
 from runner.engine.outcomes import OutcomeWriter
 from runner.engine.poll import PollLoop, PollSettings
 from runner.engine.presence import PresenceFacts
-from runner.engine.records import RunningJobs
+from runner.engine.records import ClaimLosses, RunningJobs
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_seconds
 from runner.engine.watchdog import LoopWatchdog, RunningJob
@@ -366,12 +366,15 @@ class Worker:
     def _wire(self, pool: RunnerRedis, executors: JobExecutors) -> WorkerParts:
         """Make this run's parts, each handed only what it needs."""
         outage = Outage(self.lifecycle, pool.settings_description)
+        losses = ClaimLosses(self.lease_ms)
         writer = OutcomeWriter(
             script=pool.register_script(scripts.FINISH),
+            without_results=pool.register_script(scripts.FINISH_WITHOUT_RESULTS),
             layout=pool.key_layout,
             queue_name=self.queue_name,
             lifecycle=self.lifecycle,
             outage=outage,
+            losses=losses,
         )
         settings = JobSettings(
             queue_name=self.queue_name,
@@ -400,7 +403,7 @@ class Worker:
             runner=runner,
             executors=executors,
             poll=self._poll_loop(pool, runner, writer, outage),
-            leases=self._lease_keeper(pool, writer, outage),
+            leases=self._lease_keeper(pool, writer, outage, losses),
             health=self._health_reporter(pool, outage),
         )
 
@@ -414,6 +417,7 @@ class Worker:
             burst=self.burst,
             max_burst_jobs=self.max_burst_jobs,
             allow_abort_jobs=self.allow_abort_jobs,
+            worker_id=self.worker_id,
         )
         return PollLoop(
             settings=poll_settings,
@@ -428,7 +432,9 @@ class Worker:
             budget=self.job_budget,
         )
 
-    def _lease_keeper(self, pool: RunnerRedis, writer: OutcomeWriter, outage: Outage) -> LeaseKeeper:
+    def _lease_keeper(
+        self, pool: RunnerRedis, writer: OutcomeWriter, outage: Outage, losses: ClaimLosses
+    ) -> LeaseKeeper:
         return LeaseKeeper(
             pool=pool,
             client=blocking_client(pool, self.redis_settings if self._own_pool else None),
@@ -439,6 +445,7 @@ class Worker:
             lease_ms=self.lease_ms,
             allow_abort_jobs=self.allow_abort_jobs,
             tick_s=max(min(self.poll_delay_s, 0.5), 0.05),
+            losses=losses,
         )
 
     def _health_reporter(self, pool: RunnerRedis, outage: Outage) -> HealthReporter:

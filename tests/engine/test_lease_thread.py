@@ -11,6 +11,7 @@ import pytest
 from runner import RunnerRedis
 from runner.engine.connection import blocking_client
 from runner.engine.lease_thread import LeaseThread
+from runner.engine.protocol import ClaimLoss
 from runner.engine.utils import timestamp_ms
 
 QUEUE = "arq:queue"
@@ -29,7 +30,10 @@ class Held:
 
 def request(retake: list[str], renew_only: list[str]) -> tuple[list[str], list[Any]]:
     ids = retake + renew_only
-    return [QUEUE, *[PREFIX + job_id for job_id in ids]], [timestamp_ms(), LEASE_MS, len(retake), *ids]
+    args: list[Any] = [timestamp_ms(), LEASE_MS, len(retake)]
+    for job_id in ids:
+        args += [job_id, "1"]  # each claim with its holder token; claim() below writes arq's 1
+    return [QUEUE, *[PREFIX + job_id for job_id in ids]], args
 
 
 LEASE_MS = 600
@@ -95,12 +99,12 @@ async def test_an_expired_claim_is_taken_back_only_under_the_lock(pool: RunnerRe
 async def test_a_claim_that_cannot_be_taken_back_is_reported_lost(pool: RunnerRedis) -> None:
     # j1 is no longer queued (finished or purged elsewhere) and its claim is gone
     await pool.zadd(QUEUE, {"j2": timestamp_ms()})
-    seen: list[list[str]] = []
+    seen: list[list[tuple[str, ClaimLoss]]] = []
     # j2's outcome is on its way: never re-taken, so never reported lost either
     lease = make(blocking_client(pool), Held(j1=True, j2=False), on_lost=seen.append)
     try:
         assert lease.renew() == ["j1"]
-        assert seen == [["j1"]]
+        assert seen == [[("j1", ClaimLoss.GONE)]]
         assert not await pool.exists(PREFIX + "j2")
     finally:
         lease.stop()

@@ -100,6 +100,7 @@ def test_arq_layout_is_arqs_byte_for_byte() -> None:
         layout.stats(q, 7),
         layout.cron_last(q, "cron:f"),
         layout.enqueued(q, "t0k"),
+        layout.claimed(q, "w1.c0:1"),
         layout.failed(q),
         layout.failed_expiry(q),
         layout.presence(q),
@@ -113,6 +114,7 @@ def test_arq_layout_is_arqs_byte_for_byte() -> None:
         "runner:stats:arq:queue:7",
         "runner:cron:last:cron:f",
         "runner:enqueued:t0k",
+        "runner:claimed:w1.c0:1",
         "runner:failed:arq:queue",
         "runner:failed-expiry:arq:queue",
         "runner:presence:arq:queue",
@@ -154,6 +156,9 @@ class TaggedLayout(KeyLayout):
 
     def enqueued(self, queue_name: str, call_token: str) -> str:
         return f"{{{queue_name}}}:enqueued:{call_token}"
+
+    def claimed(self, queue_name: str, holder_token: str) -> str:
+        return f"{{{queue_name}}}:claimed:{holder_token}"
 
     def failed(self, queue_name: str) -> str:
         return f"{{{queue_name}}}:failed"

@@ -403,10 +403,11 @@ async def test_graceful_stop_requeues_running_job(pool: RunnerRedis, make_worker
         await asyncio.sleep(0.02)
     worker.request_stop()
     await task
-    # back in the queue with the score it had, no claim, try counted
+    # back in the queue with the score it had, no claim, and its try given back: the stop ended the run, not the
+    # job, so the next worker runs it as the same try (issue 14: a stop's requeue used up tries, max_tries = 1 too)
     assert await job.status() == JobStatus.queued
     assert await pool.zscore("arq:queue", job.job_id) == score
-    assert await pool.get("arq:retry:" + job.job_id) == b"1"
+    assert await pool.get("arq:retry:" + job.job_id) == b"0"
     assert worker.jobs_retried == 1
 
 

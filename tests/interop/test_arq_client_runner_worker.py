@@ -75,6 +75,8 @@ async def test_in_progress_status(
     assert job_id is not None
     worker = asyncio.create_task(run_burst(runner_worker()))
     await wait_until(lambda: raw.exists(f"arq:in-progress:{job_id}"), "the runner worker to claim the job")
+    # the claim holds the runner worker's holder token, not arq's 1: arq only asks whether the key exists
+    assert await raw.get(f"arq:in-progress:{job_id}") not in (None, b"1")
     assert await arq_client.status(job_id) == "in_progress"
     running = await arq_client.info(job_id)
     assert running is not None

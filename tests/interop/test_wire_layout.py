@@ -152,9 +152,12 @@ async def test_key_layout_matches_arq_queued_running_finished(
         "arq:retry:<id>",
         "arq:queue:health-check",
     }
+    # arq writes 1 in the claim; runner writes its holder token there (arq only ever checks the key exists)
+    assert a_running["arq:in-progress:<id>"]["value"] == b"1"
+    assert re.fullmatch(rb"[0-9a-f]{12}\.[0-9a-f]{8}:\d+", r_running["arq:in-progress:<id>"]["value"])
     for snap in (r_running, a_running):
         assert "<id>" in snap["arq:queue"]["members"]
-        assert snap["arq:in-progress:<id>"]["value"] == b"1"
+        assert snap["arq:in-progress:<id>"]["type"] == "string"
         assert snap["arq:in-progress:<id>"]["pttl"] > 0
         assert snap["arq:retry:<id>"]["value"] == b"1"
         assert RETRY_TTL_MS - SLACK_MS <= snap["arq:retry:<id>"]["pttl"] <= RETRY_TTL_MS

@@ -9,6 +9,8 @@ it does in production, without touching either side:
     proxy.stall(new=True)   # new connections are accepted but stall too
     proxy.resume()          # held bytes flow again
     proxy.kill_all()        # close every open connection at once (a connection-kill storm)
+    proxy.lose_reply_to(b"EVALSHA")  # the next connection to send this gets no reply until resume() (with
+                                     # new=True, nor does any connection made after it)
     proxy.stop()
 
 Each connection is pumped by two daemon threads; a stalled pump reads nothing, so held bytes wait in the
@@ -58,6 +60,9 @@ class StallProxy:
         self._stalled_upto = 0
         self._stall_new = False
         self._hold_requests = True
+        self._marker: bytes | None = None  # lose_reply_to(): armed, waiting for a request holding this
+        self._marker_new = False
+        self._held_replies: set[int] = set()  # connections whose replies are held by lose_reply_to()
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self.connections_made = 0
@@ -84,10 +89,19 @@ class StallProxy:
             self._stall_new = new
             self._hold_requests = requests
 
+    def lose_reply_to(self, marker: bytes, *, new: bool = False) -> None:
+        """Hold the replies of the first connection whose request holds ``marker`` (the request itself reaches the
+        server); with ``new``, every connection made after that one is held too, requests and all."""
+        with self._lock:
+            self._marker = marker
+            self._marker_new = new
+
     def resume(self) -> None:
         with self._lock:
             self._stalled_upto = 0
             self._stall_new = False
+            self._marker = None
+            self._held_replies.clear()
 
     def kill_all(self) -> int:
         """Close every open connection; returns how many there were."""
@@ -107,9 +121,20 @@ class StallProxy:
 
     def _held(self, pair: _Pair, request: bool) -> bool:
         with self._lock:
+            if not request and pair.number in self._held_replies:
+                return True
             if request and not self._hold_requests:
                 return False
             return pair.number <= self._stalled_upto or self._stall_new
+
+    def _watch_for_marker(self, pair: _Pair, data: bytes) -> None:
+        with self._lock:
+            if self._marker is not None and self._marker in data:
+                self._marker = None
+                self._held_replies.add(pair.number)
+                if self._marker_new:  # from now on nothing gets through, either way, on any connection
+                    self._stall_new = True
+                    self._hold_requests = True
 
     def _accept_loop(self) -> None:
         while not self._stopped.is_set():
@@ -143,6 +168,8 @@ class StallProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                if request:
+                    self._watch_for_marker(pair, data)
                 sink.sendall(data)
         except (OSError, ValueError):  # the other pump or kill_all closed the sockets
             pass

@@ -1,19 +1,28 @@
--- claim: claim up to `limit` due jobs for one worker, in one round trip.
+-- claim: claim up to `limit` due jobs for one worker, in one round trip; a call sent twice is applied once.
+-- #flags: allow-oom
 --
 -- KEYS[1] queue (ZSET)
 -- KEYS[2] abort (ZSET)
 -- KEYS[3] wake list (LIST)
 -- KEYS[4] job key prefix, KEYS[5] in-progress key prefix, KEYS[6] retry key prefix
 --         (prefixes, because the script finds the ids itself; every key it builds is `prefix .. id`)
+-- KEYS[7] this call's claim record (HASH: id -> score, the jobs it claimed; runner:claimed:<token>)
 -- ARGV[1] now (unix ms)
 -- ARGV[2] limit: most jobs to claim
 -- ARGV[3] lease (ms)
 -- ARGV[4] retry key ttl (s)
 -- ARGV[5] '1' to report each job's abort time, '0' not to
+-- ARGV[6] holder token: unique to this worker and this call (arq only checks that the in-progress key exists)
 --
--- A claimed job gets an in-progress key living `lease` ms (the worker's heartbeat renews it) and its score is
--- moved to now + lease, so it leaves the due range while it runs and comes back by itself if the worker dies.
--- Its try counter is incremented. A job whose in-progress key exists is held by another worker and skipped.
+-- A claimed job's in-progress key holds the token and lives `lease` ms (the worker's heartbeat renews it), and its
+-- score is moved to now + lease, so it leaves the due range while it runs and comes back by itself if the worker
+-- dies. Its try counter is incremented: the try is counted before the worker decodes the payload, so a payload
+-- that kills every worker that decodes it still runs out of tries. A job whose in-progress key exists is held by
+-- another worker and skipped.
+-- The worker sends the same call again (same token) when its reply was lost. The claim record lets the second
+-- run hand over what the first one claimed, without counting another try and without leaving those jobs to wait
+-- a whole lease: the jobs the token still holds are renewed and returned, with the try they already have.
+-- It runs even when Redis is out of memory (flags allow-oom): a worker that claims and finishes jobs frees memory.
 --
 -- Returns {next due ms or -1, then per job: id, original score, payload or '' (expired), try, abort ms or 0};
 --   next due is only looked up when fewer than `limit` jobs were claimed (runner/engine/protocol.py reads it).
@@ -24,7 +33,34 @@
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
+local token = ARGV[6]
 local out = {-1}
+
+local function hand_over(id, score, try)
+  -- the worker compares the abort's time with the job's enqueue time: an older abort is stale (arq #485)
+  local aborted = 0
+  if ARGV[5] == '1' then aborted = redis.call('ZSCORE', KEYS[2], id) or 0 end
+  out[#out + 1] = id
+  out[#out + 1] = score
+  out[#out + 1] = redis.call('GET', KEYS[4] .. id) or ''
+  out[#out + 1] = try
+  out[#out + 1] = aborted
+end
+
+local before = redis.call('HGETALL', KEYS[7])
+if #before > 0 then
+  -- a resend: the first run's jobs, those the token still holds (a lease that lapsed meanwhile let go of the rest)
+  for i = 1, #before, 2 do
+    local id = before[i]
+    if redis.call('GET', KEYS[5] .. id) == token then
+      redis.call('PEXPIRE', KEYS[5] .. id, lease)
+      redis.call('ZADD', KEYS[1], 'XX', now + lease, id)
+      hand_over(id, before[i + 1], tonumber(redis.call('GET', KEYS[6] .. id)) or 1)
+    end
+  end
+  return out
+end
+
 local claimed = 0
 local skipped = 0
 while claimed < limit do
@@ -33,19 +69,12 @@ while claimed < limit do
   if #due == 0 then break end
   for i = 1, #due, 2 do
     local id = due[i]
-    if redis.call('SET', KEYS[5] .. id, '1', 'NX', 'PX', lease) then
+    if redis.call('SET', KEYS[5] .. id, token, 'NX', 'PX', lease) then
       redis.call('ZADD', KEYS[1], 'XX', now + lease, id)
-      local payload = redis.call('GET', KEYS[4] .. id) or ''
       local try = redis.call('INCR', KEYS[6] .. id)
       redis.call('EXPIRE', KEYS[6] .. id, ARGV[4])
-      -- the worker compares the abort's time with the job's enqueue time: an older abort is stale (arq #485)
-      local aborted = 0
-      if ARGV[5] == '1' then aborted = redis.call('ZSCORE', KEYS[2], id) or 0 end
-      out[#out + 1] = id
-      out[#out + 1] = due[i + 1]
-      out[#out + 1] = payload
-      out[#out + 1] = try
-      out[#out + 1] = aborted
+      redis.call('HSET', KEYS[7], id, due[i + 1])
+      hand_over(id, due[i + 1], try)
       claimed = claimed + 1
       if claimed >= limit then break end
     else
@@ -55,6 +84,7 @@ while claimed < limit do
   end
   if #due < want * 2 or skipped > 1000 then break end
 end
+if claimed > 0 then redis.call('PEXPIRE', KEYS[7], lease) end
 -- leave a wake token exactly when due jobs remain, so an idle peer takes them
 if claimed >= limit and #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', skipped, 1) > 0 then
   wake_one(KEYS[3])

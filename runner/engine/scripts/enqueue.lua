@@ -1,4 +1,5 @@
 -- enqueue: write one or more jobs atomically, refusing ids that are taken; a call sent twice is applied once.
+-- #flags: none
 --
 -- KEYS[1] queue (ZSET)
 -- KEYS[2] wake list (LIST)
@@ -14,6 +15,9 @@
 -- The client sends the same call again when its reply is lost (a dropped connection, a reply slower than the
 -- socket timeout). The marker holds the first attempt's answer, so the resent call returns it instead of finding
 -- its own jobs in the way and calling them refused.
+--
+-- Redis checks its memory limit once, before the script runs (flags none), so a full Redis refuses the whole
+-- call with OOM and never half of it.
 --
 -- Returns one value per job: 1 written, 0 refused (the id is taken).
 -- Errors: none of its own.

@@ -1,61 +1,90 @@
--- finish: apply the outcomes of several jobs in one atomic step.
+-- finish: apply the outcomes of several jobs in one atomic step, each only while its worker still holds the claim.
+-- #flags: none
 --
 -- KEYS[1] queue (ZSET)
 -- KEYS[2] abort (ZSET)
 -- KEYS[3] this minute's stats (HASH)
 -- KEYS[4] failed index (ZSET: id -> finish ms), KEYS[5] failed expiry index (ZSET: id -> ms the result expires;
 --         a result kept forever is not in it)
--- then four keys per job, in ARGV's order: job key, in-progress key, retry key, result key
+-- then five keys per job, in ARGV's order: job key, in-progress key, retry key, result key, and the claim record
+--   of the claim call that took it (claim.lua: an outcome shows that call's reply arrived, so it is not needed)
 -- ARGV[1] done channel (a pub/sub channel, not a key)
 -- ARGV[2] stats hash ttl (s)
--- then five values per job: id, kind, result payload or '', keep (ms), score (unix ms)
+-- ARGV[3] '1' to store results, '0' to finish jobs without them (Redis is out of memory: see below)
+-- then six values per job: id, kind, result payload or '', keep (ms), score (unix ms), holder token
 --   kind (OutcomeKind in runner/engine/protocol.py): the first letter is the action, the second the count
 --   'f?' finished: store the result for `keep` ms (-1 forever, 0 not at all) and remove the job and its keys
---   'q?' run again: release the claim and set the score
+--   'q?' run again: release the claim and set the score; a requeue by a stop ('q', no count) also gives back
+--        the try its claim counted, since the job's own function did not end it
 --   second letter: 'c' complete, 'f' failed, 'r' retried are counted in the stats hash; none is not counted
+--   holder token: the claim's (claim.lua); '' applies the outcome unchecked
 --
+-- An outcome is applied while the job's in-progress key holds its token, or holds nothing while the job is still
+-- queued (the claim lapsed and nobody took it). Otherwise it is dropped and reported: 'taken' when another worker
+-- holds the claim now (this one was frozen past the lease; the other's run decides the job), 'gone' when the job
+-- is no longer queued (finished or removed elsewhere).
 -- Publishes the finished ids on the done channel so waiting clients wake at once, each as <byte length>:<id>
 -- back to back (protocol.finished_ids reads them), so an id may hold any character: a space-separated list
 -- woke nobody for an id with a space.
 -- A failed job whose result is kept enters the failed index, and entries whose result has expired leave it (a
 -- bounded step per call that has failures), so the dashboard pages and counts failed jobs without a SCAN.
--- Returns the number of jobs finished.
--- Errors: none of its own.
+-- The script is refused as a whole while Redis is out of memory (flags none: checked before it runs, so it never
+-- stops halfway); the worker then sends it again as FINISH_WITHOUT_RESULTS (flags allow-oom, ARGV[3] '0'), which
+-- only removes and moves keys, and so frees memory.
+--
+-- Returns {number of jobs finished, then per dropped outcome: id, 'taken' or 'gone'}.
+-- Errors: none of its own (OOM from Redis itself, see above).
 
 local stat_names = {c = 'complete', f = 'failed', r = 'retried'}
+local store_results = ARGV[3] == '1'
 local counts = {}
 local finished = {}
+local dropped = {}
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local job = 0
-for i = 3, #ARGV, 5 do
+for i = 4, #ARGV, 6 do
   local id = ARGV[i]
-  local base = 5 + job * 4
+  local base = 5 + job * 5
   job = job + 1
-  local kind = string.sub(ARGV[i + 1], 1, 1)
-  local stat = stat_names[string.sub(ARGV[i + 1], 2, 2)]
-  if stat then counts[stat] = (counts[stat] or 0) + 1 end
-  if kind == 'f' then
-    local payload = ARGV[i + 2]
-    local keep = tonumber(ARGV[i + 3])
-    if payload ~= '' then
-      if keep > 0 then
-        redis.call('SET', KEYS[base + 4], payload, 'PX', keep)
-      elseif keep < 0 then
-        redis.call('SET', KEYS[base + 4], payload)
+  local token = ARGV[i + 5]
+  redis.call('DEL', KEYS[base + 5])
+  local holder = redis.call('GET', KEYS[base + 2])
+  local mine = token == '' or holder == token
+  if not mine and not holder then mine = redis.call('ZSCORE', KEYS[1], id) ~= false end
+  if not mine then
+    dropped[#dropped + 1] = id
+    dropped[#dropped + 1] = holder and 'taken' or 'gone'
+  else
+    local kind = string.sub(ARGV[i + 1], 1, 1)
+    local stat = stat_names[string.sub(ARGV[i + 1], 2, 2)]
+    if stat then counts[stat] = (counts[stat] or 0) + 1 end
+    if kind == 'f' then
+      local payload = ARGV[i + 2]
+      local keep = tonumber(ARGV[i + 3])
+      if payload ~= '' and store_results then
+        if keep > 0 then
+          redis.call('SET', KEYS[base + 4], payload, 'PX', keep)
+        elseif keep < 0 then
+          redis.call('SET', KEYS[base + 4], payload)
+        end
+        if stat == 'failed' and keep ~= 0 then
+          redis.call('ZADD', KEYS[4], now_ms, id)
+          if keep > 0 then redis.call('ZADD', KEYS[5], now_ms + keep, id) else redis.call('ZREM', KEYS[5], id) end
+        end
       end
-      if stat == 'failed' and keep ~= 0 then
-        redis.call('ZADD', KEYS[4], now_ms, id)
-        if keep > 0 then redis.call('ZADD', KEYS[5], now_ms + keep, id) else redis.call('ZREM', KEYS[5], id) end
+      redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3])
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('ZREM', KEYS[2], id)
+      finished[#finished + 1] = id
+    else
+      redis.call('DEL', KEYS[base + 2])
+      redis.call('ZADD', KEYS[1], 'XX', ARGV[i + 4], id)
+      if not stat then
+        local tries = tonumber(redis.call('GET', KEYS[base + 3]))
+        if tries and tries > 0 then redis.call('DECR', KEYS[base + 3]) end
       end
     end
-    redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3])
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZREM', KEYS[2], id)
-    finished[#finished + 1] = id
-  else
-    redis.call('DEL', KEYS[base + 2])
-    redis.call('ZADD', KEYS[1], 'XX', ARGV[i + 4], id)
   end
 end
 if next(counts) ~= nil then
@@ -77,4 +106,6 @@ if #finished > 0 then
   for _, id in ipairs(finished) do message[#message + 1] = #id .. ':' .. id end
   redis.call('PUBLISH', ARGV[1], table.concat(message))
 end
-return #finished
+local reply = {#finished}
+for _, value in ipairs(dropped) do reply[#reply + 1] = value end
+return reply
