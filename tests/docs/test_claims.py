@@ -284,6 +284,7 @@ CLAIMS = [
         (20_000, 8_000),
     ),
     Claim("security.md", "It needs at least 32 bytes", lambda: serializers.MIN_KEY_BYTES, 32),
+    Claim("guarantees.md", "a `max_tries = 1` job (cron's default)", lambda: default(cron, "max_tries"), 1),
     Claim(
         "security.md",
         "the directory is 0700 and its files 0600 whatever the umask",
