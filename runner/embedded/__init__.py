@@ -278,7 +278,7 @@ def _start(paths: DataDir, binary: Path, linger: float) -> None:
     since = _log_sizes(paths)
     env = dict(os.environ)
     # the supervisor imports this module: make it importable even from a source checkout that is not installed
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     command = [sys.executable, "-m", "runner.embedded", "serve", str(paths.root), "--linger", repr(float(linger))]
     command += ["--binary", str(binary)]
