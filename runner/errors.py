@@ -2,20 +2,26 @@
 
     RunnerError                      root of everything runner raises on purpose
     ├── ConfigError                  a worker.toml, an env value or an import path is wrong
-    │   └── ImportStringError        a "module:attr" path does not resolve (also an ImportError)
+    │   ├── ImportStringError        a "module:attr" path does not resolve (also an ImportError)
+    │   └── InvalidRedisUrl          a Redis URL cannot be parsed (also a RuntimeError)
     ├── SerializationError           a job or result could not be encoded or decoded
     │   └── DeserializationError
     │       └── UnsafePayload        decoding would run code that a payload names (pickle)
     ├── ResultNotFound               the job has no result and is not queued (also a RuntimeError)
     ├── JobExecutionFailed           a job failed before or outside its function (also a RuntimeError)
-    ├── RedisUnavailable             Redis could not be reached after every retry (also a ConnectionError)
+    ├── RedisUnavailable             Redis could not be reached after every retry (also redis-py's ConnectionError)
     │   └── AuthenticationFailed     Redis refused the username or password
     ├── PoolExhausted                every connection of a pool stayed busy for pool_timeout (a ConnectionError)
+    ├── InvalidArgument              an engine call got a value it cannot use (also a ValueError and a RuntimeError)
+    ├── NotACoroutine                a job or hook is not an ``async def`` function (also TypeError, RuntimeError)
     ├── FailedJobs                   ``Worker.run_check()`` saw failed jobs
     ├── EmbeddedServerError          the embedded server behind an ``embedded://`` URL could not start or stop
-    └── Retry                        raised by a job to ask for another try (control flow, not an error)
+    ├── Retry                        raised by a job to ask for another try (control flow, not an error)
+    └── RetryJob                     raised by a job to be put back and run again at once, as a cancelled job is
 
-Library code raises these; only the CLI turns them into ``Error: …`` lines and exit codes.
+Library code raises these; only the CLI turns them into ``Error: …`` lines and exit codes. Where arq raises a
+builtin or redis-py exception for the same mistake, runner's exception is also an instance of that class, so arq
+code's ``except`` clauses keep working.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from runner.text import plural
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class RunnerError(Exception):
@@ -45,6 +51,12 @@ class ImportStringError(ConfigError, ImportError):
     """A ``"module:attr"`` import path is malformed or does not resolve."""
 
     default_message = 'Import string must be in format "<module>:<attribute>".'
+
+
+class InvalidRedisUrl(ConfigError, RuntimeError):
+    """A Redis URL has an unknown scheme or a port or database that is not a number."""
+
+    default_message = "The Redis URL is invalid; use redis://host:port/db."
 
 
 class SerializationError(RunnerError, RuntimeError):
@@ -74,13 +86,29 @@ class ResultNotFound(RunnerError, RuntimeError):
 
 
 class JobExecutionFailed(RunnerError, RuntimeError):
-    """A job could not run: expired, unknown function, too many tries, aborted before it started."""
+    """A job could not run: expired, unknown function, too many tries, aborted before it started.
+
+    Two are equal when their arguments are, as in arq, so a failure read back from Redis compares equal to the one
+    a test expects.
+    """
 
     default_message = "The job could not be executed."
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JobExecutionFailed):
+            return self.args == other.args
+        return False
 
-class RedisUnavailable(RunnerError, ConnectionError):
-    """Redis could not be reached after every configured retry."""
+    def __hash__(self) -> int:
+        return hash((JobExecutionFailed, self.args))
+
+
+class RedisUnavailable(RunnerError, RedisConnectionError, ConnectionError):
+    """Redis could not be reached after every configured retry.
+
+    It is redis-py's ``ConnectionError`` (so ``except RedisError`` catches it, as it catches what arq re-raises) and
+    the builtin ``ConnectionError``.
+    """
 
     default_message = "Redis could not be reached; check the URL and that the server is running."
 
@@ -91,10 +119,26 @@ class AuthenticationFailed(RedisUnavailable):
     default_message = "Redis refused the credentials; check the password and the username."
 
 
-class PoolExhausted(RunnerError, ConnectionError):
-    """All ``max_connections`` connections of a pool stayed busy for ``pool_timeout`` seconds."""
+class PoolExhausted(RunnerError, RedisConnectionError, ConnectionError):
+    """All ``max_connections`` connections of a pool stayed busy for ``pool_timeout`` seconds.
+
+    Like ``RedisUnavailable`` it is redis-py's ``ConnectionError`` too, which is what redis-py (and so arq) raises
+    for a pool with no free connection.
+    """
 
     default_message = "Every connection of the pool stayed busy; raise max_connections or pool_timeout."
+
+
+class InvalidArgument(RunnerError, ValueError, RuntimeError):
+    """An engine call got a value it cannot use; arq raises RuntimeError or ValueError for these."""
+
+    default_message = "An argument is invalid."
+
+
+class NotACoroutine(RunnerError, TypeError, RuntimeError):
+    """A job, cron job or hook is not an ``async def`` function; arq raises RuntimeError for this."""
+
+    default_message = "Jobs must be defined with `async def`."
 
 
 class EmbeddedServerError(RunnerError):
@@ -109,7 +153,16 @@ class FailedJobs(RunnerError, RuntimeError):
     def __init__(self, count: int, job_results: list[Any]) -> None:
         self.count = count
         self.job_results = job_results
-        super().__init__(f"{plural(count, 'job')} failed.")
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        # arq's text: the one failure's exception, or each failure's on its own line
+        if self.count == 1 and self.job_results:
+            return f"1 job failed {self.job_results[0].result!r}"
+        return f"{self.count} jobs failed:\n" + "\n".join(repr(r.result) for r in self.job_results)
+
+    def __repr__(self) -> str:
+        return f"<{self}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.count, self.job_results)
@@ -122,14 +175,26 @@ class Retry(RunnerError, RuntimeError):
     """
 
     def __init__(self, defer: float | int | timedelta | None = None) -> None:
+        # like arq's, it keeps the arguments it was called with and its text is its repr
         if isinstance(defer, timedelta):
             defer = defer.total_seconds()
         self.defer_score: int | None = None if defer is None else int(round(defer * 1000))
-        super().__init__(f"retry requested{'' if defer is None else f' in {defer:g}s'}.")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # stored in results when retry_jobs is off: rebuild from the delay, not the message
+        # stored in results when retry_jobs is off: rebuild from the delay
         return type(self), (None if self.defer_score is None else self.defer_score / 1000,)
 
     def __repr__(self) -> str:
         return f"<Retry defer {(self.defer_score or 0) / 1000:.2f}s>"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
+class RetryJob(RunnerError, RuntimeError):
+    """Raise inside a job to put it back in the queue at its old score and run it again, as a job cancelled by a
+    stop is (arq's ``RetryJob``). The try counts against ``max_tries``; with ``retry_jobs=False`` the job fails."""
+
+    def __init__(self, *args: Any) -> None:
+        # arq's RetryJob() carries no message, and a job that fails with it (retry_jobs off) stores it as raised
+        Exception.__init__(self, *args)

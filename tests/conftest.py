@@ -48,8 +48,12 @@ async def pool(redis_url: str) -> AsyncIterator[RunnerRedis]:
 
 
 @pytest.fixture
-def make_worker(redis_url: str) -> Callable[..., Worker]:
-    """Build a burst worker on the test server; keyword arguments override the defaults."""
+async def make_worker(redis_url: str) -> AsyncIterator[Callable[..., Worker]]:
+    """Build a burst worker on the test server; keyword arguments override the defaults.
+
+    Each worker is closed at teardown (``async_run`` leaves that to its caller, as arq's does).
+    """
+    made: list[Worker] = []
 
     def make(functions: Sequence[Any], **kwargs: Any) -> Worker:
         options: dict[str, Any] = {
@@ -59,6 +63,10 @@ def make_worker(redis_url: str) -> Callable[..., Worker]:
             "poll_delay": 0.05,
         }
         options.update(kwargs)
-        return Worker(functions, **options)
+        worker = Worker(functions, **options)
+        made.append(worker)
+        return worker
 
-    return make
+    yield make
+    for worker in made:
+        await worker.close()

@@ -5,12 +5,16 @@ Each command module defines one click command (or group); ``COMMANDS`` below nam
 imported only when that command runs. tests/cli/test_help.py checks each line against the command's docstring.
 Library code raises ``RunnerError``; only this layer turns errors into ``Error: …`` lines and exit codes
 (1 failure, 2 usage, 3 could not start).
+
+arq's ``arq.cli`` names are here too (``watch_reload`` and the help texts, imported when first used), for code that
+imports them; ``cli`` is runner's command group, where arq's ``cli`` was its one command (``arq SETTINGS`` is
+``runner start SETTINGS``).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import click
 
@@ -24,7 +28,9 @@ class Entry(NamedTuple):
 
 
 COMMANDS: dict[str, Entry] = {
-    "start": Entry("start", "start", "Validate a worker.toml, then run a worker for each of its queues."),
+    "start": Entry(
+        "start", "start", "Run a worker for each queue of a worker.toml (validated first), or an arq WorkerSettings."
+    ),
     "validate": Entry("validate", "validate", "Check a worker.toml: report every problem, exit 1 if any."),
     "config": Entry("config_cmd", "config", "Print the effective configuration as TOML, secrets masked."),
     "init": Entry("init", "init", "Write a starter worker.toml and tasks module into PATH."),
@@ -75,3 +81,18 @@ def cli() -> None:
 
 def main() -> None:
     cli(prog_name="runner")
+
+
+# arq.cli's names, from runner.cli.arq_compat when first used (the runner command does not need them)
+ARQ_NAMES = ("burst_help", "health_check_help", "watch_help", "verbose_help", "logdict_help", "watch_reload")
+
+
+def __getattr__(name: str) -> Any:
+    if name in ARQ_NAMES:
+        value = getattr(importlib.import_module("runner.cli.arq_compat"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'runner.cli' has no attribute {name!r}")
+
+
+__all__ = ["cli", "main", *ARQ_NAMES]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import click
 
-from runner.cli.exits import EXIT_FAILURE, EXIT_OK
+from runner.cli.arq_compat import is_settings_path, load_settings_class
+from runner.cli.exits import EXIT_FAILURE, EXIT_OK, EXIT_START, handled
 from runner.cli.loading import config_argument
 from runner.cli.ops import open_ops, verbose_option
 from runner.engine.client import RunnerRedis
+from runner.engine.connection import RedisSettings, create_pool
 from runner.engine.health import own_record_ttl_s
 from runner.engine.inspection import WorkerHealth, arq_health, worker_health
+from runner.engine.keys import ARQ_LAYOUT, default_queue_name
+from runner.engine.launch import get_kwargs
 from runner.text import plural
 
 
@@ -25,7 +30,11 @@ def check(config_file: Path, queue_name: str | None, verbose: bool) -> None:
     A runner worker is live while its own health record exists: it renews it every half lease (at most every
     health_check_interval), and a worker that died drops out a little over a lease later. A queue served only
     by arq workers is judged by arq's shared key, written every health_check_interval.
+    Given an arq settings class (app.worker.WorkerSettings) instead of a worker.toml, it is arq's `arq --check`:
+    exit 0 when the class's queue has a health record.
     """
+    if is_settings_path(str(config_file)):
+        raise SystemExit(_check_settings_class(str(config_file), verbose))
     ops = open_ops(config_file, verbose)
     queues = ops.check_queue(queue_name)
 
@@ -52,3 +61,25 @@ def check(config_file: Path, queue_name: str | None, verbose: bool) -> None:
             healthy = False
             click.echo(f"queue {queue}: no worker reported within {within:g}s")
     raise SystemExit(EXIT_OK if healthy else EXIT_FAILURE)
+
+
+def _check_settings_class(target: str, verbose: bool) -> int:
+    with handled(EXIT_START, verbose):
+        found = get_kwargs(load_settings_class(target))
+        settings = found.get("redis_settings") or RedisSettings()
+        queue = found.get("queue_name") or default_queue_name
+        key = found.get("health_check_key") or ARQ_LAYOUT.health_check(queue)
+
+        async def read() -> bytes | None:
+            pool = await create_pool(settings)
+            try:
+                return cast(bytes | None, await pool.get(key))
+            finally:
+                await pool.aclose()
+
+        line = asyncio.run(read())
+    if line is None:
+        click.echo(f"queue {queue}: no health record at {key}")
+        return EXIT_FAILURE
+    click.echo(f"queue {queue}: {line.decode()}")
+    return EXIT_OK

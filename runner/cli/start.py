@@ -1,5 +1,7 @@
 """``runner start``: validate a worker.toml, then run one worker per queue in this process.
 
+``runner start app.worker.WorkerSettings`` runs an arq settings class instead (:mod:`runner.cli.arq_compat`).
+
 With ``--processes N`` or ``--watch DIR`` this process becomes a supervisor (:mod:`runner.cli.supervisor`) that
 runs the workers in child processes.  Exit codes: 0 clean stop, 1 a worker failed, 2 usage, 3 could not start.
 """
@@ -8,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from runner import __version__
+from runner.cli.arq_compat import is_settings_path, load_settings_class
 from runner.cli.exits import EXIT_BROKEN, EXIT_FAILURE, EXIT_OK, EXIT_START, EXIT_USAGE, fail, handled
 from runner.cli.loading import config_argument, load
 from runner.cli.logs import json_line, set_level, setup_logging
@@ -23,8 +28,9 @@ from runner.cli.recycle import Recycler
 from runner.config import LoadedConfig, ProblemList, build_redis_settings, build_workers, check
 from runner.config.checks import crons_of_queue, served_functions
 from runner.config.types import LOG_LEVELS
-from runner.engine.connection import create_pool
+from runner.engine.connection import RedisSettings, create_pool
 from runner.engine.executors import ProcessStartError
+from runner.engine.launch import create_worker
 from runner.engine.worker import Worker
 from runner.errors import RunnerError
 
@@ -82,7 +88,11 @@ def start(
     supervisor_fd: int | None,
     worker_processes: int,
 ) -> None:
-    """Validate a worker.toml, then run a worker for each of its queues."""
+    """Run a worker for each queue of a worker.toml (validated first), or an arq WorkerSettings.
+
+    WORKER_TOML may also be an arq settings class, as in `runner start app.worker.WorkerSettings`: it runs as arq
+    runs it.
+    """
     setup_logging(verbose, log_format, log_level)
     if metrics_port is not None:
         from runner import metrics
@@ -92,6 +102,24 @@ def start(
         if processes > 1:
             fail("--metrics-port serves one process; run one `runner start --queue …` per port instead", EXIT_USAGE)
     flags: dict[str, Any] = {} if burst is None else {"burst": burst}
+    metrics_at = None if metrics_port is None else (metrics_host, metrics_port)
+    if is_settings_path(str(config_file)):
+        worker, describe = _arq_settings_worker(
+            str(config_file), flags, queue_name, verbose, EXIT_BROKEN if supervised else EXIT_START
+        )
+        if supervisor_fd is None and (processes > 1 or watch is not None):
+            from runner.cli.supervisor import ProcessSupervisor, child_command
+
+            command = child_command(
+                config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format, processes=processes
+            )
+            if log_level is not None:
+                command += ["--log-level", log_level]
+            raise SystemExit(ProcessSupervisor(command, processes, watch=watch).run())
+        code = asyncio.run(
+            run_workers([worker], worker.redis_settings, describe, verbose=verbose, metrics=metrics_at)
+        )
+        raise SystemExit(code)
     loaded = _load_checked(config_file, flags, verbose, EXIT_BROKEN if supervised else EXIT_START)
     if log_level is None and not verbose:
         set_level(loaded.settings.log_level)  # the flags were read first, so that loading logs in this format
@@ -123,11 +151,36 @@ def start(
             worker_processes=worker_processes,
             job_budget=recycler.budget if recycler.active else None,
         )
-    metrics_at = None if metrics_port is None else (metrics_host, metrics_port)
+    redis_settings = build_redis_settings(loaded.settings.redis, loaded.directory)
+    describe = functools.partial(banner, loaded, workers, log_format=log_format)
     code = asyncio.run(
-        run_workers(loaded, workers, verbose=verbose, metrics=metrics_at, recycler=recycler, log_format=log_format)
+        run_workers(workers, redis_settings, describe, verbose=verbose, metrics=metrics_at, recycler=recycler)
     )
     raise SystemExit(code)
+
+
+def _arq_settings_worker(
+    target: str, flags: dict[str, Any], queue_name: str | None, verbose: bool, code: int
+) -> tuple[Worker, Callable[[str], str]]:
+    """The worker an arq settings class describes, and its banner (``runner start app.worker.WorkerSettings``)."""
+    with handled(code, verbose):
+        settings = load_settings_class(target)
+        # runner start handles the signals itself, for every worker it runs
+        worker = create_worker(settings, **flags, handle_signals=False)
+    if queue_name is not None and queue_name != worker.queue_name:
+        fail(f'queue "{queue_name}" is not served by {target}; it serves {worker.queue_name}', EXIT_USAGE)
+
+    def describe(server: str) -> str:
+        cron_names = {job.name for job in worker.cron_jobs}
+        functions = ", ".join(name for name in worker.functions if name not in cron_names)
+        crons = ", ".join(f"{job.name} ({job.describe()})" for job in worker.cron_jobs) or "none"
+        return (
+            f"runner {__version__}: {target} (arq settings), Redis {worker.redis_settings.describe()} ({server})\n"
+            f"  queue {worker.queue_name}: functions {functions or 'none'}; cron jobs {crons}; "
+            f"max_jobs {worker.max_jobs}{', burst' if worker.burst else ''}"
+        )
+
+    return worker, describe
 
 
 def _load_checked(config_file: Path, flags: dict[str, Any], verbose: bool, code: int) -> LoadedConfig:
@@ -178,13 +231,12 @@ def _schedule_text(entry: Any) -> str:
     return " ".join(f"{name}={getattr(entry, name)}" for name in fields if getattr(entry, name) is not None)
 
 
-async def reach_redis(loaded: LoadedConfig) -> str:
+async def reach_redis(settings: RedisSettings) -> str:
     """Connect once and describe the server (``valkey 8.1.1``), so the banner says what was reached.
 
     Raises:
         RunnerError: the server could not be reached.
     """
-    settings = build_redis_settings(loaded.settings.redis, loaded.directory)
     try:
         pool = await create_pool(settings)
     except RunnerError:
@@ -201,30 +253,31 @@ async def reach_redis(loaded: LoadedConfig) -> str:
 
 
 async def run_workers(
-    loaded: LoadedConfig,
     workers: list[Worker],
+    redis_settings: RedisSettings,
+    describe: Callable[[str], str],
     *,
     verbose: bool = False,
     metrics: tuple[str, int] | None = None,
     recycler: Recycler | None = None,
-    log_format: str = "text",
 ) -> int:
     """Run every worker until stopped; SIGINT/SIGTERM ask each to stop, a second signal stops at once.
 
-    ``metrics`` is the ``(host, port)`` to serve Prometheus metrics on, if any.
+    ``describe`` turns the server's name (``valkey 8.1.1``) into the banner printed first; ``metrics`` is the
+    ``(host, port)`` to serve Prometheus metrics on, if any.
 
     Returns:
         The exit code: 0 after a clean stop (or a retirement, see runner/cli/recycle.py), 1 when a worker failed,
         3 when Redis could not be reached or job processes could not start.
     """
     try:
-        server = await reach_redis(loaded)
+        server = await reach_redis(redis_settings)
     except RunnerError as exc:
         if verbose:
             logger.exception("could not reach Redis")
         click.echo(f"Error: {exc}", err=True)
         return EXIT_START
-    click.echo(banner(loaded, workers, server, log_format))
+    click.echo(describe(server))
     exporter = None
     if metrics is not None and workers:
         from runner.metrics import MetricsExporter
@@ -271,7 +324,7 @@ async def run_workers(
 
 async def _run_all(workers: list[Worker], verbose: bool) -> int:
     """Run the workers to their end; one that fails asks the others to stop. The exit code."""
-    tasks = {asyncio.create_task(worker.async_run(), name=worker.queue_name): worker for worker in workers}
+    tasks = {asyncio.create_task(_run_and_close(worker), name=worker.queue_name): worker for worker in workers}
     code = EXIT_OK
     pending = set(tasks)
     while pending:
@@ -289,3 +342,10 @@ async def _run_all(workers: list[Worker], verbose: bool) -> int:
             for other in pending:
                 tasks[other].request_stop()
     return code
+
+
+async def _run_and_close(worker: Worker) -> None:
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()  # as arq's async_run, runner's leaves close() to its caller

@@ -86,7 +86,7 @@ class _Retiring:
     notices: int | None
 
 
-def _py_mtimes(directory: Path) -> dict[Path, float]:
+def py_mtimes(directory: Path) -> dict[Path, float]:
     found: dict[Path, float] = {}
     for path in directory.rglob("*.py"):
         try:
@@ -217,7 +217,7 @@ class ProcessSupervisor:
     def _loop(self) -> int:
         for slot in self.slots:
             self._spawn(slot)
-        mtimes = _py_mtimes(self.watch) if self.watch else {}
+        mtimes = py_mtimes(self.watch) if self.watch else {}
         next_watch = time.monotonic() + WATCH_INTERVAL
         while True:
             if self.signals:
@@ -237,7 +237,7 @@ class ProcessSupervisor:
                 return EXIT_OK
             if self.watch is not None and now >= next_watch:
                 next_watch = now + WATCH_INTERVAL
-                current = _py_mtimes(self.watch)
+                current = py_mtimes(self.watch)
                 if current != mtimes:
                     changed = sorted(
                         str(p)

@@ -22,6 +22,7 @@ import tomli_w
 
 from runner.config.models import DEFAULT_QUEUE, WorkerSettings
 from runner.engine.cron_schedule import WEEKDAY_NAMES
+from runner.engine.functions import default_name
 from runner.engine.utils import import_string
 from runner.errors import ConfigError
 
@@ -297,8 +298,9 @@ class _Translator:
             name = getattr(entry, "name", None) or getattr(coroutine, "__qualname__", None) or repr(entry)
             path: str | None
             if isinstance(entry, str):
-                coroutine, path = None, entry
-                name = entry.rpartition(":")[2]
+                # arq's "pkg.mod.fn" names the function by the whole path; worker.toml paths are "pkg.mod:fn"
+                coroutine, name = None, default_name(entry)
+                path = entry if ":" in entry else ":".join(entry.strip().rsplit(".", 1))
             else:
                 path = import_path_of(coroutine)
             if path is None:

@@ -1,7 +1,8 @@
 """The asyncio engine: arq's API and wire format, on redis-py's asyncio client.
 
 It imports nothing from ``runner.config`` or ``runner.cli``: it is usable on its own, and moving from arq is an
-import change (``from arq import create_pool`` → ``from runner import create_pool``).
+import change (``from arq import create_pool`` → ``from runner import create_pool``; ``arq.worker`` →
+``runner.worker`` and so on for each of arq's modules).
 
 The names below are imported when first used, so ``import runner.engine.keys`` (or the ``runner`` command, which
 only needs a few modules) does not pay for redis-py and the worker.
@@ -14,25 +15,27 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from runner.engine.logs import install_arq_twins
+
 if TYPE_CHECKING:
     from runner.engine.client import ArqRedis as ArqRedis, JobSpec as JobSpec, RunnerRedis as RunnerRedis
     from runner.engine.connection import RedisSettings as RedisSettings, create_pool as create_pool
     from runner.engine.cron import CronJob as CronJob, cron as cron
     from runner.engine.functions import Function as Function, func as func
     from runner.engine.job import Job as Job, JobDef as JobDef, JobResult as JobResult, JobStatus as JobStatus
+    from runner.engine.launch import check_health as check_health, create_worker as create_worker
+    from runner.engine.launch import run_worker as run_worker
     from runner.engine.serializers import get_serializer as get_serializer
-    from runner.engine.worker import (
-        Worker as Worker,
-        async_check_health as async_check_health,
-        check_health as check_health,
-    )
+    from runner.engine.worker import Worker as Worker, async_check_health as async_check_health
     from runner.errors import (
         FailedJobs as FailedJobs,
         JobExecutionFailed as JobExecutionFailed,
         ResultNotFound as ResultNotFound,
         Retry as Retry,
+        RetryJob as RetryJob,
         SerializationError as SerializationError,
     )
+    from runner.version import VERSION as VERSION
 
 # public name -> the module that defines it (tests/test_architecture.py checks this against the imports above)
 EXPORTS: dict[str, str] = {
@@ -49,15 +52,19 @@ EXPORTS: dict[str, str] = {
     "JobDef": "runner.engine.job",
     "JobResult": "runner.engine.job",
     "JobStatus": "runner.engine.job",
+    "check_health": "runner.engine.launch",
+    "create_worker": "runner.engine.launch",
+    "run_worker": "runner.engine.launch",
     "get_serializer": "runner.engine.serializers",
     "Worker": "runner.engine.worker",
     "async_check_health": "runner.engine.worker",
-    "check_health": "runner.engine.worker",
     "FailedJobs": "runner.errors",
     "JobExecutionFailed": "runner.errors",
     "ResultNotFound": "runner.errors",
     "Retry": "runner.errors",
+    "RetryJob": "runner.errors",
     "SerializationError": "runner.errors",
+    "VERSION": "runner.version",
 }
 
 # written out, so that tools that read the source (mkdocstrings, a star import for type checkers) see the
@@ -76,15 +83,19 @@ __all__ = [
     "RedisSettings",
     "ResultNotFound",
     "Retry",
+    "RetryJob",
     "RunnerRedis",
     "SerializationError",
+    "VERSION",
     "Worker",
     "async_check_health",
     "check_health",
     "create_pool",
+    "create_worker",
     "cron",
     "func",
     "get_serializer",
+    "run_worker",
 ]
 
 
@@ -98,6 +109,9 @@ class _Package(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Package
+
+# logging set up on arq's logger names applies to the engine's loggers from here on (logs.py imports only logging)
+install_arq_twins()
 
 
 def __getattr__(name: str) -> Any:

@@ -13,8 +13,9 @@ from runner.engine import scripts
 from runner.engine.job import Job, JobDef, JobResult, deserialize_job, deserialize_result, serialize_job
 from runner.engine.pool import JobsRedis
 from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_ms, to_seconds, to_unix_ms
+from runner.errors import InvalidArgument
 
-logger = logging.getLogger("runner.client")
+logger = logging.getLogger("runner.connections")
 
 
 @dataclass
@@ -78,7 +79,8 @@ class RunnerRedis(JobsRedis):
             by redis-py; it still returns the ``Job`` its first attempt wrote, never None.
 
         Raises:
-            ValueError: both ``_defer_until`` and ``_defer_by`` were given, or ``_expires`` is negative.
+            InvalidArgument: both ``_defer_until`` and ``_defer_by`` were given (a ValueError and, as in arq, a
+                RuntimeError), or ``_expires`` is negative.
             SerializationError: the arguments cannot be serialized; nothing was written.
         """
         spec = JobSpec(
@@ -125,11 +127,11 @@ class RunnerRedis(JobsRedis):
 
     def _job_args(self, spec: JobSpec, now: int) -> list[Any]:
         if spec.defer_until is not None and spec.defer_by is not None:
-            raise ValueError("use either _defer_until or _defer_by, not both")
+            raise InvalidArgument("use either 'defer_until' or 'defer_by' or neither, not both")
         expires = to_ms(spec.expires)
         if expires is not None and expires < 0:
             # a negative lifetime would store a payload that vanishes at once while the job still shows "queued"
-            raise ValueError(f"_expires must be a positive duration (got {to_seconds(spec.expires):g}s)")
+            raise InvalidArgument(f"_expires must be a positive duration (got {to_seconds(spec.expires):g}s)")
         job_id = spec.job_id or uuid4().hex
         if spec.defer_until is not None:
             score = to_unix_ms(spec.defer_until)
@@ -178,7 +180,12 @@ class RunnerRedis(JobsRedis):
             return []
         payloads = cast(list[bytes | None], await self.mget(result_keys))
         reader = self.reading_deserializer()
-        results = [deserialize_result(p, deserializer=reader) for p in payloads if p]
+        results = []
+        for key, payload in zip(result_keys, payloads, strict=True):
+            if payload:  # expired between the scan and the read
+                result = deserialize_result(payload, deserializer=reader)
+                result.job_id = key.decode()[len(prefix) :]  # as arq: the key names the job
+                results.append(result)
         return sorted(results, key=lambda r: r.enqueue_time)
 
 

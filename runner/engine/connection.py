@@ -1,4 +1,4 @@
-"""Connecting to Redis: ``RedisSettings`` (arq's fields) and ``create_pool``."""
+"""Connecting to Redis: ``RedisSettings`` (arq's fields), ``create_pool`` and ``log_redis_info``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import copy
 import logging
 import ssl as ssl_module
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from typing import Any, cast
 
+from redis.asyncio import Redis
 from redis.asyncio.connection import (
     AbstractConnection,
     BlockingConnectionPool,
@@ -28,25 +29,28 @@ from runner.engine.keys import ARQ_LAYOUT, KeyLayout, default_queue_name, expire
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.urls import RedisUrlError, parse_redis_url
 from runner.engine.utils import mask_url
-from runner.errors import AuthenticationFailed, ConfigError, PoolExhausted, RedisUnavailable
+from runner.errors import AuthenticationFailed, InvalidRedisUrl, PoolExhausted, RedisUnavailable
 
-logger = logging.getLogger("runner.connection")
+logger = logging.getLogger("runner.connections")
 
 DEFAULT_MAX_CONNECTIONS = 100  # redis-py's own default, kept
 
 
 @dataclass
 class RedisSettings:
-    """Where and how to reach Redis; the field names and defaults are arq's.
+    """Where and how to reach Redis; the fields, their order and their defaults are arq's (but see TLS below).
 
-    ``host`` may be a list of ``(host, port)`` pairs of sentinels when ``sentinel`` is true.
-    ``embedded_dir`` names the data directory of an embedded server (``embedded://DIR`` URLs).
-    ``socket_timeout`` (runner-only) bounds every reply, so a server that stops answering gives an error instead
-    of a hang; a worker keeps its blocking waits shorter than it. None waits for ever.
-    ``max_connections`` caps the pool's connections (default 100); a call that finds them all busy waits up to
-    ``pool_timeout`` seconds (runner-only; None waits for ever) for one to come free, then fails with
-    ``PoolExhausted``. TLS checks the server's certificate and host name by default; ``ssl_check_hostname=False``
-    turns the host name check off (arq's default), ``ssl_cert_reqs="none"`` both.
+    ``host`` may be a list of ``(host, port)`` pairs of sentinels when ``sentinel`` is true. ``retry`` (a redis-py
+    ``Retry``) and ``retry_on_error`` (exception classes) go to redis-py as given; without ``retry`` a short
+    backoff rides over a dropped connection (but never retries refused credentials). ``max_connections`` caps the
+    pool's connections (default 100). TLS checks the server's certificate and host name by default;
+    ``ssl_check_hostname=False`` turns the host name check off (arq's default), ``ssl_cert_reqs="none"`` both.
+
+    The runner-only fields are keyword-only, after arq's: ``socket_timeout`` bounds every reply, so a server that
+    stops answering gives an error instead of a hang (a worker keeps its blocking waits shorter; None waits for
+    ever); a call that finds every connection busy waits up to ``pool_timeout`` seconds (None: for ever) for one to
+    come free, then fails with ``PoolExhausted``; ``embedded_dir`` names the data directory of an embedded server
+    (``embedded://DIR`` URLs).
     """
 
     host: str | list[tuple[str, int]] = "localhost"
@@ -63,14 +67,17 @@ class RedisSettings:
     ssl_ca_data: str | None = None
     ssl_check_hostname: bool = True
     conn_timeout: float = 1
-    socket_timeout: float | None = 5
     conn_retries: int = 5
     conn_retry_delay: float = 1
     max_connections: int | None = None
-    pool_timeout: float | None = 10
     sentinel: bool = False
     sentinel_master: str = "mymaster"
     retry_on_timeout: bool = False
+    retry_on_error: list[type[Exception]] | None = None
+    retry: RedisRetry | None = None
+    _: KW_ONLY
+    socket_timeout: float | None = 5
+    pool_timeout: float | None = 10
     embedded_dir: str | None = None
 
     @classmethod
@@ -79,13 +86,14 @@ class RedisSettings:
         ``unix:///path/to/socket[?db=N]`` or ``embedded://DIR``.
 
         Raises:
-            ConfigError: the scheme is not one of these, the port or database is not a number, or the password
-                holds a character that must be URL-encoded.
+            InvalidRedisUrl: the scheme is not one of these, the port or database is not a number, or the password
+                holds a character that must be URL-encoded (a ``ConfigError``, and a ``RuntimeError`` as arq
+                raises).
         """
         try:
             kwargs = parse_redis_url(dsn)
         except RedisUrlError as exc:
-            raise ConfigError(f'Redis URL "{mask_url(dsn)}" {exc}.') from None
+            raise InvalidRedisUrl(f'Redis URL "{mask_url(dsn)}" {exc}.') from None
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -224,10 +232,12 @@ def _connection_kwargs(settings: RedisSettings) -> dict[str, Any]:
         "decode_responses": False,
         # a quick retry rides over a dropped connection; longer outages are the caller's to wait out, so that
         # create_pool's own retries and the worker's outage handling stay in charge of the pace
-        "retry": _Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, trouble=_Trouble()),
+        "retry": settings.retry or _Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, trouble=_Trouble()),
     }
     if settings.retry_on_timeout:  # redis-py 6+ retries timeouts by default and warns about the flag
         kwargs["retry_on_timeout"] = True
+    if settings.retry_on_error:
+        kwargs["retry_on_error"] = list(settings.retry_on_error)
     if settings.unix_socket_path:
         kwargs.update(path=settings.unix_socket_path, connection_class=UnixDomainSocketConnection)
         return kwargs
@@ -409,3 +419,17 @@ def blocking_client(pool: RunnerRedis, settings: RedisSettings | None = None) ->
         kwargs["ssl"] = True
         kwargs.update({key: source[key] for key in _SSL_KWARGS if key in source})
     return redis.Redis(retry=retry, decode_responses=False, **kwargs)
+
+
+async def log_redis_info(redis: Redis, log_func: Callable[[str], Any]) -> None:
+    """Report the server's version, memory use, client count and key count through ``log_func`` (arq's line)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.info(section="Server")
+        pipe.info(section="Memory")
+        pipe.info(section="Clients")
+        pipe.dbsize()
+        server, memory, clients, key_count = await pipe.execute()
+    log_func(
+        f"redis_version={server.get('redis_version', '?')} mem_usage={memory.get('used_memory_human', '?')} "
+        f"clients_connected={clients.get('connected_clients', '?')} db_keys={key_count}"
+    )

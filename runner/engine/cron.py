@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,15 +24,17 @@ from redis.exceptions import RedisError
 from runner.engine import scripts
 from runner.engine.cron_schedule import FieldValue, Schedule
 from runner.engine.executors import ExecutorKind
-from runner.engine.functions import func
+from runner.engine.functions import default_name, func
 from runner.engine.utils import SecondsTimedelta, ms_to_datetime, to_seconds, to_unix_ms
 from runner.errors import ConfigError, RedisUnavailable
 
 __all__ = [
     "CronJob",
     "CronScheduler",
+    "Options",
     "Schedule",
     "cron",
+    "next_cron",
     "resolve_tz",
 ]
 
@@ -61,14 +63,21 @@ def resolve_tz(value: str | tzinfo | None, what: str = "tz") -> tzinfo | None:
 class CronJob:
     """A job the scheduler enqueues on a schedule; build it with :func:`cron`.
 
-    The Worker registers it in its functions table under ``name`` (it has the attributes of ``Function``)
-    and runs a :class:`CronScheduler` for all of them.
+    Its first sixteen fields are arq's ``CronJob``'s, in arq's order (the raw ``month`` … ``microsecond`` values
+    as given, None for a crontab schedule). ``next_run`` holds the next occurrence once ``calculate_next`` has
+    been called; runner's scheduler keeps its own and never reads it. The Worker registers the job in its
+    functions table under ``name`` (it has the attributes of ``Function``).
     """
 
     name: str
     coroutine: Callable[..., Awaitable[Any]]
-    schedule: Schedule
-    tz: tzinfo | None = None
+    month: FieldValue = None
+    day: FieldValue = None
+    weekday: FieldValue = None
+    hour: FieldValue = None
+    minute: FieldValue = None
+    second: FieldValue = 0
+    microsecond: int = 123_456
     run_at_startup: bool = False
     unique: bool = True
     job_id: str | None = None
@@ -76,21 +85,88 @@ class CronJob:
     keep_result_s: float | None = 0.0
     keep_result_forever: bool | None = False
     max_tries: int | None = 1
+    next_run: datetime | None = None
+    _: KW_ONLY
+    # built from the fields above when not given (cron() always gives it)
+    schedule: Schedule = None  # type: ignore[assignment]
+    tz: tzinfo | None = None
     catch_up: bool = False
     executor: ExecutorKind = "async"
     path: str | None = None  # what a job subprocess imports, for executor "process"
+
+    def __post_init__(self) -> None:
+        if self.schedule is None:
+            self.schedule = Schedule.from_fields(
+                month=self.month,
+                day=self.day,
+                weekday=self.weekday,
+                hour=self.hour,
+                minute=self.minute,
+                second=self.second,
+                microsecond=self.microsecond,
+                label=f'cron job "{self.name}"',
+            )
 
     def zone(self, default_tz: tzinfo | None = None) -> tzinfo:
         """The zone this job's schedule is read in: its own, else the worker's, else UTC."""
         return self.tz or default_tz or UTC
 
-    def next_run(self, after: datetime, default_tz: tzinfo | None = None) -> datetime:
+    def next_after(self, after: datetime, default_tz: tzinfo | None = None) -> datetime:
         """The first run strictly after ``after`` (aware), in this job's zone (see ``Schedule.next_run``)."""
         return self.schedule.next_run(after, self.zone(default_tz))
+
+    def calculate_next(self, prev_run: datetime) -> None:
+        """Set ``next_run`` to the first run after ``prev_run``, on ``prev_run``'s wall clock, as arq does."""
+        self.next_run = next_wall_run(self.schedule, prev_run)
 
     def describe(self) -> str:
         """The schedule for messages and tables: the crontab string or the arq-style fields."""
         return self.schedule.describe()
+
+
+@dataclass
+class Options:
+    """arq's bundle of the calendar fields of a cron schedule (``arq.cron.Options``)."""
+
+    month: FieldValue
+    day: FieldValue
+    weekday: FieldValue
+    hour: FieldValue
+    minute: FieldValue
+    second: FieldValue
+    microsecond: int
+
+
+def next_cron(
+    previous_dt: datetime,
+    *,
+    month: FieldValue = None,
+    day: FieldValue = None,
+    weekday: FieldValue = None,
+    hour: FieldValue = None,
+    minute: FieldValue = None,
+    second: FieldValue = 0,
+    microsecond: int = 123_456,
+) -> datetime:
+    """The first time at least a second after ``previous_dt`` that matches the fields (arq's ``next_cron``).
+
+    It works on ``previous_dt``'s wall clock and keeps its tzinfo (naive stays naive); the result's microsecond is
+    ``microsecond``. Unlike arq, an impossible schedule (``day=31, month=2``) raises instead of looping for ever.
+
+    Raises:
+        ConfigError: a field is out of range or the fields can never match.
+    """
+    schedule = Schedule.from_fields(
+        month=month, day=day, weekday=weekday, hour=hour, minute=minute, second=second, microsecond=microsecond
+    )
+    return next_wall_run(schedule, previous_dt)
+
+
+def next_wall_run(schedule: Schedule, previous_dt: datetime) -> datetime:
+    """arq's stepping: from the whole second one second after ``previous_dt``, on its wall clock."""
+    start = (previous_dt + timedelta(seconds=1)).replace(microsecond=0)
+    wall = schedule.next_wall_time(start.replace(tzinfo=None))
+    return wall.replace(tzinfo=previous_dt.tzinfo)
 
 
 def cron(
@@ -145,7 +221,7 @@ def cron(
         TypeError: the object is not a function the executor can run.
     """
     if isinstance(coroutine, str):
-        name = name or "cron:" + coroutine.rpartition(":")[2]
+        name = name or "cron:" + default_name(coroutine)
     target = func(coroutine, executor=executor)  # the same rules as any job function
     function = target.coroutine
     name = name or "cron:" + getattr(function, "__qualname__", type(function).__name__)
@@ -182,10 +258,11 @@ def cron(
     if max_tries < 1:
         raise ConfigError(f"{label}: max_tries must be at least 1 (got {max_tries})")
     return CronJob(
-        name=name,
-        coroutine=function,
-        schedule=parsed,
-        tz=resolve_tz(tz, f"{label}: tz"),
+        name,
+        function,
+        *((None,) * 5 if schedule is not None else (month, day, weekday, hour, minute)),
+        second=None if schedule is not None else second,
+        microsecond=0 if schedule is not None else microsecond,
         run_at_startup=run_at_startup,
         unique=unique,
         job_id=job_id,
@@ -193,6 +270,8 @@ def cron(
         keep_result_s=to_seconds(keep_result),
         keep_result_forever=keep_result_forever,
         max_tries=max_tries,
+        schedule=parsed,
+        tz=resolve_tz(tz, f"{label}: tz"),
         catch_up=catch_up,
         executor=target.executor,
         path=target.path,
@@ -231,20 +310,30 @@ class CronScheduler:
         self.default_tz = resolve_tz(default_tz, "timezone")
         self.lead = timedelta(seconds=lead)
         self.max_late = timedelta(seconds=max_late)
-        self._next: dict[str, datetime] = {}
+        # each job's next occurrence, by its place in cron_jobs: two jobs may share a name (one coroutine, two
+        # schedules), as in arq
+        self._next: dict[int, datetime] = {}
         self._record_last: Any = None
 
     @staticmethod
     def now() -> datetime:
         return datetime.now(UTC)
 
-    async def run(self) -> None:
-        """Schedule forever (until cancelled)."""
+    async def start(self) -> None:
+        """Plan each job's first occurrence and do the startup enqueues (run_at_startup, catch_up).
+
+        The worker awaits this before it takes its first job, so a burst worker sees its startup jobs.
+        """
         now = self.now()
-        for job in self.cron_jobs:
+        for index, job in enumerate(self.cron_jobs):
             # kept in UTC: aware datetimes sharing a zone compare by wall time, ignoring fold
-            self._next[job.name] = job.next_run(now, self.default_tz).astimezone(UTC)
+            self._next[index] = job.next_after(now, self.default_tz).astimezone(UTC)
         await self.startup(now)
+
+    async def run(self) -> None:
+        """Schedule forever (until cancelled); starts first unless ``start()`` was awaited already."""
+        if not self._next:
+            await self.start()
         while True:
             failures = await self.tick(self.now())
             # after a failed enqueue the occurrence is due already: back off instead of spinning on a dead server
@@ -267,12 +356,12 @@ class CronScheduler:
     async def tick(self, now: datetime) -> int:
         """Enqueue every occurrence due within ``lead`` of ``now``; returns how many enqueues failed."""
         failures = 0
-        for job in self.cron_jobs:
-            occurrence = self._next[job.name]
+        for place, job in enumerate(self.cron_jobs):
+            occurrence = self._next[place]
             due: list[datetime] = []
             while occurrence <= now + self.lead:
                 due.append(occurrence)
-                occurrence = job.next_run(occurrence, self.default_tz).astimezone(UTC)
+                occurrence = job.next_after(occurrence, self.default_tz).astimezone(UTC)
             if not due:
                 continue
             on_time = [o for o in due if o >= now - self.max_late] or [due[-1]]
@@ -293,7 +382,7 @@ class CronScheduler:
                     occurrence = scheduled
                     failures += 1
                     break
-            self._next[job.name] = occurrence
+            self._next[place] = occurrence
         return failures
 
     async def enqueue(self, job: CronJob, scheduled: datetime, following: datetime) -> bool:
@@ -331,7 +420,7 @@ class CronScheduler:
         if missed is None:
             return
         logger.info("%s: catching up the missed run of %s", job.name, missed.isoformat())
-        following = job.next_run(missed, self.default_tz)
+        following = job.next_after(missed, self.default_tz)
         await self.enqueue(job, missed, following)
 
     def _last_key(self, job: CronJob) -> str:
@@ -352,10 +441,10 @@ def latest_between(job: CronJob, lower: datetime, upper: datetime, default_tz: t
     while True:
         probe = max(lower, upper - window)
         latest = None
-        occurrence = job.next_run(probe, default_tz)
+        occurrence = job.next_after(probe, default_tz)
         while occurrence <= upper:
             latest = occurrence
-            occurrence = job.next_run(occurrence, default_tz)
+            occurrence = job.next_after(occurrence, default_tz)
         if latest is not None or probe == lower:
             return latest
         window *= 4

@@ -30,6 +30,8 @@ from runner.errors import ConfigError
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # arq numbering (Python's date.weekday()): 0 = monday … 6 = sunday
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# arq's own spellings (``arq.typing.WEEKDAYS``), accepted as well
+ARQ_WEEKDAY_NAMES = ("mon", "tues", "wed", "thurs", "fri", "sat", "sun")
 _FULL_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # crontab numbering: 0 (and 7) = sunday … 6 = saturday
 CRONTAB_WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -443,7 +445,7 @@ def _field_values(label: str, name: str, value: FieldValue) -> tuple[int, ...]:
             raise ConfigError(f"{label}: {name} {item!r} is not a number")
         if isinstance(item, str) and name == "weekday":
             lowered = item.strip().lower()
-            if lowered in _FULL_WEEKDAY_NAMES:
+            if lowered in _FULL_WEEKDAY_NAMES or lowered in ARQ_WEEKDAY_NAMES:
                 lowered = lowered[:3]
             if lowered not in WEEKDAY_NAMES:
                 raise ConfigError(f"{label}: weekday {item!r} is not a day name; use mon, tue, wed, thu, fri, sat, sun")

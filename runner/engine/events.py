@@ -7,13 +7,13 @@ Prometheus metrics of ``runner start --metrics-port`` are a third, so raising th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 from runner.engine.utils import args_to_string, truncate
+from runner.errors import DeserializationError
 
 logger = logging.getLogger("runner.worker")
 
@@ -44,7 +44,7 @@ class JobEvent:
         since_enqueue_s: seconds from enqueue to this event (``STARTED`` and early failures, for the log line).
         args, kwargs: the job's arguments (``STARTED``).
         result: the return value (``COMPLETE``).
-        error: the exception (``FAILED``).
+        error: the exception the job failed with (``FAILED``, and ``ABORTED`` before it started).
         detail: a few words for the log line: why an early failure failed, ``timed out``, a retry's delay, …
         delayed_s: how late the job started after it was due (``STARTED``; 0 when on time).
         internal: the failure came from a hook or the worker itself, not from the job function.
@@ -122,6 +122,9 @@ class JobCounts:
 class JobLog:
     """One compact line per job event on ``runner.worker``, with the event's fields as ``extra`` for JSON logs.
 
+    The levels are arq's (see ``_level``); a failed job's line carries its traceback and, as ``extra``, its
+    exception's ``extra()``, as arq's ``logger.exception`` does.
+
     Args:
         log_results: show return values in the completion line.
     """
@@ -130,14 +133,13 @@ class JobLog:
         self.log_results = log_results
 
     def job_event(self, event: JobEvent) -> None:
-        kind = event.kind
-        level = logging.WARNING if kind is JobEventKind.FAILED else logging.INFO
-        if event.internal:
-            level = logging.ERROR
+        level = _level(event)
         if not logger.isEnabledFor(level):
             return
+        kind = event.kind
         head = f"{event.job_id}:{event.function}"
         exc_info: BaseException | None = None
+        extra = _extra(event)
         if kind is JobEventKind.STARTED:
             message = f"{event.since_enqueue_s:6.2f}s → {head}({args_to_string(event.args, event.kwargs or {})})"
             if event.job_try > 1:
@@ -152,18 +154,43 @@ class JobLog:
             exc_info = event.error
         elif kind is JobEventKind.FAILED and event.duration_s is None:
             message = f"{event.since_enqueue_s:6.2f}s ! {head} {event.detail}"
+            if isinstance(event.error, DeserializationError):
+                exc_info = event.error
         elif kind is JobEventKind.FAILED:
             error = event.error
             message = f"{event.duration_s:6.2f}s ! {head} {event.detail}, {type(error).__name__}: {error}"
-            # a timeout or a cancel says all there is in its line; anything else gets its traceback
-            if not isinstance(error, TimeoutError | asyncio.CancelledError):
-                exc_info = error
+            # as arq's logger.exception: the traceback, and the exception's extra() for error trackers
+            exc_info = error
+            extra["extra"] = _exception_extra(error)
         else:
-            message = f"{event.duration_s or 0:6.2f}s {_MARKS[kind]} {head} {event.detail}"
-        logger.log(level, "%s", message, exc_info=exc_info, extra=_extra(event))
+            seconds = event.since_enqueue_s if event.duration_s is None else event.duration_s
+            message = f"{seconds:6.2f}s {_MARKS[kind]} {head} {event.detail}"
+        logger.log(level, "%s", message, exc_info=exc_info, extra=extra)
 
 
 _MARKS = {JobEventKind.ABORTED: "⊘", JobEventKind.RETRIED: "↻", JobEventKind.REQUEUED: "↻"}
+
+
+def _level(event: JobEvent) -> int:
+    """arq's levels: a job function's failure (and a payload that cannot be decoded) is an ERROR, as is a fault of
+    the worker's own; a job refused before it ran (expired, unknown function, out of tries) a WARNING; the rest
+    INFO."""
+    if event.kind is not JobEventKind.FAILED:
+        return logging.INFO
+    if event.internal or event.duration_s is not None or isinstance(event.error, DeserializationError):
+        return logging.ERROR
+    return logging.WARNING
+
+
+def _exception_extra(error: BaseException | None) -> Any:
+    """What arq logs as ``extra``: the exception's ``extra()`` (or ``extra`` attribute), else None."""
+    value = getattr(error, "extra", None)
+    if callable(value):
+        try:
+            value = value()
+        except Exception as exc:  # the job's own code: never let it break the log line
+            value = f"extra() raised {exc!r}"
+    return value
 
 
 def _extra(event: JobEvent) -> dict[str, Any]:

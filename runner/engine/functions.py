@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from runner.engine.executors import EXECUTORS, ExecutorKind
 from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
-from runner.errors import ImportStringError
+from runner.errors import ImportStringError, NotACoroutine
 
 
 class JobCoroutine(Protocol):
@@ -91,31 +91,37 @@ def func(
     max_tries: int | None = None,
     executor: ExecutorKind | None = None,
 ) -> Function:
-    """Wrap a job function (or a ``"module:attr"`` path to one) with per-function settings.
+    """Wrap a job function (or an import path to one) with per-function settings.
 
     ``executor`` is where it runs: ``"async"`` on the event loop (the default for ``async def``), ``"thread"`` in
     the worker's thread pool (the default for a plain ``def``), ``"process"`` in a job subprocess (either kind).
+    A path is arq's ``"pkg.mod.fn"`` (the function is then named by the whole path, as arq names it) or
+    ``"pkg.mod:fn"`` (named ``fn``). A ``Function`` is returned unchanged, options and all, as arq does, unless
+    ``executor`` asks for another place to run it.
 
     Raises:
         ImportStringError: a path does not resolve.
-        TypeError: the object is not a function, or not one the executor can run.
+        NotACoroutine: the object is not a function (a TypeError and, as in arq, a RuntimeError); TypeError: not
+            one the executor can run.
         ValueError: an unknown executor.
     """
     target: Any = coroutine
     path = None
     if isinstance(target, Function):
+        if executor is None or executor == target.executor:
+            return target
         path = target.path
-        if executor is None:
-            executor = target.executor
         target = target.coroutine
     if isinstance(target, str):
-        name = name or target.rpartition(":")[2]
+        name = name or default_name(target)
         path = target
         target = import_string(target)
         if isinstance(target, Function):
             target = target.coroutine
     if not callable(target) or inspect.isclass(target):
-        raise TypeError(f"{target!r} is not a function; a job is `async def job(ctx, ...)` or `def job(ctx, ...)`.")
+        raise NotACoroutine(
+            f"{target!r} is not a function; a job is `async def job(ctx, ...)` or `def job(ctx, ...)`."
+        )
     is_async = is_async_callable(target)
     if executor is None:
         executor = "async" if is_async else "thread"
@@ -147,3 +153,9 @@ def func(
         executor=executor,
         path=path,
     )
+
+
+def default_name(path: str) -> str:
+    """The name a function given by import path is registered under: arq's whole dotted path, or the attribute
+    of a ``"module:attr"`` path."""
+    return path.strip(" ").rpartition(":")[2] if ":" in path else path.strip(" ")

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import cast
 
 from runner.engine import keys
@@ -52,7 +52,7 @@ class HealthReporter:
         counts: the worker's totals.
         running: the worker's running jobs.
         outage: the worker's outage policy.
-        timezone: the zone of the line's timestamp (default UTC).
+        timezone: the zone of the line's timestamp (default: local time, as arq).
         presence: what the presence record says besides counts and running jobs; None writes none.
     """
 
@@ -116,8 +116,9 @@ class HealthReporter:
         self._closing.set()
 
     def line(self, queued: int) -> str:
-        """arq's health line: ``Mar-01 12:00:00 j_complete=N j_failed=N j_retried=N j_ongoing=N queued=N``."""
-        now = datetime.now(tz=self.timezone or UTC)
+        """arq's health line: ``Mar-01 12:00:00 j_complete=N j_failed=N j_retried=N j_ongoing=N queued=N``, on the
+        worker's ``timezone`` clock, else local time as arq writes it."""
+        now = datetime.now(tz=self.timezone)
         counts = self.counts
         return (
             f"{now:%b-%d %H:%M:%S} j_complete={counts.complete} j_failed={counts.failed} "
@@ -150,17 +151,17 @@ class HealthReporter:
         )
         await write_presence(self.pool, record)
 
-    async def clear(self) -> None:
-        """On a clean stop: this worker is no longer live, so `runner check` must not count it for an interval.
-
-        The shared arq key goes too, as arq's own worker does on close; a live peer writes it again.
-        """
-        layout = self.pool.key_layout
-        await self.pool.delete(
-            self.health_check_key, layout.worker(self.queue_name, self.worker_id), layout.health_writer(self.queue_name)
-        )
+    async def clear_own(self) -> None:
+        """When a run ends: this worker is no longer live, so `runner check` and the dashboard must not count it
+        for an interval. Its own record and its presence go; arq's shared key is ``clear_shared``'s."""
+        await self.pool.delete(self.pool.key_layout.worker(self.queue_name, self.worker_id))
         if self.presence is not None:
             await clear_presence(self.pool, self.queue_name, self.worker_id)
+
+    async def clear_shared(self) -> None:
+        """On ``close()``: the shared arq key goes, as arq's own worker removes it in its close(), with the note of
+        what runner wrote there; a live peer writes them again."""
+        await self.pool.delete(self.health_check_key, self.pool.key_layout.health_writer(self.queue_name))
 
 
 async def async_check_health(

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from runner.engine.client import RunnerRedis
-from runner.engine.job import JobResult, JobStatus, deserialize_job_raw, deserialize_result
+from runner.engine.job import UNKNOWN, JobResult, JobStatus, deserialize_job_raw, deserialize_result
 from runner.engine.safe_pickle import undecoded_in
 from runner.engine.serializers import Deserializer, reading_deserializer
 from runner.engine.utils import timestamp_ms, to_unix_ms
@@ -356,7 +356,7 @@ def result_row(job_id: str, payload: bytes, deserializer: Deserializer | None) -
         return JobRow(job_id, None, RowStatus.FAILED, "?", error=str(exc))
     return JobRow(
         job_id,
-        result.queue_name,
+        None if result.queue_name == UNKNOWN else result.queue_name,
         RowStatus.COMPLETE if result.success else RowStatus.FAILED,
         result.function,
         result.args,

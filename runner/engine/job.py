@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -16,6 +18,11 @@ from runner.engine.safe_pickle import undecoded_in
 from runner.engine.serializers import Deserializer, Serializer, reading_deserializer
 from runner.engine.utils import ms_to_datetime, timestamp_ms
 from runner.errors import DeserializationError, ResultNotFound, SerializationError, UnsafePayload
+
+logger = logging.getLogger("runner.jobs")
+
+# what a result record written by arq before 0.26 (no queue name, no id) reads as, in arq and here
+UNKNOWN = "<unknown>"
 
 
 class JobStatus(str, Enum):  # noqa: UP042 - arq compares statuses with plain strings
@@ -69,11 +76,17 @@ class Job:
         self._queue_name = _queue_name
         self._deserializer = _deserializer
 
-    async def result(self, timeout: float | None = None, *, poll_delay: float = 0.5) -> Any:  # noqa: ASYNC109
+    async def result(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - arq's signature
+        *,
+        poll_delay: float = 0.5,
+        pole_delay: float | None = None,
+    ) -> Any:
         """Wait for the job's result and return it, or raise the exception the job raised.
 
         A runner worker announces each finish, so this returns within milliseconds of it; ``poll_delay`` is the
-        fallback check for jobs run by arq workers.
+        fallback check for jobs run by arq workers. ``pole_delay`` is arq's deprecated spelling of it.
 
         A pickled result is decoded without running code from Redis: plain data, dates, ``Decimal``, ``UUID``
         and builtin exceptions as they are, anything else only from the modules the pool's ``pickle_allow`` names,
@@ -84,6 +97,11 @@ class Job:
             TimeoutError: ``timeout`` seconds passed first.
             UnsafePayload: the result holds a class or function that is not allowed (the message names it).
         """
+        if pole_delay is not None:
+            warnings.warn(
+                'Job.result(pole_delay=...) is deprecated; spell it "poll_delay".', DeprecationWarning, stacklevel=2
+            )
+            poll_delay = pole_delay
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         waiter = self._redis.result_waiter()
@@ -103,9 +121,10 @@ class Job:
                         raise info.result
                     raise SerializationError(str(info.result))
                 if score is None:
+                    # arq's words: code that matches on them keeps working
                     raise ResultNotFound(
-                        f"Job {self.job_id} has no stored result and is not queued; "
-                        "keep_result may be 0 or the result may have expired."
+                        "Not waiting for job result because the job is not in queue. "
+                        "Is the worker function configured to keep result?"
                     )
                 wait = poll_delay
                 if deadline is not None:
@@ -218,13 +237,16 @@ def serialize_job(
     *,
     serializer: Serializer | None = None,
 ) -> bytes:
+    """A job payload, as arq writes it.
+
+    Raises:
+        SerializationError: the serializer refused the arguments (the cause is chained).
+    """
     data = {"t": job_try, "f": function_name, "a": args, "k": kwargs, "et": enqueue_time_ms}
     try:
         return (serializer or pickle.dumps)(data)
     except Exception as exc:
-        raise SerializationError(
-            f"Unable to serialize the arguments of job {function_name!r}: {type(exc).__name__}: {exc}."
-        ) from exc
+        raise SerializationError(f'unable to serialize job "{function_name}"') from exc
 
 
 def serialize_result(
@@ -237,12 +259,17 @@ def serialize_result(
     result: Any,
     start_ms: int,
     finished_ms: int,
+    ref: str,
     queue_name: str,
     job_id: str,
     *,
     serializer: Serializer | None = None,
 ) -> bytes | None:
-    """The result record arq reads; an unserializable result is stored as a failure that says so."""
+    """The result record arq reads (arq's signature; ``ref`` names the job in log lines).
+
+    A result that cannot be serialized is stored as a failure that says ``unable to serialize result``; None when
+    even that fails.
+    """
     data = {
         "t": job_try,
         "f": function,
@@ -260,33 +287,41 @@ def serialize_result(
     try:
         return dumps(data)
     except Exception:
-        # the plain string is what arq stores, so arq clients can read it too
-        data.update(s=False, r="unable to serialize result")
-        try:
-            return dumps(data)
-        except Exception:
-            # even the arguments will not serialize with this serializer: keep the bare facts
-            data.update(a=(), k={})
-            try:
-                return dumps(data)
-            except Exception:
-                return None
-
-
-def _decode(raw: bytes, deserializer: Deserializer | None, what: str) -> dict[str, Any]:
+        logger.warning("error serializing result of %s", ref, exc_info=True)
+    # the plain string is what arq stores, so arq clients can read it too
+    data.update(s=False, r="unable to serialize result")
     try:
-        data = (deserializer or pickle.loads)(raw)
+        return dumps(data)
+    except Exception:
+        pass
+    # even the arguments will not serialize with this serializer: keep the bare facts
+    data.update(a=(), k={})
+    try:
+        return dumps(data)
+    except Exception:
+        logger.critical("error serializing result of %s even after replacing result", ref, exc_info=True)
+    return None
+
+
+def _decode(r: bytes, deserializer: Deserializer | None, what: str) -> dict[str, Any]:
+    try:
+        data = (deserializer or pickle.loads)(r)
     except DeserializationError as exc:  # the deserializer's own sentence (a signature check) says it all
         raise DeserializationError(f"Unable to deserialize {what}: {exc}") from exc
     except Exception as exc:
-        raise DeserializationError(f"Unable to deserialize {what}: {type(exc).__name__}: {exc}.") from exc
+        raise DeserializationError(f"unable to deserialize {what}") from exc
     if not isinstance(data, dict):
-        raise DeserializationError(f"Unable to deserialize {what}: expected a mapping, got {type(data).__name__}.")
+        raise DeserializationError(f"unable to deserialize {what}: expected a mapping, got {type(data).__name__}")
     return data
 
 
-def deserialize_job(raw: bytes, *, deserializer: Deserializer | None = None) -> JobDef:
-    data = _decode(raw, deserializer, "job")
+def deserialize_job(r: bytes, *, deserializer: Deserializer | None = None) -> JobDef:
+    """A job payload as a ``JobDef`` (no score or id: those are not in the payload).
+
+    Raises:
+        DeserializationError: the payload cannot be decoded or lacks a field (the cause is chained).
+    """
+    data = _decode(r, deserializer, "job")
     try:
         return JobDef(
             function=data["f"],
@@ -298,24 +333,34 @@ def deserialize_job(raw: bytes, *, deserializer: Deserializer | None = None) -> 
             job_id=None,
         )
     except (KeyError, TypeError) as exc:
-        raise DeserializationError(f"Unable to deserialize job: missing or malformed field {exc}.") from exc
+        raise DeserializationError("unable to deserialize job") from exc
 
 
 def deserialize_job_raw(
-    raw: bytes, *, deserializer: Deserializer | None = None
+    r: bytes, *, deserializer: Deserializer | None = None
 ) -> tuple[str, tuple[Any, ...], dict[str, Any], int | None, int]:
-    data = _decode(raw, deserializer, "job")
+    """A job payload as ``(function, args, kwargs, job_try, enqueue_time_ms)``.
+
+    Raises:
+        DeserializationError: the payload cannot be decoded or lacks a field (the cause is chained).
+    """
+    data = _decode(r, deserializer, "job")
     try:
         return data["f"], tuple(data["a"]), dict(data["k"]), data.get("t"), int(data["et"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise DeserializationError(f"Unable to deserialize job: missing or malformed field {exc}.") from exc
+        raise DeserializationError("unable to deserialize job") from exc
 
 
-def deserialize_result(raw: bytes, *, deserializer: Deserializer | None = None) -> JobResult:
-    data = _decode(raw, deserializer, "result")
+def deserialize_result(r: bytes, *, deserializer: Deserializer | None = None) -> JobResult:
+    """A result record as a ``JobResult``; a record without a queue name or id (old arq) reads as ``<unknown>``.
+
+    Raises:
+        DeserializationError: the record cannot be decoded or lacks a field (the cause is chained).
+    """
+    data = _decode(r, deserializer, "job result")
     try:
         return JobResult(
-            job_id=data.get("id"),
+            job_id=data.get("id", UNKNOWN),
             function=data["f"],
             args=tuple(data["a"]),
             kwargs=dict(data["k"]),
@@ -326,7 +371,7 @@ def deserialize_result(raw: bytes, *, deserializer: Deserializer | None = None) 
             result=data["r"],
             start_time=ms_to_datetime(data["st"]),
             finish_time=ms_to_datetime(data["ft"]),
-            queue_name=data.get("q"),
+            queue_name=data.get("q", UNKNOWN),
         )
     except (KeyError, TypeError) as exc:
-        raise DeserializationError(f"Unable to deserialize result: missing or malformed field {exc}.") from exc
+        raise DeserializationError("unable to deserialize job result") from exc

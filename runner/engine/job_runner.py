@@ -26,7 +26,7 @@ from runner.engine.protocol import Outcome, OutcomeKind
 from runner.engine.records import DecodedJob, JobRecord, JobState
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import ms_to_datetime, timestamp_ms
-from runner.errors import DeserializationError, JobExecutionFailed, Retry
+from runner.errors import DeserializationError, JobExecutionFailed, Retry, RetryJob
 
 # a job that starts this long after it was due says so in its log line
 _DELAYED_MS = 1200
@@ -202,7 +202,9 @@ class JobRunner:
         job = record.job
         function = self.functions.get(job.function)
         if claim.abort_ms and claim.abort_ms >= job.enqueue_ms:
-            return await self._refuse(record, function, asyncio.CancelledError(), "aborted before start")
+            return await self._refuse(
+                record, function, asyncio.CancelledError(), "aborted before start", JobEventKind.ABORTED
+            )
         if function is None:
             error = JobExecutionFailed(f"function {job.function!r} not found")
             detail = f"names a function this worker does not have; registered: {', '.join(self.functions)}"
@@ -224,11 +226,16 @@ class JobRunner:
         return max([self.settings.max_tries, *limits])
 
     async def _refuse(
-        self, record: JobRecord, function: Function | None, error: BaseException, detail: str
+        self,
+        record: JobRecord,
+        function: Function | None,
+        error: BaseException,
+        detail: str,
+        kind: JobEventKind = JobEventKind.FAILED,
     ) -> Function | None:
         """Fail a job that cannot start; returns None for ``_admit`` to hand on."""
         since = (timestamp_ms() - (record.enqueue_ms or record.start_ms)) / 1000
-        self._publish(record, JobEventKind.FAILED, since_enqueue_s=since, detail=detail)
+        self._publish(record, kind, since_enqueue_s=since, detail=detail, error=error)
         await self._finish(record, function, False, error)
         return None
 
@@ -258,8 +265,9 @@ class JobRunner:
                 await self.hooks.on_job_end(ctx)
             record.state = JobState.FINISHING
             return
-        elif isinstance(exc, asyncio.CancelledError) and retry_jobs:
-            detail = "cancelled by the stop, will run again"
+        elif isinstance(exc, asyncio.CancelledError | RetryJob) and retry_jobs:
+            # a stop's cancel, or the job's own RetryJob: it runs again at the score it had, as arq does
+            detail = "asked to run again" if isinstance(exc, RetryJob) else "cancelled by the stop, will run again"
             self._publish(record, JobEventKind.REQUEUED, duration_s=duration, detail=detail)
             await self._again(record, ctx, OutcomeKind.REQUEUE, record.claim.score)
             return
@@ -309,6 +317,7 @@ class JobRunner:
             result,
             start_ms,
             timestamp_ms(),
+            f"{job_id}:{job.function}",
             self.settings.queue_name,
             job_id,
             serializer=self.settings.serializer,

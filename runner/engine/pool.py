@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 
 from runner.engine import keys
 from runner.engine.keys import ARQ_LAYOUT, KeyLayout
@@ -26,7 +26,7 @@ class JobsRedis(Redis):
 
     def __init__(
         self,
-        *args: Any,
+        pool_or_conn: ConnectionPool | None = None,
         job_serializer: Serializer | None = None,
         job_deserializer: Deserializer | None = None,
         default_queue_name: str = keys.default_queue_name,
@@ -35,7 +35,12 @@ class JobsRedis(Redis):
         pickle_allow: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        """arq's constructor (``ArqRedis(pool_or_conn)``): an existing redis-py ``ConnectionPool`` (or None), the
+        queue's serializer pair and defaults; any other keyword goes to ``redis.asyncio.Redis`` (``host=``,
+        ``connection_pool=``, …)."""
+        if pool_or_conn is not None:
+            kwargs["connection_pool"] = pool_or_conn
+        super().__init__(**kwargs)
         self.configure(
             job_serializer=job_serializer,
             job_deserializer=job_deserializer,

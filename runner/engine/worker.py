@@ -13,6 +13,7 @@ The health reporter (health.py) keeps the health records; the lifecycle (lifecyc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -24,7 +25,8 @@ from uuid import uuid4
 from runner.engine import keys, scripts
 from runner.engine.budget import JobBudget
 from runner.engine.client import RunnerRedis
-from runner.engine.connection import RedisSettings, blocking_client, create_pool
+from runner.engine.connection import RedisSettings, blocking_client, create_pool, log_redis_info
+from runner.engine.cron import CronJob, CronScheduler
 from runner.engine.events import JobCounts, JobEvents, JobLog, JobObserver
 from runner.engine.executors import default_processes, default_threads
 from runner.engine.executors.dispatch import JobExecutors
@@ -41,7 +43,7 @@ from runner.engine.records import ClaimLosses, RunningJobs
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_seconds
 from runner.engine.watchdog import LoopWatchdog, RunningJob
-from runner.errors import FailedJobs
+from runner.errors import FailedJobs, InvalidArgument
 
 logger = logging.getLogger("runner.worker")
 
@@ -144,15 +146,22 @@ class Worker:
     ) -> None:
         self.functions: dict[str, Function] = {}
         for entry in functions:
-            self._add_function(entry if isinstance(entry, Function) else func(entry))
+            self._add_function(func(entry))
         self.cron_jobs = list(cron_jobs or [])
+        if not all(isinstance(job, CronJob) for job in self.cron_jobs):
+            raise InvalidArgument("cron_jobs, must be instances of CronJob")
         for cron_job in self.cron_jobs:
             self._add_function(cron_job)
         if not self.functions:
-            raise ValueError("at least one function or cron job must be registered")
+            raise InvalidArgument("at least one function or cron_job must be registered")
         if max_jobs < 1:
-            raise ValueError(f"max_jobs must be at least 1 (got {max_jobs})")
-        self.queue_name = queue_name or keys.default_queue_name
+            raise InvalidArgument(f"max_jobs must be at least 1 (got {max_jobs})")
+        if queue_name is None:
+            # arq's rule: without a queue name, the pool's default queue is the worker's
+            if redis_pool is None:
+                raise InvalidArgument("If queue_name is absent, redis_pool must be present.")
+            queue_name = redis_pool.default_queue_name
+        self.queue_name = queue_name
         self.redis_settings = redis_settings or RedisSettings()
         self._pool = redis_pool
         self._own_pool = redis_pool is None
@@ -199,10 +208,17 @@ class Worker:
         self.lifecycle = Lifecycle()
         self.running = RunningJobs()
         self.parts: WorkerParts | None = None  # this run's parts, while it runs
+        self._main_task: asyncio.Task[None] | None = None  # the task running main(), while it runs
+        self._health: HealthReporter | None = None  # the last run's, whose records close() removes
 
     def _add_function(self, function: Any) -> None:
-        if function.name in self.functions:
-            raise ValueError(f"two functions or cron jobs are named {function.name!r}; names must be unique")
+        known = self.functions.get(function.name)
+        if known is not None and known.coroutine is not function.coroutine:
+            raise InvalidArgument(
+                f"two functions or cron jobs are named {function.name!r}; names must be unique "
+                "(one coroutine may have several cron jobs)"
+            )
+        # one coroutine under one name more than once (two cron schedules): the last one's settings run it, as in arq
         self.functions[function.name] = function
 
     # -- what arq's Worker shows ------------------------------------------------------------------------------------
@@ -218,6 +234,11 @@ class Worker:
     @property
     def jobs_retried(self) -> int:
         return self.counts.retried
+
+    @property
+    def health_check_interval(self) -> float:
+        """Seconds between health records (arq's attribute name)."""
+        return self.health_check_interval_s
 
     @property
     def jobs_started(self) -> int:
@@ -244,11 +265,19 @@ class Worker:
     # -- running ---------------------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Run until stopped (or, with ``burst``, until the queue is empty), then close the pool."""
-        asyncio.run(self.async_run())
+        """Run until stopped (or, with ``burst``, until the queue is empty), then ``close()``."""
+
+        async def run_and_close() -> None:
+            try:
+                await self.main()
+            finally:
+                await self.close()
+
+        asyncio.run(run_and_close())
 
     async def run_check(self, retry_jobs: bool | None = None, max_burst_jobs: int | None = None) -> int:
-        """Run in burst mode and return the number of jobs completed.
+        """Run in burst mode and return the number of jobs completed; like ``async_run`` it leaves ``close()`` to
+        the caller.
 
         Raises:
             FailedJobs: some jobs failed; the exception carries their results.
@@ -258,23 +287,25 @@ class Worker:
         if max_burst_jobs is not None:
             self.max_burst_jobs = max_burst_jobs
         self.burst = True
-        try:
-            await self._run()
-            if self.jobs_failed:
-                failed = [r for r in await self.pool.all_job_results() if not r.success]
-                raise FailedJobs(self.jobs_failed, failed)
-        finally:
-            await self.close()
+        await self.async_run()
+        if self.jobs_failed:
+            failed = [r for r in await self.pool.all_job_results() if not r.success]
+            raise FailedJobs(self.jobs_failed, failed)
         return self.jobs_complete
 
     async def async_run(self) -> None:
-        """Run in the current event loop until stopped, then close the pool if the worker opened it."""
-        try:
-            await self._run()
-        finally:
-            await self.close()
+        """Run in the current event loop until stopped (``main()``); as in arq, ``close()`` is left to the caller."""
+        await self.main()
 
-    async def _run(self) -> None:
+    async def main(self) -> None:
+        """Connect (unless given a pool), run ``on_startup``, then take jobs until stopped or, with ``burst``, until
+        the queue is empty.
+
+        When it returns, the jobs that ran have their outcomes stored (a stop requeues the ones still running) and
+        cron and the lease keeper have stopped. The health record, ``on_shutdown`` and the pool are ``close()``'s,
+        as in arq, so a test can look at the pool after a burst.
+        """
+        self._main_task = asyncio.current_task()
         self.lifecycle.begin()
         loop = asyncio.get_running_loop()
         if self.handle_signals:
@@ -286,9 +317,10 @@ class Worker:
                 self.lifecycle.running()
                 await parts.poll.run()
             finally:
-                await self._shutdown(parts)
+                await self._wind_down(parts)
         finally:
             self.parts = None
+            self._main_task = None
             self.lifecycle.stopped()
             if self.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -307,14 +339,53 @@ class Worker:
                 if record.cancel():
                     logger.debug("cancelled %s on forced stop", record.job_id)
 
+    def handle_sig(self, signum: int) -> None:
+        """arq's signal handler, for code that calls it to stop a worker: stop now, requeueing running jobs."""
+        logger.info("shutdown on %s", signal.Signals(signum).name)
+        self.request_stop()
+        self.request_stop()
+
+    def handle_sig_wait_for_completion(self, signum: int) -> None:
+        """arq's other signal handler: stop taking jobs and give running ones ``job_completion_wait``."""
+        logger.info("shutdown on %s, waiting for running jobs", signal.Signals(signum).name)
+        self.request_stop()
+
     async def close(self) -> None:
-        """Close the pool if the worker opened it (``async_run`` does this itself when it ends)."""
-        if self._pool is not None and self._own_pool:
-            await self._pool.aclose()
-            self._pool = None
+        """Stop the worker if it is running (its running jobs are cancelled and requeued, as arq's close() does),
+        then delete arq's shared health record, run ``on_shutdown`` and close the pool it opened.
+
+        A pool passed in as ``redis_pool`` stays open: it belongs to its owner (arq closes it, and redis-py reopens
+        it on its next command, so code that goes on using it works either way).
+        """
+        task = self._main_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            self.request_stop()
+            self.request_stop()  # a second request: cancel running jobs now instead of waiting for them
+            await asyncio.wait({task})
+        if self._pool is None:
+            return
+        if self._health is not None:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self._health.clear_shared()
+            self._health = None
+        pool, self._pool = self._pool, None  # closed once: a second close() has nothing to do, as in arq
+        try:
+            if self.on_shutdown is not None:
+                await self.on_shutdown(self.ctx)
+        finally:
+            if self._own_pool:
+                await pool.aclose()
+        logger.info(
+            "worker %s closed: j_complete=%d j_failed=%d j_retried=%d",
+            self.worker_id,
+            self.jobs_complete,
+            self.jobs_failed,
+            self.jobs_retried,
+        )
 
     async def _startup(self) -> WorkerParts:
         if self._pool is None:
+            self._own_pool = True
             self._pool = await create_pool(
                 self.redis_settings,
                 job_serializer=self.job_serializer,
@@ -330,6 +401,8 @@ class Worker:
             len(self.functions),
             ", ".join(self.functions),
         )
+        with contextlib.suppress(*REDIS_ERRORS):
+            await log_redis_info(pool, logger.info)
         self.ctx["redis"] = pool
         if self.on_startup is not None:
             await self.on_startup(self.ctx)
@@ -348,9 +421,9 @@ class Worker:
         parts.background.append(asyncio.create_task(parts.leases.run()))
         parts.background.append(asyncio.create_task(parts.health.run()))
         if self.cron_jobs:
-            from runner.engine.cron import CronScheduler
-
             scheduler = CronScheduler(self.cron_jobs, pool=pool, queue_name=self.queue_name, default_tz=self.timezone)
+            # the startup enqueues land before the first claim, so a burst worker runs its run_at_startup jobs
+            await scheduler.start()
             parts.cron = asyncio.create_task(scheduler.run())
         return parts
 
@@ -449,7 +522,7 @@ class Worker:
         )
 
     def _health_reporter(self, pool: RunnerRedis, outage: Outage) -> HealthReporter:
-        return HealthReporter(
+        self._health = HealthReporter(
             pool=pool,
             queue_name=self.queue_name,
             worker_id=self.worker_id,
@@ -462,8 +535,11 @@ class Worker:
             timezone=self.timezone,
             presence=PresenceFacts(tuple(self.functions), self.max_jobs, self.burst),
         )
+        return self._health
 
-    async def _shutdown(self, parts: WorkerParts) -> None:
+    async def _wind_down(self, parts: WorkerParts) -> None:
+        """The end of ``main()``: running jobs finish (or are requeued on a stop), the background parts stop,
+        every outcome is written, and the worker's own health and presence records go (it is not live now)."""
         self.lifecycle.ending()
         running = self.running
         if len(running) and self.job_completion_wait_s > 0 and not self.lifecycle.forced:
@@ -478,12 +554,8 @@ class Worker:
         await parts.stop_background()
         await parts.writer.close()
         await parts.executors.close()
-        try:
-            await parts.health.clear()
-        except REDIS_ERRORS:
-            pass
-        if self.on_shutdown is not None:
-            await self.on_shutdown(self.ctx)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await parts.health.clear_own()  # not running any more; arq's shared record is close()'s
         logger.info(
             "worker %s stopped: j_complete=%d j_failed=%d j_retried=%d",
             self.worker_id,

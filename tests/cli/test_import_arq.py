@@ -257,3 +257,16 @@ def test_an_unnamed_local_zone_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(out.notes) == 1
     assert out.notes[0].startswith("timezone: arq evaluates cron schedules in local time (here UTC")
     assert out.notes[0].endswith('e.g. timezone = "Europe/Paris", or every cron job moves by the offset')
+
+
+def test_functions_given_by_arq_dotted_paths_keep_their_arq_names() -> None:
+    class Dotted:
+        functions = ["tests.cli.test_import_arq.send_email", "tests.cli.test_import_arq:report"]
+
+    out = translate_arq_settings(Dotted)
+    assert out.data["functions"] == {
+        # arq names a function given by "pkg.mod.fn" after the whole path; producers enqueue it by that name
+        "tests.cli.test_import_arq.send_email": {"path": "tests.cli.test_import_arq:send_email"},
+        "report": {"path": "tests.cli.test_import_arq:report"},
+    }
+    RunnerSettings.model_validate(out.data)

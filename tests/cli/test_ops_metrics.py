@@ -40,7 +40,14 @@ def test_job_events_become_counters(project: Path, redis_url: str, caplog: pytes
     loaded = load_settings(project, flags={"burst": True})
     (worker,) = build_workers(loaded.settings, "mail", base_dir=loaded.directory)
     worker.subscribe(metrics)
-    asyncio.run(worker.async_run())
+
+    async def run() -> None:
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()  # async_run leaves it to the caller, as arq's does
+
+    asyncio.run(run())
 
     def sample(name: str, function: str) -> float | None:
         value: float | None = metrics.registry.get_sample_value(name, {"queue": "mail", "function": function})

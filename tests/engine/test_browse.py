@@ -139,7 +139,7 @@ async def test_state_views_and_undecodable_payloads(pool: RunnerRedis) -> None:
     queued = await job_page(pool, s, state="queued")
     assert {r.job_id for r in queued.rows} == {"due", "garbage"}
     broken = next(r for r in queued.rows if r.job_id == "garbage")
-    assert broken.function == "?" and "Unable to deserialize job" in (broken.error or "")
+    assert broken.function == "?" and "unable to deserialize job" in (broken.error or "")
     deferred = await job_page(pool, s, state="deferred")
     assert [r.job_id for r in deferred.rows] == ["later"] and deferred.rows[0].status == "deferred"
     with pytest.raises(ValueError, match="unknown state"):

@@ -51,21 +51,21 @@ def test_cron_defaults_follow_arq() -> None:
     assert (job.keep_result_s, job.keep_result_forever, job.max_tries, job.timeout_s) == (0.0, False, 1, None)
     assert (job.unique, job.run_at_startup, job.catch_up, job.job_id, job.tz) == (True, False, False, None, None)
     assert job.schedule.microseconds == (123_456,)
-    assert job.next_run(datetime(2024, 1, 1, tzinfo=UTC)).isoformat() == "2024-01-01T09:30:00.123456+00:00"
+    assert job.next_after(datetime(2024, 1, 1, tzinfo=UTC)).isoformat() == "2024-01-01T09:30:00.123456+00:00"
 
 
 def test_cron_from_a_path_and_a_crontab_string_in_a_zone() -> None:
     job = cron("tests.engine.test_cron:tick_job", schedule="0 8 * * mon-fri", tz="Europe/London", timeout=30)
     assert job.name == "cron:tick_job"
     assert job.timeout_s == 30.0
-    assert job.next_run(datetime(2024, 6, 1, tzinfo=UTC)).isoformat() == "2024-06-03T08:00:00+01:00"
+    assert job.next_after(datetime(2024, 6, 1, tzinfo=UTC)).isoformat() == "2024-06-03T08:00:00+01:00"
 
 
 def test_worker_wide_zone_applies_when_the_job_names_none() -> None:
     job = cron(tick_job, schedule="0 8 * * *")
     after = datetime(2024, 6, 1, tzinfo=UTC)
-    assert job.next_run(after, ZoneInfo("Asia/Kolkata")).isoformat() == "2024-06-01T08:00:00+05:30"
-    assert cron(tick_job, schedule="0 8 * * *", tz="UTC").next_run(after, ZoneInfo("Asia/Kolkata")).hour == 8
+    assert job.next_after(after, ZoneInfo("Asia/Kolkata")).isoformat() == "2024-06-01T08:00:00+05:30"
+    assert cron(tick_job, schedule="0 8 * * *", tz="UTC").next_after(after, ZoneInfo("Asia/Kolkata")).hour == 8
 
 
 @pytest.mark.parametrize(
@@ -161,11 +161,11 @@ async def test_tick_enqueues_what_is_due_within_the_lead(pool: RunnerRedis) -> N
     job = cron(tick_job, schedule="* * * * * *")
     scheduler = _scheduler(pool, job, lead=2.5)
     now = datetime(2030, 1, 1, 0, 0, 0, 400_000, tzinfo=UTC)
-    scheduler._next[job.name] = job.next_run(now)
+    scheduler._next[0] = job.next_after(now)
     await scheduler.tick(now)
     base = int(datetime(2030, 1, 1, tzinfo=UTC).timestamp() * 1000)
     assert await _queued_ids(pool) == [f"cron:tick_job:{base + 1000}", f"cron:tick_job:{base + 2000}"]
-    assert scheduler._next[job.name] == datetime(2030, 1, 1, 0, 0, 3, tzinfo=UTC)
+    assert scheduler._next[0] == datetime(2030, 1, 1, 0, 0, 3, tzinfo=UTC)
     await scheduler.tick(now)  # nothing new is due
     assert len(await _queued_ids(pool)) == 2
 
@@ -174,7 +174,7 @@ async def test_a_stalled_scheduler_does_not_replay_old_occurrences(pool: RunnerR
     job = cron(tick_job, schedule="* * * * *")
     scheduler = _scheduler(pool, job, lead=1.0, max_late=60.0)
     now = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
-    scheduler._next[job.name] = now - timedelta(minutes=10, seconds=30)  # asleep for ten minutes
+    scheduler._next[0] = now - timedelta(minutes=10, seconds=30)  # asleep for ten minutes
     await scheduler.tick(now)
     # 11:50 … 11:59 are more than a minute late and are dropped; 12:00 (30s late) still runs
     ms = int(datetime(2030, 1, 1, 12, 0, tzinfo=UTC).timestamp() * 1000)
@@ -182,7 +182,7 @@ async def test_a_stalled_scheduler_does_not_replay_old_occurrences(pool: RunnerR
     # when every one is too late, only the most recent runs
     await pool.flushdb()
     strict = _scheduler(pool, job, lead=1.0, max_late=10.0)
-    strict._next[job.name] = now - timedelta(minutes=10, seconds=30)
+    strict._next[0] = now - timedelta(minutes=10, seconds=30)
     await strict.tick(now)
     assert await _queued_ids(pool) == [f"cron:tick_job:{ms}"]
 
@@ -263,6 +263,8 @@ async def test_three_workers_run_each_occurrence_exactly_once(redis_url: str) ->
         for worker in workers:
             worker.request_stop()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+        for worker in workers:
+            await worker.close()
     counts = Counter(job_id for job_id, _ in RUNS)
     assert len(counts) >= 6
     assert set(counts.values()) == {1}, counts  # no occurrence ran twice
@@ -280,12 +282,12 @@ async def test_an_unreachable_server_keeps_the_occurrence_for_the_next_tick(pool
     job = cron(tick_job, schedule="* * * * *")
     scheduler = CronScheduler([job], pool=down, queue_name=QUEUE)
     now = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
-    scheduler._next[job.name] = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    scheduler._next[0] = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     try:
         assert await scheduler.tick(now) == 1
     finally:
         await down.aclose()
-    assert scheduler._next[job.name] == datetime(2030, 1, 1, 12, 0, tzinfo=UTC)  # not lost: tried again
+    assert scheduler._next[0] == datetime(2030, 1, 1, 12, 0, tzinfo=UTC)  # not lost: tried again
     scheduler.pool = pool
     assert await scheduler.tick(now) == 0
     assert await _queued_ids(pool) == [f"cron:tick_job:{int(datetime(2030, 1, 1, 12, tzinfo=UTC).timestamp() * 1000)}"]

@@ -143,6 +143,7 @@ async def test_idle_waits_longer_than_the_socket_timeout_are_no_outage(
     finally:
         worker.request_stop()
         await task
+        await worker.close()
         await pool.aclose()
     assert "unreachable" not in caplog.text
 

@@ -36,7 +36,11 @@ def runner_worker(make_worker: Callable[..., Worker]) -> Callable[..., Worker]:
 
 
 async def run_burst(worker: Worker) -> None:
-    await asyncio.wait_for(worker.async_run(), 30)
+    """What the arq CLI's ``run()`` does: the burst, then ``close()`` (which removes the health record)."""
+    try:
+        await asyncio.wait_for(worker.async_run(), 30)
+    finally:
+        await worker.close()
 
 
 async def test_plain_job_status_info_result(

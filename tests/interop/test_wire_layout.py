@@ -71,11 +71,13 @@ async def runner_life(
     job = await pool.enqueue_job("hold", "gate:layout", 7, key="v")
     assert job is not None
     queued = await snapshot(raw, job.job_id)
-    worker = asyncio.create_task(asyncio.wait_for(make_worker(FUNCTIONS, poll_delay=0.02).async_run(), 30))
+    runner_worker = make_worker(FUNCTIONS, poll_delay=0.02)
+    worker = asyncio.create_task(asyncio.wait_for(runner_worker.async_run(), 30))
     await wait_until(lambda: started(raw, job.job_id, HEALTH_KEY), "the runner worker to start the job")
     running = await snapshot(raw, job.job_id)
     RELEASED.add("gate:layout")
     await worker
+    await runner_worker.close()  # as the arq CLI's run() does after the burst
     return job.job_id, [queued, running, await snapshot(raw, job.job_id)]
 
 

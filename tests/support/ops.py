@@ -118,7 +118,7 @@ class WorkerThread:
         self.error: BaseException | None = None
 
     async def _main(self) -> None:
-        await asyncio.gather(*(w.async_run() for w in self.workers))
+        await asyncio.gather(*(run_and_close(w) for w in self.workers))
 
     def _run(self) -> None:
         try:
@@ -196,12 +196,22 @@ def wait_status(url: str, job_id: str, queue: str, status: str) -> None:
     run(with_pool(url, go))
 
 
+async def run_and_close(worker: Worker) -> None:
+    """``async_run`` leaves ``close()`` to its caller, as arq's does."""
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+
+
 def burst(config: Path, queue: str | None = None) -> None:
     """Run the file's workers (or one queue's) until their queues are empty."""
     loaded = load_settings(config, flags={"burst": True})
 
     async def go() -> None:
-        await asyncio.gather(*(w.async_run() for w in build_workers(loaded.settings, queue, base_dir=loaded.directory)))
+        await asyncio.gather(
+            *(run_and_close(w) for w in build_workers(loaded.settings, queue, base_dir=loaded.directory))
+        )
 
     run(go())
 

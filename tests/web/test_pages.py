@@ -59,7 +59,7 @@ def test_undecodable_payload_is_shown_as_such(seeded: Seeded, config: Path, serv
     with client(serve(options_for(config))) as http:
         listed = http.get("/queues/mail?state=queued").text
         job = http.get(f"/jobs/{seeded.garbage}")
-    assert "cannot decode: Unable to deserialize job" in listed
+    assert "cannot decode: unable to deserialize job" in listed
     assert job.status_code == 200
     assert "stored payload cannot be decoded" in job.text
 
