@@ -71,7 +71,12 @@ worker = Worker(
     [tick], cron_jobs=[cron(tick, name="cron:tick", schedule="* * * * *")], burst=True, handle_signals=False,
     redis_settings=RedisSettings.from_dsn({redis_url!r}),
 )
-asyncio.run(worker.async_run())
+async def run():
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+asyncio.run(run())
 assert "croniter" not in sys.modules, "a running worker"
 from runner.config import build_workers, load_settings
 assert "croniter" not in sys.modules, "runner.config"

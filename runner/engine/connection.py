@@ -286,7 +286,8 @@ def _open(settings: RedisSettings, options: dict[str, Any]) -> RunnerRedis:
         pool = RunnerRedis(connection_pool=connections, **options)
         pool.auto_close_connection_pool = True  # the pool is ours alone: aclose() closes it
     cast(WaitingConnectionPool, pool.connection_pool).description = settings.describe()
-    kwargs["retry"].trouble.where = settings.describe()
+    if isinstance(kwargs["retry"], _Retry):  # a Retry of the caller's (RedisSettings.retry) reports nothing
+        kwargs["retry"].trouble.where = settings.describe()
     return pool
 
 

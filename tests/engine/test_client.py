@@ -269,7 +269,10 @@ async def test_result_wakes_on_the_finish_message_whatever_the_id(
     finished = await waiter.register("arq:queue", job_id)
     other = await waiter.register("arq:queue", job_id.split()[0] if " " in job_id else job_id + "x")
     worker = Worker([echo], redis_settings=RedisSettings.from_dsn(redis_url), burst=True, handle_signals=False)
-    await worker.async_run()
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
     await asyncio.wait_for(asyncio.shield(finished), 5)
     assert not other.done()  # a part of the id, or another id, is not woken
     assert await job.result(timeout=1) == "done"

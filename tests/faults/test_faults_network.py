@@ -85,6 +85,7 @@ async def test_a_stall_past_the_socket_timeout_is_logged_once(
     finally:
         worker.request_stop()
         await asyncio.wait_for(task, 30)
+        await worker.close()  # async_run leaves it to the caller, as arq's does
         await pool.aclose()
     lines = trouble_lines(caplog)
     # the worker's pool and the producer's each saw the trouble; neither says so more than once
@@ -111,6 +112,7 @@ async def test_a_connection_kill_storm_is_logged_once(redis_url: str, caplog: py
         await asyncio.wait_for(task, 30)
         assert kills >= 5
     finally:
+        await worker.close()  # async_run leaves it to the caller, as arq's does
         await killer.aclose()
         await pool.aclose()
     assert worker.jobs_complete == 300
