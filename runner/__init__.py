@@ -12,7 +12,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from runner.engine import __all__ as _engine_names
-from runner.version import VERSION as _VERSION
+from runner.version import VERSION
 
 if TYPE_CHECKING:  # the engine's public names are this package's (tests/test_architecture.py checks the list)
     from runner.engine import (
@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # the engine's public names are this package's (tests/test_ar
         RetryJob as RetryJob,
         RunnerRedis as RunnerRedis,
         SerializationError as SerializationError,
-        VERSION as VERSION,
         Worker as Worker,
         async_check_health as async_check_health,
         check_health as check_health,
@@ -44,9 +43,9 @@ if TYPE_CHECKING:  # the engine's public names are this package's (tests/test_ar
         run_worker as run_worker,
     )
 
-__version__ = _VERSION  # one home: runner/version.py (arq.version.VERSION's counterpart)
+__version__ = VERSION  # one home: runner/version.py (arq.version.VERSION's counterpart)
 
-__all__ = [*_engine_names, "__version__"]
+__all__ = [*_engine_names, "VERSION", "__version__"]
 
 
 class _Package(types.ModuleType):

@@ -5,8 +5,7 @@ The key names are read from ``ARQ_LAYOUT``, the one place the engine takes them 
 
 from __future__ import annotations
 
-from runner.engine.keys import ARQ_LAYOUT, default_queue_name
-from runner.engine.keys import expires_extra_ms_default as expires_extra_ms
+from runner.engine.keys import ARQ_LAYOUT, default_queue_name, expires_extra_ms_default as expires_extra_ms
 from runner.engine.utils import timezone_env_vars
 
 job_key_prefix = ARQ_LAYOUT.job_prefix(default_queue_name)

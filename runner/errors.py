@@ -29,8 +29,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-
 
 class RunnerError(Exception):
     """Something runner detected and can explain in one sentence."""
@@ -103,11 +101,11 @@ class JobExecutionFailed(RunnerError, RuntimeError):
         return hash((JobExecutionFailed, self.args))
 
 
-class RedisUnavailable(RunnerError, RedisConnectionError, ConnectionError):
+class RedisUnavailable(RunnerError, ConnectionError):
     """Redis could not be reached after every configured retry.
 
-    It is redis-py's ``ConnectionError`` (so ``except RedisError`` catches it, as it catches what arq re-raises) and
-    the builtin ``ConnectionError``.
+    It is the builtin ``ConnectionError`` and, once the engine has loaded redis-py, redis-py's ``ConnectionError``
+    too (``adopt_redis_errors``), so ``except RedisError`` catches it, as it catches what arq re-raises.
     """
 
     default_message = "Redis could not be reached; check the URL and that the server is running."
@@ -119,11 +117,11 @@ class AuthenticationFailed(RedisUnavailable):
     default_message = "Redis refused the credentials; check the password and the username."
 
 
-class PoolExhausted(RunnerError, RedisConnectionError, ConnectionError):
+class PoolExhausted(RunnerError, ConnectionError):
     """All ``max_connections`` connections of a pool stayed busy for ``pool_timeout`` seconds.
 
-    Like ``RedisUnavailable`` it is redis-py's ``ConnectionError`` too, which is what redis-py (and so arq) raises
-    for a pool with no free connection.
+    Like ``RedisUnavailable`` it becomes redis-py's ``ConnectionError`` too, which is what redis-py (and so arq)
+    raises for a pool with no free connection.
     """
 
     default_message = "Every connection of the pool stayed busy; raise max_connections or pool_timeout."
@@ -198,3 +196,16 @@ class RetryJob(RunnerError, RuntimeError):
     def __init__(self, *args: Any) -> None:
         # arq's RetryJob() carries no message, and a job that fails with it (retry_jobs off) stores it as raised
         Exception.__init__(self, *args)
+
+
+def adopt_redis_errors(connection_error: type[Exception]) -> None:
+    """Make ``RedisUnavailable`` and ``PoolExhausted`` (and so ``AuthenticationFailed``) redis-py's
+    ``ConnectionError`` as well, as arq code's ``except`` clauses expect.
+
+    The engine's connection module calls it with redis-py's class when it loads. This module does not import
+    redis-py itself, so that commands which never talk to Redis (``runner --help``, ``runner validate``) do not
+    pay for it; nothing raises these before the connection module is loaded.
+    """
+    for cls in (RedisUnavailable, PoolExhausted):
+        if connection_error not in cls.__bases__:
+            cls.__bases__ = (RunnerError, connection_error, ConnectionError)

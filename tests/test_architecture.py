@@ -154,7 +154,7 @@ def test_runner_names_every_engine_export_for_type_checkers() -> None:
         for alias in statement.names
     ]
     assert typed == runner.engine.__all__
-    assert runner.__all__ == [*runner.engine.__all__, "__version__"]
+    assert runner.__all__ == [*runner.engine.__all__, "VERSION", "__version__"]
 
 
 def test_the_cron_submodule_does_not_hide_the_cron_function() -> None:

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
     from runner.engine.cron import CronJob as CronJob, cron as cron
     from runner.engine.functions import Function as Function, func as func
     from runner.engine.job import Job as Job, JobDef as JobDef, JobResult as JobResult, JobStatus as JobStatus
-    from runner.engine.launch import check_health as check_health, create_worker as create_worker
-    from runner.engine.launch import run_worker as run_worker
+    from runner.engine.launch import (
+        check_health as check_health,
+        create_worker as create_worker,
+        run_worker as run_worker,
+    )
     from runner.engine.serializers import get_serializer as get_serializer
     from runner.engine.worker import Worker as Worker, async_check_health as async_check_health
     from runner.errors import (
@@ -35,7 +38,6 @@ if TYPE_CHECKING:
         RetryJob as RetryJob,
         SerializationError as SerializationError,
     )
-    from runner.version import VERSION as VERSION
 
 # public name -> the module that defines it (tests/test_architecture.py checks this against the imports above)
 EXPORTS: dict[str, str] = {
@@ -64,7 +66,6 @@ EXPORTS: dict[str, str] = {
     "Retry": "runner.errors",
     "RetryJob": "runner.errors",
     "SerializationError": "runner.errors",
-    "VERSION": "runner.version",
 }
 
 # written out, so that tools that read the source (mkdocstrings, a star import for type checkers) see the
@@ -86,7 +87,6 @@ __all__ = [
     "RetryJob",
     "RunnerRedis",
     "SerializationError",
-    "VERSION",
     "Worker",
     "async_check_health",
     "check_health",

@@ -29,9 +29,11 @@ from runner.engine.keys import ARQ_LAYOUT, KeyLayout, default_queue_name, expire
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.urls import RedisUrlError, parse_redis_url
 from runner.engine.utils import mask_url
-from runner.errors import AuthenticationFailed, InvalidRedisUrl, PoolExhausted, RedisUnavailable
+from runner.errors import AuthenticationFailed, InvalidRedisUrl, PoolExhausted, RedisUnavailable, adopt_redis_errors
 
 logger = logging.getLogger("runner.connections")
+
+adopt_redis_errors(RedisConnectionError)  # RedisUnavailable and PoolExhausted are redis-py's ConnectionError too
 
 DEFAULT_MAX_CONNECTIONS = 100  # redis-py's own default, kept
 

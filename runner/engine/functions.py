@@ -119,9 +119,7 @@ def func(
         if isinstance(target, Function):
             target = target.coroutine
     if not callable(target) or inspect.isclass(target):
-        raise NotACoroutine(
-            f"{target!r} is not a function; a job is `async def job(ctx, ...)` or `def job(ctx, ...)`."
-        )
+        raise NotACoroutine(f"{target!r} is not a function; a job is `async def job(ctx, ...)` or `def job(ctx, ...)`.")
     is_async = is_async_callable(target)
     if executor is None:
         executor = "async" if is_async else "thread"

@@ -7,8 +7,7 @@ import socket
 from typing import Any
 
 from arq.connections import RedisSettings, create_pool
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError, RedisError
 
 # runner's message names the address and the attempts; arq re-raises redis-py's own
 DIFFERENCES = {

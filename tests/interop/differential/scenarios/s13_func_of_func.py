@@ -9,7 +9,9 @@ from typing import Any
 from arq.worker import Function, Worker, func
 
 DIFFERENCES = {
-    "not a coroutine: arq's words only": {"arq": True, "runner": False, "doc": "human-messages"},
+    "not a function: arq's words only": {"arq": True, "runner": False, "doc": "human-messages"},
+    # runner runs a plain def job in its thread pool; arq refuses it
+    "a plain def job": {"arq": "RuntimeError", "runner": "thread", "doc": "def-jobs"},
     "two functions under one name": {
         "arq": "the last one wins",
         "runner": {
@@ -39,15 +41,20 @@ async def scenario(env: Any) -> None:
     env.observe("inner", [inner.name, inner.timeout_s, inner.keep_result_s, inner.keep_result_forever, inner.max_tries])
     env.observe("func of func is it", func(inner) is inner)
     env.observe("outer options ignored", func(inner, name="other", timeout=9).name)
-    env.observe("fields", [f.name for f in dataclasses.fields(Function)])
+    # runner's Function adds where it runs (executor, path) after arq's six fields
+    env.observe("fields", [f.name for f in dataclasses.fields(Function)][:6])
     plain = func(send)
     env.observe("plain", [plain.name, plain.timeout_s, plain.keep_result_s, plain.keep_result_forever, plain.max_tries])
     env.observe("built directly", Function("x", send, 1, 2, True, 3) == Function("x", send, 1, 2, True, 3))
     try:
-        func(lambda ctx: None)  # type: ignore[arg-type, return-value]
+        env.observe("a plain def job", getattr(func(lambda ctx: None), "executor", "?"))  # type: ignore[arg-type]
+    except RuntimeError:
+        env.observe("a plain def job", "RuntimeError")
+    try:
+        func(42)  # type: ignore[arg-type]
     except RuntimeError as exc:
-        env.observe("not a coroutine is a RuntimeError", "is not a coroutine function" in str(exc))
-        env.observe("not a coroutine: arq's words only", str(exc).endswith("is not a coroutine function"))
+        env.observe("not a function is a RuntimeError", True)
+        env.observe("not a function: arq's words only", str(exc).endswith("is not a coroutine function"))
     try:
         worker = Worker([func(send, name="x"), func(other, name="x")], handle_signals=False)
     except ValueError as exc:

@@ -7,12 +7,9 @@ import logging
 from typing import Any
 
 import arq
-from arq import ArqRedis, Retry, Worker, check_health, create_pool
-from arq import constants as c
-from arq.connections import BaseRedis, RedisSettings, log_redis_info
-from arq.connections import logger as connections_logger
-from arq.jobs import Deserializer, Serializer
-from arq.jobs import logger as jobs_logger
+from arq import ArqRedis, Retry, Worker, check_health, constants as c, create_pool
+from arq.connections import BaseRedis, RedisSettings, log_redis_info, logger as connections_logger
+from arq.jobs import Deserializer, Serializer, logger as jobs_logger
 from arq.utils import logger as utils_logger
 from arq.version import VERSION
 from arq.worker import no_result, run_worker
