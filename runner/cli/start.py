@@ -116,9 +116,7 @@ def start(
             if log_level is not None:
                 command += ["--log-level", log_level]
             raise SystemExit(ProcessSupervisor(command, processes, watch=watch).run())
-        code = asyncio.run(
-            run_workers([worker], worker.redis_settings, describe, verbose=verbose, metrics=metrics_at)
-        )
+        code = asyncio.run(run_workers([worker], worker.redis_settings, describe, verbose=verbose, metrics=metrics_at))
         raise SystemExit(code)
     loaded = _load_checked(config_file, flags, verbose, EXIT_BROKEN if supervised else EXIT_START)
     if log_level is None and not verbose:
