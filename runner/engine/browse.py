@@ -318,7 +318,9 @@ async def job_page(
             if job_id in by_id:
                 rows.append(by_id[job_id])
                 if len(rows) == limit:
-                    return JobPage(rows, position, cursor + offset + 1, total, examined)
+                    # a range that gave fewer entries than asked for has ended: no next page after its last one
+                    ended = offset + 1 == len(entries) and len(entries) < want
+                    return JobPage(rows, position, None if ended else cursor + offset + 1, total, examined)
         cursor += len(entries)
         if function is not None and examined >= SCAN_BUDGET:
             return JobPage(rows, position, cursor, total, examined, budget_hit=True)

@@ -114,6 +114,9 @@ async def test_pages_walk_a_queue_by_position(pool: RunnerRedis) -> None:
         seen += [r.job_id for r in page.rows]
         position = page.next_position
     assert len(seen) == len(set(seen)) == 123
+    # a page that ends exactly at the end of the range has no next page
+    last = await job_page(pool, s, position=73, limit=50)
+    assert len(last.rows) == 50 and last.next_position is None
     only = await job_page(pool, s, function="other", limit=2)
     assert [r.function for r in only.rows] == ["other", "other"]
     rest = await job_page(pool, s, function="other", position=only.next_position or 0, limit=2)
