@@ -26,6 +26,7 @@ ENGINE_JSON = FIGURES / "engine.json"
 COMPARE_JSON = FIGURES / "compare.json"
 SOAK_JSON = FIGURES / "soak.json"
 DASHBOARD_JSON = FIGURES / "dashboard.json"
+EXECUTORS_JSON = FIGURES / "executors.json"
 _MARKED = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 
 
@@ -123,11 +124,50 @@ def dashboard_section(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def executors_section(f: dict[str, Any]) -> str:
+    """docs/executors.md's figures: pick-up under CPU load, sync I/O on threads, the process executor's cost."""
+    pick, noop = f["pickup_ms"], f["noop_jobs_per_s"]
+    met = "met" if pick["process"]["p99"] < 50 else "**missed**"
+    lines = [
+        f"`python bench/executors.py`: runner {f['runner']}, {f['server']}, Python {f['python']}, {f['cores']} cores "
+        f"shared with other work (load average {f['load_before']:g} before the run, {f['load_after']:g} after).",
+        "",
+        f"| {f['io_jobs']:,} async jobs (10 ms sleeps, 200/s) with {f['cpu_jobs']} CPU jobs of 200 ms among them, "
+        "one worker process | pick-up p50 | p99 | max |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label in (
+        ("inline", "CPU jobs as `async def`, on the event loop"),
+        ("process", 'CPU jobs on `executor = "process"`'),
+    ):
+        row = pick[key]
+        lines.append(f"| {label} | {row['p50']:.1f} ms | {row['p99']:.1f} ms | {row['max']:.1f} ms |")
+    lines += [
+        "",
+        f"Target: p99 under 50 ms with the process executor: {met} ({pick['process']['p99']:.1f} ms).",
+        "",
+        f"| {f['drained']:,} jobs of `time.sleep(0.01)`, drained by one worker process (jobs/s) | `def` on the thread "
+        "executor, threads = max_jobs | the same job as `async def` with `asyncio.sleep` |",
+        "|---|---:|---:|",
+    ]
+    for n, row in f["sleep_jobs_per_s"].items():
+        lines.append(f"| max_jobs {n} | {row['thread']:,.0f} | {row['async']:,.0f} |")
+    lines += [
+        "",
+        f"| {f['drained']:,} no-op jobs, one worker process (jobs/s) | |",
+        "|---|---:|",
+        f"| on the event loop | {noop['async']:,.0f} |",
+        f"| on the process executor, 2 job processes | {noop['process']:,.0f} |",
+    ]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "engine": (ENGINE_JSON, engine_section),
     "compare": (COMPARE_JSON, compare_section),
     "soak": (SOAK_JSON, soak_section),
     "dashboard": (DASHBOARD_JSON, dashboard_section),
+    "executors": (EXECUTORS_JSON, executors_section),
 }
 
 

@@ -99,3 +99,18 @@ def test_dashboard_bench_times_every_page_and_the_drains(tmp_path: Path) -> None
     # the docs render the same JSON into docs/dashboard.md (bench/figures.py)
     section = docs_figures().dashboard_section(figures)
     assert section.count("\n| ") == 1 + len(figures["pages"]) + 1 + 3 and "nan" not in section
+
+
+@pytest.mark.timeout(300)
+def test_executors_bench_measures_every_executor(tmp_path: Path) -> None:
+    out = tmp_path / "executors.json"
+    done = run_script(str(BENCH / "executors.py"), "--smoke", "--json", str(out), timeout=240)
+    f = json.loads(out.read_text())
+    for mode in ("inline", "process"):
+        assert 0 < f["pickup_ms"][mode]["p50"] <= f["pickup_ms"][mode]["p99"], mode
+    assert set(f["sleep_jobs_per_s"]) == {"10", "50"}
+    assert all(v > 0 for row in f["sleep_jobs_per_s"].values() for v in row.values())
+    assert f["noop_jobs_per_s"]["async"] > 0 and f["noop_jobs_per_s"]["process"] > 0
+    assert "on the process executor" in done.stdout
+    # the docs render these figures the way they render the committed ones
+    assert "| max_jobs 10 |" in docs_figures().executors_section(f)

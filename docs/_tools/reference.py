@@ -293,6 +293,7 @@ PAGES = {
     "benchmarks.md": figures_page("benchmarks.md"),
     "guarantees.md": figures_page("guarantees.md"),
     "dashboard.md": figures_page("dashboard.md"),
+    "executors.md": figures_page("executors.md"),
 }
 
 

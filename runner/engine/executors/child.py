@@ -25,6 +25,11 @@ from runner.engine.procinfo import rss_bytes
 logger = logging.getLogger("runner.process")
 
 EXIT_STARTUP_FAILED = 3
+# CPU-bound jobs yield to the worker's own event loop (and a local Redis): the CPU is theirs whenever the loop
+# does not need it, and async jobs on the same worker are picked up without waiting behind them
+NICE_INCREMENT = 10
+
+
 
 
 def _take_pipes() -> tuple[IO[bytes], IO[bytes]]:
@@ -140,6 +145,8 @@ def main() -> int:
     proto_in, proto_out = _take_pipes()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the worker's to handle, not ours
     _die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(NICE_INCREMENT)
     init = read_message(proto_in)
     if not isinstance(init, Init):
         return 2
