@@ -30,8 +30,6 @@ EXIT_STARTUP_FAILED = 3
 NICE_INCREMENT = 10
 
 
-
-
 def _take_pipes() -> tuple[IO[bytes], IO[bytes]]:
     """The protocol's streams; fd 1 becomes stderr and fd 0 /dev/null, so user code cannot touch the pipes."""
     proto_in = os.fdopen(os.dup(0), "rb")
