@@ -251,6 +251,11 @@ class JobRunner:
             self._publish(record, JobEventKind.RETRIED, duration_s=duration, detail=detail)
             await self._again(record, ctx, OutcomeKind.RETRY, timestamp_ms() + defer_ms)
             return
+        if retry_jobs and isinstance(exc, RetryJob):
+            # the function ended this try itself: it counts (unlike a stop's requeue), at the score it had, as arq
+            self._publish(record, JobEventKind.RETRIED, duration_s=duration, detail="asked to run again")
+            await self._again(record, ctx, OutcomeKind.RETRY, record.claim.score)
+            return
         if isinstance(exc, asyncio.CancelledError) and record.state is JobState.ABORTING:
             self._publish(record, JobEventKind.ABORTED, duration_s=duration, detail="aborted")
         elif isinstance(exc, asyncio.CancelledError) and retry_jobs and record.still_running():
@@ -265,9 +270,9 @@ class JobRunner:
                 await self.hooks.on_job_end(ctx)
             record.state = JobState.FINISHING
             return
-        elif isinstance(exc, asyncio.CancelledError | RetryJob) and retry_jobs:
-            # a stop's cancel, or the job's own RetryJob: it runs again at the score it had, as arq does
-            detail = "asked to run again" if isinstance(exc, RetryJob) else "cancelled by the stop, will run again"
+        elif isinstance(exc, asyncio.CancelledError) and retry_jobs:
+            # a stop's cancel: it runs again at the score it had, as arq does, and keeps the try (it did not end it)
+            detail = "cancelled by the stop, will run again"
             self._publish(record, JobEventKind.REQUEUED, duration_s=duration, detail=detail)
             await self._again(record, ctx, OutcomeKind.REQUEUE, record.claim.score)
             return

@@ -199,6 +199,7 @@ async def test_a_claim_whose_reply_was_lost_runs_at_once_and_uses_no_try(
     finally:
         worker.request_stop()
         await asyncio.wait_for(task, 30)
+        await worker.close()  # async_run leaves it to the caller, as arq's does
         await producer.aclose()
 
 
@@ -261,8 +262,11 @@ async def test_a_full_redis_keeps_draining_and_says_why(
             with pytest.raises(redis.exceptions.OutOfMemoryError):  # the producer is told plainly
                 await pool.enqueue_job("echo_try")
             worker = Worker([echo_try], redis_settings=settings, burst=True, handle_signals=False, poll_delay=0.05)
-            with caplog.at_level(logging.WARNING):
-                await asyncio.wait_for(worker.async_run(), 60)
+            try:
+                with caplog.at_level(logging.WARNING):
+                    await asyncio.wait_for(worker.async_run(), 60)
+            finally:
+                await worker.close()  # async_run leaves it to the caller, as arq's does
             assert await pool.zcard("arq:queue") == 0  # every job finished: the queue drained
             assert worker.jobs_complete == 200
             assert all(job is not None for job in jobs)
