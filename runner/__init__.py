@@ -7,6 +7,7 @@ imported when first used (see :mod:`runner.engine`), so the ``runner`` command s
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,10 @@ class _Package(types.ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
+# the submodules `import arq` alone makes reachable (arq/__init__ imports from them), so that after the import
+# rewrite `import runner as arq` code can still say `arq.worker.func` or `arq.connections.RedisSettings`
+_ARQ_SUBMODULES = ("connections", "constants", "jobs", "typing", "utils", "version", "worker")
+
 
 def __getattr__(name: str) -> Any:
     if name in _engine_names:
@@ -67,8 +72,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(engine, name)
         globals()[name] = value
         return value
+    if name in _ARQ_SUBMODULES:
+        return importlib.import_module(f"runner.{name}")  # the import binds it here
     raise AttributeError(f"module 'runner' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_engine_names})
+    return sorted({*globals(), *_engine_names, *_ARQ_SUBMODULES})

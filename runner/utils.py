@@ -12,6 +12,7 @@ from runner.engine.utils import (
     ms_to_datetime,
     poll,
     timestamp_ms,
+    timezone_env_vars,
     to_ms,
     to_seconds,
     to_unix_ms,
@@ -32,4 +33,6 @@ __all__ = [
     "to_seconds",
     "to_unix_ms",
     "truncate",
+    # arq.utils imports it from arq.constants, so arq code may import it from here too
+    "timezone_env_vars",
 ]

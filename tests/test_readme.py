@@ -180,3 +180,16 @@ def test_the_first_python_example_needs_no_redis() -> None:
     urls = re.findall(r'from_dsn\("([^"]+)"\)', code.group(1))
     assert urls
     assert all(url.startswith("embedded://") for url in urls), urls
+
+
+def test_moving_from_arq_is_the_rewrite_the_differences_and_import_arq() -> None:
+    from tests.interop.differential.harness import MIGRATION_PAGE, rewrite_command
+
+    text = section("Moving from arq")
+    # the very line the differential tests run on their scenarios (harness.rewrite_command reads it off the page)
+    assert console_blocks(text) == [[rewrite_command()], ["runner import-arq app.worker.WorkerSettings > worker.toml"]]
+    assert "runner start app.worker.WorkerSettings" in text
+    (anchor,) = re.findall(r"\(docs/migrating-from-arq\.md#([a-z-]+)\)", text)
+    headings = re.findall(r"^## (.+)$", MIGRATION_PAGE.read_text(), flags=re.M)
+    slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+    assert anchor in slugs, f"README links to #{anchor}, which {MIGRATION_PAGE.name} has no heading for"

@@ -83,8 +83,12 @@ def main() -> None:
     cli(prog_name="runner")
 
 
-# arq.cli's names, from runner.cli.arq_compat when first used (the runner command does not need them)
-ARQ_NAMES = ("burst_help", "health_check_help", "watch_help", "verbose_help", "logdict_help", "watch_reload")
+# arq.cli's names, from runner.cli.arq_compat when first used (the runner command does not need them): what it
+# defines, then what it imports from arq's other modules
+ARQ_NAMES = (
+    *("burst_help", "health_check_help", "watch_help", "verbose_help", "logdict_help", "watch_reload"),
+    *("VERSION", "check_health", "create_worker", "default_log_config", "import_string", "run_worker"),
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,10 @@ from typing import Any
 
 from runner.cli.supervisor import py_mtimes
 from runner.config.arq_import import load_arq_settings
-from runner.engine.launch import create_worker
+from runner.engine.launch import check_health, create_worker, run_worker
+from runner.logs import default_log_config
+from runner.utils import import_string
+from runner.version import VERSION
 
 burst_help = "Batch mode: exit once no jobs are found in any queue."
 health_check_help = "Health Check: run a health check and exit."
@@ -66,3 +69,22 @@ async def watch_reload(path: str, worker_settings: Any) -> None:
                 return
         finally:
             await worker.close()
+
+
+__all__ = [
+    "burst_help",
+    "health_check_help",
+    "is_settings_path",
+    "load_settings_class",
+    "logdict_help",
+    "verbose_help",
+    "watch_help",
+    "watch_reload",
+    # arq.cli imports these from arq's other modules, so arq code may import them from arq.cli too
+    "VERSION",
+    "check_health",
+    "create_worker",
+    "default_log_config",
+    "import_string",
+    "run_worker",
+]

@@ -15,19 +15,16 @@ index), so "next page" is the position after the last entry looked at, and stays
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from runner.engine import scripts
-from runner.engine.inspection import JobRow, find_job, result_row
-from runner.engine.job import deserialize_job_raw
+from runner.engine.inspection import JobRow, fill_from_payload, find_job, glob_escape, result_row, row_status
 from runner.engine.presence import WorkerPresence, read_presence
 from runner.engine.safe_pickle import Undecoded
-from runner.engine.serializers import Deserializer, reading_deserializer
+from runner.engine.serializers import Deserializer
 from runner.engine.utils import timestamp_ms
-from runner.errors import DeserializationError
 
 QUEUE_STATES = ("queued", "deferred", "in_progress")
 STATES = (*QUEUE_STATES, "failed", "complete")
@@ -193,12 +190,6 @@ async def minute_counts(pool: Any, queue: str, *, minutes: int = 60, now_ms: int
     return counts
 
 
-def _state_of(score: int, held: bool, now: int) -> str:
-    if held:
-        return "in_progress"
-    return "deferred" if score > now else "queued"
-
-
 async def _queue_rows(
     pool: Any, queue: str, entries: Sequence[tuple[str, int]], deserializer: Deserializer | None, now: int
 ) -> list[JobRow]:
@@ -215,26 +206,13 @@ async def _queue_rows(
         payloads, tries, *held = await pipe.execute()
     rows = []
     for (job_id, score), payload, job_try, is_held in zip(entries, payloads, tries, held, strict=True):
-        row = JobRow(job_id, queue, _state_of(score, bool(is_held), now), "", score=score)
+        row = JobRow(job_id, queue, row_status(score, bool(is_held), now), "", score=score)
         fill_from_payload(row, payload, deserializer)
         if is_held and job_try is not None:
             # a running job's try number lives in its retry counter, not in its payload
             row.job_try = max(row.job_try or 0, int(job_try))
         rows.append(row)
     return rows
-
-
-def fill_from_payload(row: JobRow, payload: bytes | None, deserializer: Deserializer | None) -> None:
-    """Set the row's call from a job payload; a missing or undecodable payload is said so in ``row.error``."""
-    if payload is None:
-        row.function, row.error = "?", "its job key is gone (expired, or removed while it was read)"
-        return
-    try:
-        row.function, row.args, row.kwargs, row.job_try, row.enqueue_ms = deserialize_job_raw(
-            payload, deserializer=reading_deserializer(deserializer)
-        )
-    except DeserializationError as exc:
-        row.function, row.error = "?", str(exc)
 
 
 async def _range(pool: Any, queue: str, state: str | None, now: int, start: int, count: int) -> list[tuple[str, int]]:
@@ -376,10 +354,6 @@ async def _complete_page(
     return JobPage(rows, position, cursor if more else None, len(ids), cursor - position, budget_hit=more)
 
 
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
 async def search_jobs(
     pool: Any,
     queues: Sequence[str],
@@ -399,7 +373,7 @@ async def search_jobs(
     exact = await find_job(pool, text, queues, deserializer=deserializer)
     if exact is not None:
         return [exact]
-    pattern = f"*{_glob_escape(text)}*"
+    pattern = f"*{glob_escape(text)}*"
     found: dict[str, tuple[str, str, int]] = {}  # id -> (queue, where, score)
     for queue in queues:
         for key, where in ((pool.key_layout.queue(queue), "queue"), (pool.key_layout.failed(queue), "failed")):

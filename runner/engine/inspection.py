@@ -46,7 +46,8 @@ class RowStatus(StrEnum):
 STATUSES = tuple(status.value for status in RowStatus if status is not RowStatus.UNKNOWN)
 
 
-def _glob_escape(text: str) -> str:
+def glob_escape(text: str) -> str:
+    """``text`` as a literal in a SCAN/KEYS pattern."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
@@ -158,7 +159,7 @@ async def in_progress_ids(pool: RunnerRedis, queue_name: str) -> set[str]:
     """Ids of the queue's jobs that a worker holds right now."""
     layout = pool.key_layout
     prefix = layout.in_progress_prefix(queue_name)
-    held = [k[len(prefix) :] async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
+    held = [k[len(prefix) :] async for k in pool.scan_iter(match=glob_escape(prefix) + "*", count=1000)]
     if not held:
         return set()
     ids = [cast(bytes, k).decode() for k in held]
@@ -169,7 +170,7 @@ async def in_progress_ids(pool: RunnerRedis, queue_name: str) -> set[str]:
 async def worker_health(pool: RunnerRedis, queue_name: str) -> list[WorkerHealth]:
     """The live per-worker health records of a queue, by worker id."""
     prefix = pool.key_layout.workers_prefix(queue_name)
-    found = sorted([k async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)])
+    found = sorted([k async for k in pool.scan_iter(match=glob_escape(prefix) + "*", count=1000)])
     if not found:
         return []
     async with pool.pipeline(transaction=False) as pipe:
@@ -271,7 +272,8 @@ async def arq_health(pool: RunnerRedis, queue_name: str, health_check_key: str |
     return _arq_workers_line(shared, ours)
 
 
-def _status_of(score: int, held: bool, now: int) -> RowStatus:
+def row_status(score: int, held: bool, now: int) -> RowStatus:
+    """The state of a queue entry with ``score``, claimed or not, at ``now`` (unix ms)."""
     if held:
         return RowStatus.IN_PROGRESS
     return RowStatus.DEFERRED if score > now else RowStatus.QUEUED
@@ -300,14 +302,15 @@ async def queue_jobs(
         tries = cast(list[bytes | None], await pool.mget([layout.retry(queue_name, i) for i in held])) if held else []
         try_of = {job_id: int(t) for job_id, t in zip(held, tries, strict=True) if t is not None}
         for job_id, (_, score), payload in zip(ids, entries, payloads, strict=True):
-            row = JobRow(job_id, queue_name, _status_of(int(score), job_id in running, now), "", score=int(score))
-            _fill_from_payload(row, payload, deserializer)
+            row = JobRow(job_id, queue_name, row_status(int(score), job_id in running, now), "", score=int(score))
+            fill_from_payload(row, payload, deserializer)
             if job_id in try_of:
                 row.job_try = max(row.job_try or 0, try_of[job_id])
             yield row
 
 
-def _fill_from_payload(row: JobRow, payload: bytes | None, deserializer: Deserializer | None) -> None:
+def fill_from_payload(row: JobRow, payload: bytes | None, deserializer: Deserializer | None) -> None:
+    """Set the row's call from a job payload; a missing or undecodable payload is said so in ``row.error``."""
     if payload is None:
         row.function, row.error = "?", "its job key is gone (expired, or removed while it was read)"
         return
@@ -327,7 +330,7 @@ async def results(
     A result that names no queue (arq before 0.26 wrote none) is listed under every queue.
     """
     prefix = pool.key_layout.result_prefix(queue_name or pool.default_queue_name)
-    found = [k async for k in pool.scan_iter(match=_glob_escape(prefix) + "*", count=1000)]
+    found = [k async for k in pool.scan_iter(match=glob_escape(prefix) + "*", count=1000)]
     rows = []
     for i in range(0, len(found), CHUNK):
         chunk = found[i : i + CHUNK]
@@ -387,11 +390,11 @@ async def find_job(
     if queue is None and job_raw is None:
         return None
     score = None if queue is None else int(scores[list(queue_names).index(queue)])
-    status = _status_of(score, False, timestamp_ms()) if score is not None else RowStatus.UNKNOWN
+    status = row_status(score, False, timestamp_ms()) if score is not None else RowStatus.UNKNOWN
     if held:
         status = RowStatus.IN_PROGRESS
     row = JobRow(job_id, queue, status, "", score=score)
-    _fill_from_payload(row, job_raw, deserializer)
+    fill_from_payload(row, job_raw, deserializer)
     if tries is not None:
         # the counter counts starts so far; it is the try number of the current run while one goes on
         row.job_try = max(row.job_try or 0, int(tries))

@@ -28,7 +28,8 @@ SCENARIOS = HERE / "scenarios"
 DRIVER = HERE / "driver.py"
 REPO_ROOT = HERE.parents[2]
 MIGRATION_PAGE = REPO_ROOT / "docs" / "migrating-from-arq.md"
-ARQ_PACKAGE = REPO_ROOT / ".arq-venv" / "lib" / "python3.11" / "site-packages" / "arq"
+ARQ_NAMES = HERE / "arq_names.py"
+RUNNER_NAMES = HERE / "runner_names.py"
 LOCAL_ZONE = "Asia/Kolkata"
 RUN_TIMEOUT_S = 240
 # the line of the migration page that rewrites the imports is the first command of the block after this marker
@@ -174,35 +175,33 @@ def compare(name: str, arq_run: dict[str, Any], runner_run: dict[str, Any]) -> l
 # -- what arq defines --------------------------------------------------------------------------------------------
 
 
-def arq_public_names() -> dict[str, list[str]]:
-    """The public names each of arq's modules defines (not what it imports), read from arq's source."""
-    found: dict[str, list[str]] = {}
-    for path in sorted(ARQ_PACKAGE.glob("*.py")):
-        module = path.stem
-        if module in ("__init__", "__main__"):
-            continue
-        names: list[str] = []
-        for node in ast.parse(path.read_text()).body:
-            targets: list[ast.expr] = []
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                names.append(node.name)
-            elif isinstance(node, ast.Assign):
-                targets = list(node.targets)
-            elif isinstance(node, ast.AnnAssign):
-                targets = [node.target]
-            elif isinstance(node, ast.If):  # `if TYPE_CHECKING: X = ... else: X = ...`
-                targets = [t for n in node.body + node.orelse if isinstance(n, ast.Assign) for t in n.targets]
-            for target in targets:
-                elements = target.elts if isinstance(target, ast.Tuple) else [target]
-                names += [e.id for e in elements if isinstance(e, ast.Name)]
-        public = [n for n in dict.fromkeys(names) if not n.startswith("_") and n != "TYPE_CHECKING"]
-        # a module's own imports of third-party names (pytz) are not its API
-        found[module] = [n for n in public if n != "pytz"]
-    init = ast.parse((ARQ_PACKAGE / "__init__.py").read_text())
-    for node in init.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
-            found[""] = [ast.literal_eval(e) for e in node.value.elts]  # type: ignore[attr-defined]
-    return found
+def arq_api(arq_python: Path, work: Path) -> dict[str, Any]:
+    """arq's public names, as ``arq_names.py`` finds them in the arq venv's own package (see there)."""
+    script = work / "arq_names.py"
+    shutil.copy(ARQ_NAMES, script)  # copied out, so the arq side's sys.path holds neither runner nor tests
+    done = subprocess.run(
+        [str(arq_python), str(script)], cwd=work, env=subprocess_env(), capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"arq_names.py failed in the arq venv (exit {done.returncode}):\n{done.stderr}")
+    api: dict[str, Any] = json.loads(done.stdout)
+    return api
+
+
+def runner_lacks(api: dict[str, Any]) -> list[str]:
+    """What runner lacks of ``api``, checked by ``runner_names.py`` in a fresh interpreter of this venv."""
+    done = subprocess.run(
+        [sys.executable, str(RUNNER_NAMES)],
+        input=json.dumps(api),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"runner_names.py failed (exit {done.returncode}):\n{done.stderr}")
+    lacking: list[str] = json.loads(done.stdout)
+    return lacking
 
 
 def names_used_by_scenarios() -> set[str]:
@@ -225,12 +224,13 @@ def names_used_by_scenarios() -> set[str]:
 
 __all__ = [
     "agree",
-    "arq_public_names",
+    "arq_api",
     "compare",
     "names_used_by_scenarios",
     "rewrite_command",
     "rewritten_copy",
     "rewritten_copy_of_file",
     "run_both",
+    "runner_lacks",
     "scenario_names",
 ]

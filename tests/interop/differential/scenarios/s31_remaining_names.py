@@ -40,6 +40,22 @@ async def scenario(env: Any) -> None:
             callable(run_worker),
         ],
     )
+    # what `import arq` alone reaches, and names a module imports from another (arq.worker's RedisSettings)
+    env.observe(
+        "submodules and re-exports",
+        [
+            arq.worker.run_worker is run_worker,
+            arq.connections.RedisSettings is RedisSettings,
+            arq.jobs.Deserializer is Deserializer,
+            arq.constants is c,
+            arq.utils.logger is utils_logger,
+            arq.typing.__name__.rsplit(".", 1)[1],
+            arq.version.VERSION == VERSION,
+            arq.worker.RedisSettings is RedisSettings,
+            arq.worker.default_queue_name == c.default_queue_name,
+            arq.connections.Job is arq.jobs.Job,
+        ],
+    )
     env.observe("serializer types", [Serializer is not None, Deserializer is not None])
     env.observe("no_result is a sentinel", type(no_result).__name__)
     env.observe(
