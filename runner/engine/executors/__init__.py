@@ -8,15 +8,33 @@ Pool sizes are per worker (per queue). ``threads`` defaults to ``max_jobs``: a s
 as it runs, and more threads than jobs at once would never be used (threads start as calls need them).
 ``processes`` defaults to the usable cores, shared among the worker processes of ``runner start --processes N``,
 and never more than ``max_jobs``: CPU-bound work gains nothing from more processes than cores.
+
+The pools are imported when first used, so what only names an executor (``runner validate``, ``func()``) does not
+load asyncio's subprocess and thread machinery.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+from typing import TYPE_CHECKING, Any, Literal
 
-from runner.engine.executors.processes import ProcessPool, ProcessStartError, RemoteTraceback
-from runner.engine.executors.threads import ThreadCall, ThreadPool
 from runner.engine.procinfo import usable_cpus
+
+if TYPE_CHECKING:
+    from runner.engine.executors.processes import (
+        ProcessPool as ProcessPool,
+        ProcessStartError as ProcessStartError,
+        RemoteTraceback as RemoteTraceback,
+    )
+    from runner.engine.executors.threads import ThreadCall as ThreadCall, ThreadPool as ThreadPool
+
+_LAZY = {
+    "ProcessPool": "runner.engine.executors.processes",
+    "ProcessStartError": "runner.engine.executors.processes",
+    "RemoteTraceback": "runner.engine.executors.processes",
+    "ThreadCall": "runner.engine.executors.threads",
+    "ThreadPool": "runner.engine.executors.threads",
+}
 
 ExecutorKind = Literal["async", "thread", "process"]
 EXECUTORS: tuple[ExecutorKind, ...] = ("async", "thread", "process")
@@ -47,3 +65,12 @@ def default_processes(max_jobs: int, worker_processes: int = 1) -> int:
     """
     share = max(usable_cpus() // max(worker_processes, 1), 1)
     return max(min(share, max_jobs), 1)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
