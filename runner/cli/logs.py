@@ -3,55 +3,20 @@
 ``setup_logging`` puts one handler on the root logger, so a task's ``logging.getLogger("tasks").info(...)`` comes out
 in the same format as the worker's own lines, at the level the user chose (``--log-level``, ``log_level`` in
 worker.toml, ``-v`` for debug), with the job it ran in attached (``job_id``, ``function``, ``job_try``, ``queue``:
-fields in JSON, a ``[id:function]`` tag in text; see :mod:`runner.engine.job_context`).
+fields in JSON, a ``[id:function]`` tag in text; see :mod:`runner.engine.job_context`). The formats themselves live
+in :mod:`runner.engine.log_format`, where a job subprocess finds them too.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from runner.engine.job_context import JobContextFilter
+from runner.engine.log_format import JsonFormatter, formatter_for
 
 _OURS = "_runner_cli_handler"  # marks the handler setup_logging installed, so a second call replaces it
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any ``extra=`` fields."""
-
-    _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in self._STANDARD and not key.startswith("_"):
-                data[key] = value
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str, ensure_ascii=False)
-
-
-class TextFormatter(logging.Formatter):
-    """``HH:MM:SS: message`` for runner's lines (they name their job already); other loggers' lines say who logged
-    them and, inside a job, which job: ``HH:MM:SS: [3f2a…:send_email] tasks: sent``, with the level from WARNING up."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s: %(message)s", datefmt="%H:%M:%S")
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        if record.name == "runner" or record.name.startswith("runner."):
-            return super().formatMessage(record)
-        job = f"[{record.job_id}:{getattr(record, 'function', '?')}] " if hasattr(record, "job_id") else ""
-        level = f" {record.levelname}" if record.levelno >= logging.WARNING else ""
-        return f"{record.asctime}: {job}{record.name}{level}: {record.message}"
 
 
 def level_number(name: str) -> int:
@@ -65,7 +30,7 @@ def setup_logging(verbose: bool, log_format: str, level: str | None = None) -> N
     there before is replaced.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.setFormatter(formatter_for("json" if log_format == "json" else "text"))
     handler.addFilter(JobContextFilter())
     setattr(handler, _OURS, True)
     root = logging.getLogger()

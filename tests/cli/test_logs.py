@@ -30,6 +30,11 @@ async def greet(ctx, name):
     log.info("greeting %s", name)
     await asyncio.to_thread(log.warning, "from a thread for %s", name)
     return f"hi {name}"
+
+
+def crunch(ctx, n):
+    log.info("crunching %s", n)
+    return n * 2
 """
 
 TOML = """\
@@ -177,3 +182,43 @@ def test_worker_processes_get_the_level_too(tmp_path: Path, redis_url: str) -> N
     assert done.returncode == 0, done.stderr
     assert "logtasks WARNING: from a thread for many" in done.stderr
     assert "greeting many" not in done.stderr and "started worker process" not in done.stderr
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_job_process_logs_in_the_workers_format_with_its_job(tmp_path: Path, redis_url: str, log_format: str) -> None:
+    """A job on the process executor logs in its own interpreter: the same format, the same job fields."""
+    (tmp_path / "worker.toml").write_text(
+        f'[redis]\nurl = "{redis_url}"\nconn_retries = 0\n\n'
+        '[functions.crunch]\npath = "logtasks:crunch"\nexecutor = "process"\n'
+    )
+    job_id = asyncio.run(_enqueue_crunch(redis_url))
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("RUNNER_") and k.upper() != "REDIS_URL"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "start", "worker.toml", "--burst", "--log-format", log_format],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    if log_format == "text":
+        line = rf"\d\d:\d\d:\d\d: \[{job_id}:crunch\] logtasks: crunching 21"
+        assert any(re.fullmatch(line, text) for text in done.stderr.splitlines()), done.stderr
+        return
+    records = [json.loads(line) for line in done.stderr.splitlines()]  # the job process's lines are JSON too
+    (ours,) = [r for r in records if r["logger"] == "logtasks"]
+    assert ours["message"] == "crunching 21" and ours["level"] == "info"
+    assert {k: ours[k] for k in ("job_id", "function", "job_try", "queue")} == {
+        "job_id": job_id,
+        "function": "crunch",
+        "job_try": 1,
+        "queue": "arq:queue",
+    }
+
+
+async def _enqueue_crunch(url: str) -> str:
+    pool = await create_pool(RedisSettings.from_dsn(url))
+    try:
+        job = await pool.enqueue_job("crunch", 21)
+        assert job is not None
+        return job.job_id
+    finally:
+        await pool.aclose()

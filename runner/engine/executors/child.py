@@ -20,6 +20,8 @@ import traceback
 from typing import IO, Any
 
 from runner.engine.executors.wire import Call, Init, Ready, Reply, StartupFailed, frame, read_message
+from runner.engine.job_context import CURRENT_JOB, JobContextFilter, enter_job
+from runner.engine.log_format import formatter_for
 from runner.engine.procinfo import rss_bytes
 
 logger = logging.getLogger("runner.process")
@@ -94,6 +96,14 @@ class Child:
         return fn
 
     def handle(self, call: Call) -> None:
+        token = enter_job(call.job) if call.job is not None else None
+        try:
+            self._handle(call)
+        finally:
+            if token is not None:
+                CURRENT_JOB.reset(token)
+
+    def _handle(self, call: Call) -> None:
         try:
             value = self.run(self.resolve(call.function), ({**self.ctx, **call.ctx}, *call.args), call.kwargs)
         except (SystemExit, KeyboardInterrupt) as exc:
@@ -139,6 +149,19 @@ def _load_main(path: str) -> None:
     sys.modules["__main__"] = sys.modules["__mp_main__"] = module
 
 
+def _setup_logging(init: Init) -> None:
+    """Log to stderr (the worker's) at the worker's level, in its format, naming the job a record was logged in."""
+    handler = logging.StreamHandler(sys.stderr)
+    if init.log_format is not None:
+        handler.setFormatter(formatter_for(init.log_format))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s [pid {os.getpid()}] %(message)s"))
+    handler.addFilter(JobContextFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(init.log_level)
+
+
 def main() -> int:
     proto_in, proto_out = _take_pipes()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the worker's to handle, not ours
@@ -149,9 +172,7 @@ def main() -> int:
     if not isinstance(init, Init):
         return 2
     sys.path[:] = init.sys_path
-    logging.basicConfig(
-        level=init.log_level, stream=sys.stderr, format=f"%(asctime)s %(levelname)s [pid {os.getpid()}] %(message)s"
-    )
+    _setup_logging(init)
     child = Child(init, proto_out)
     try:
         if init.main_path:

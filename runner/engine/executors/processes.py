@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.executors.wire import HEADER, Call, Init, Ready, Reply, StartupFailed, frame
+from runner.engine.job_context import CURRENT_JOB
+from runner.engine.log_format import format_in_use
 from runner.engine.procinfo import format_bytes
 from runner.errors import JobExecutionFailed, RunnerError
 
@@ -216,7 +218,7 @@ class ProcessPool:
         proc = await self._acquire()
         what = label or function
         try:
-            message = frame(Call(function, ctx, args, kwargs))
+            message = frame(Call(function, ctx, args, kwargs, CURRENT_JOB.get()))
         except Exception as exc:
             self._release(proc)
             raise JobExecutionFailed(
@@ -412,4 +414,5 @@ class ProcessPool:
             shutdown=self.shutdown,
             log_level=logging.getLogger("runner").getEffectiveLevel(),
             main_path=load_main,
+            log_format=format_in_use(),
         )

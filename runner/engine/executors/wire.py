@@ -4,8 +4,8 @@ Both ends are runner's own code in the same installation, so pickle is safe here
 already come out of the job's payload (decoded by the queue's deserializer) or out of the job function itself.
 
 Messages, parent to child:
-    ``Init``     once, first: where to import from, the startup and shutdown hooks, the log level
-    ``Call``     run one function; the child answers with exactly one ``Reply``
+    ``Init``     once, first: where to import from, the startup and shutdown hooks, the log level and format
+    ``Call``     run one function (with the job it runs for, named on its log records); one ``Reply`` answers it
     (end of input) run the shutdown hook and exit 0
 Child to parent:
     ``Ready``    the startup hook ran; the child waits for calls
@@ -20,6 +20,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from runner.engine.job_context import JobContext
+from runner.engine.log_format import LogFormat
+
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 31  # a length past 2 GiB means the stream is out of step, not a real message
 
@@ -31,6 +34,7 @@ class Init:
     shutdown: str | None
     log_level: int
     main_path: str | None = None  # the parent's __main__ script, for functions defined there
+    log_format: LogFormat | None = None  # the worker's format (runner start's); None: a plain text format
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class Call:
     ctx: dict[str, Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    job: JobContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
