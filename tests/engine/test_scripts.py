@@ -57,7 +57,9 @@ def test_scripts_touch_only_keys_they_are_given(path: Path) -> None:
         if command == "PUBLISH":
             assert first.startswith("ARGV[")  # a channel, not a key
             continue
-        assert first.startswith("KEYS[") or first in {"key", "wake_key"}, f"{command} {first}"
+        # or a table of such keys, named *_keys, sent in one command: unpack(removed_keys, ...)
+        listed = re.fullmatch(r"unpack\(\w+_keys", first) is not None
+        assert first.startswith("KEYS[") or first in {"key", "wake_key"} or listed, f"{command} {first}"
 
 
 def test_the_wake_snippet_lives_once() -> None:
@@ -209,5 +211,41 @@ async def test_a_second_layout_needs_no_script_change(redis_url: str) -> None:
         every_key = sorted([k.decode() async for k in pool.scan_iter(match="*")])
         assert every_key
         assert all(key.startswith("{q}:") for key in every_key), every_key
+    finally:
+        await pool.aclose()
+
+
+async def test_finish_applies_a_batch_with_one_command_per_kind_and_checks_every_holder(redis_url: str) -> None:
+    # finish.lua gathers the finished jobs' removals into one command each: a later outcome for the same id in
+    # the call must still find it gone, and a claim another worker holds now is left alone
+    layout, q = ARQ_LAYOUT, "arq:queue"
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        for job_id, holder in (("a", "t1"), ("b", "t1"), ("c", "other")):
+            await pool.set(layout.job(q, job_id), b"payload")
+            await pool.set(layout.in_progress(q, job_id), holder)
+            await pool.set(layout.retry(q, job_id), 1)
+            await pool.zadd(layout.queue(q), {job_id: 1})
+        await pool.hset(layout.claimed(q, "t1"), mapping={"a": 1, "b": 1})
+        outcomes = [("a", "fc", b"r", 60_000, 0, "t1"), ("a", "fc", b"r2", 60_000, 0, "t1")]
+        outcomes += [("b", "fc", b"r", 60_000, 0, "t1"), ("c", "fc", b"r", 60_000, 0, "t1")]
+        job_keys: list[str] = []
+        values: list[Any] = []
+        for outcome in outcomes:
+            job_id = outcome[0]
+            job_keys += [layout.job(q, job_id), layout.in_progress(q, job_id), layout.retry(q, job_id)]
+            job_keys += [layout.result(q, job_id), layout.claimed(q, "t1")]
+            values += outcome
+        head = [layout.queue(q), layout.abort(q), layout.stats(q, 0), layout.failed(q), layout.failed_expiry(q)]
+        reply = await pool.eval(
+            scripts.FINISH, 5 + len(job_keys), *head, *job_keys, layout.done_channel(q), 60, 1, *values
+        )
+        assert reply == [2, b"a", b"gone", b"c", b"taken"]
+        assert await pool.zrange(layout.queue(q), 0, -1) == [b"c"]
+        assert await pool.get(layout.result(q, "a")) == b"r"
+        assert await pool.exists(layout.job(q, "a"), layout.in_progress(q, "b"), layout.retry(q, "b")) == 0
+        assert await pool.get(layout.in_progress(q, "c")) == b"other"
+        assert await pool.exists(layout.result(q, "c"), layout.claimed(q, "t1")) == 0
+        assert await pool.hget(layout.stats(q, 0), "complete") == b"2"
     finally:
         await pool.aclose()

@@ -63,17 +63,22 @@ end
 
 local claimed = 0
 local skipped = 0
+local record = {}
 while claimed < limit do
   local want = limit - claimed + 8
   local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', skipped, want)
   if #due == 0 then break end
+  -- this round's claimed ids leave the due range in one ZADD before the next round reads it
+  local moved = {}
   for i = 1, #due, 2 do
     local id = due[i]
     if redis.call('SET', KEYS[5] .. id, token, 'NX', 'PX', lease) then
-      redis.call('ZADD', KEYS[1], 'XX', now + lease, id)
+      moved[#moved + 1] = now + lease
+      moved[#moved + 1] = id
       local try = redis.call('INCR', KEYS[6] .. id)
       redis.call('EXPIRE', KEYS[6] .. id, ARGV[4])
-      redis.call('HSET', KEYS[7], id, due[i + 1])
+      record[#record + 1] = id
+      record[#record + 1] = due[i + 1]
       hand_over(id, due[i + 1], try)
       claimed = claimed + 1
       if claimed >= limit then break end
@@ -82,9 +87,18 @@ while claimed < limit do
       skipped = skipped + 1
     end
   end
+  for first = 1, #moved, 2000 do
+    redis.call('ZADD', KEYS[1], 'XX', unpack(moved, first, math.min(first + 1999, #moved)))
+  end
   if #due < want * 2 or skipped > 1000 then break end
 end
-if claimed > 0 then redis.call('PEXPIRE', KEYS[7], lease) end
+if claimed > 0 then
+  -- one record per call (not a write per job): the ids and scores a resend of this call hands over
+  for first = 1, #record, 2000 do
+    redis.call('HSET', KEYS[7], unpack(record, first, math.min(first + 1999, #record)))
+  end
+  redis.call('PEXPIRE', KEYS[7], lease)
+end
 -- leave a wake token exactly when due jobs remain, so an idle peer takes them
 if claimed >= limit and #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', skipped, 1) > 0 then
   wake_one(KEYS[3])

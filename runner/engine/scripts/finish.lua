@@ -26,6 +26,8 @@
 -- Publishes the finished ids on the done channel so waiting clients wake at once, each as <byte length>:<id>
 -- back to back (protocol.finished_ids reads them), so an id may hold any character: a space-separated list
 -- woke nobody for an id with a space.
+-- Commands per call, not per job: the finished jobs' keys go in one DEL, their ids in one ZREM per sorted set,
+-- the claim records in one DEL; per job only the holder check and the result remain.
 -- A failed job whose result is kept enters the failed index, and entries whose result has expired leave it (a
 -- bounded step per call that has failures), so the dashboard pages and counts failed jobs without a SCAN.
 -- The script is refused as a whole while Redis is out of memory (flags none: checked before it runs, so it never
@@ -40,6 +42,13 @@ local store_results = ARGV[3] == '1'
 local counts = {}
 local finished = {}
 local dropped = {}
+-- what every finished job removes is gathered and removed in one command per kind after the loop (a few
+-- commands per call instead of five per job); a later outcome for an id finished earlier in the same call
+-- sees it as removed already
+local removed_keys = {}
+local finished_now = {}
+local records_keys = {}
+local record_seen = {}
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local job = 0
@@ -48,10 +57,15 @@ for i = 4, #ARGV, 6 do
   local base = 5 + job * 5
   job = job + 1
   local token = ARGV[i + 5]
-  redis.call('DEL', KEYS[base + 5])
-  local holder = redis.call('GET', KEYS[base + 2])
+  local record = KEYS[base + 5]
+  if not record_seen[record] then
+    record_seen[record] = true
+    records_keys[#records_keys + 1] = record
+  end
+  local holder = false
+  if not finished_now[id] then holder = redis.call('GET', KEYS[base + 2]) end
   local mine = token == '' or holder == token
-  if not mine and not holder then mine = redis.call('ZSCORE', KEYS[1], id) ~= false end
+  if not mine and not holder and not finished_now[id] then mine = redis.call('ZSCORE', KEYS[1], id) ~= false end
   if not mine then
     dropped[#dropped + 1] = id
     dropped[#dropped + 1] = holder and 'taken' or 'gone'
@@ -73,10 +87,13 @@ for i = 4, #ARGV, 6 do
           if keep > 0 then redis.call('ZADD', KEYS[5], now_ms + keep, id) else redis.call('ZREM', KEYS[5], id) end
         end
       end
-      redis.call('DEL', KEYS[base + 1], KEYS[base + 2], KEYS[base + 3])
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('ZREM', KEYS[2], id)
-      finished[#finished + 1] = id
+      if not finished_now[id] then
+        finished_now[id] = true
+        removed_keys[#removed_keys + 1] = KEYS[base + 1]
+        removed_keys[#removed_keys + 1] = KEYS[base + 2]
+        removed_keys[#removed_keys + 1] = KEYS[base + 3]
+        finished[#finished + 1] = id
+      end
     else
       redis.call('DEL', KEYS[base + 2])
       redis.call('ZADD', KEYS[1], 'XX', ARGV[i + 4], id)
@@ -86,6 +103,16 @@ for i = 4, #ARGV, 6 do
       end
     end
   end
+end
+-- the claim records: an outcome shows its claim call's reply arrived
+for first = 1, #records_keys, 1000 do
+  redis.call('DEL', unpack(records_keys, first, math.min(first + 999, #records_keys)))
+end
+for first = 1, #finished, 1000 do
+  local last = math.min(first + 999, #finished)
+  redis.call('DEL', unpack(removed_keys, first * 3 - 2, last * 3))
+  redis.call('ZREM', KEYS[1], unpack(finished, first, last))
+  redis.call('ZREM', KEYS[2], unpack(finished, first, last))
 end
 if next(counts) ~= nil then
   for name, count in pairs(counts) do
