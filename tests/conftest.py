@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from runner import RedisSettings, RunnerRedis, Worker, create_pool
+from tests.support.cluster import ValkeyCluster
 from tests.support.servers import ValkeyServer
 
 
@@ -26,9 +27,36 @@ def redis_server_url() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def cluster_server() -> Iterator[ValkeyCluster]:
+    """A 3-master Valkey cluster, started once per session (per xdist worker) when a test asks for it."""
+    cluster = ValkeyCluster(masters=3).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # a test marked `layouts` runs on the default layout and again on the cluster layout, on a Redis Cluster
+    if metafunc.definition.get_closest_marker("layouts") is not None:
+        metafunc.parametrize("layout", ["arq", "cluster"], indirect=True)
+
+
 @pytest.fixture
-async def redis_url(redis_server_url: str) -> str:
-    """The server's URL, with its database emptied before the test."""
+def layout(request: pytest.FixtureRequest) -> str:
+    """The key layout the test runs on: "arq" on one server, or "cluster" on the cluster (marker ``layouts``)."""
+    return str(getattr(request, "param", "arq"))
+
+
+@pytest.fixture
+async def redis_url(request: pytest.FixtureRequest, layout: str) -> str:
+    """The server's URL (on the cluster: a node's), with its data emptied before the test."""
+    if layout == "cluster":
+        cluster: ValkeyCluster = request.getfixturevalue("cluster_server")
+        cluster.flush()
+        return cluster.url
+    redis_server_url: str = request.getfixturevalue("redis_server_url")
     client = aioredis.Redis.from_url(redis_server_url)
     try:
         await client.flushdb()
@@ -38,9 +66,15 @@ async def redis_url(redis_server_url: str) -> str:
 
 
 @pytest.fixture
-async def pool(redis_url: str) -> AsyncIterator[RunnerRedis]:
+def redis_settings(redis_url: str, layout: str) -> RedisSettings:
+    """Settings for the test's server (``cluster=True`` on the cluster layout)."""
+    return RedisSettings.from_dsn(redis_url, cluster=layout == "cluster")
+
+
+@pytest.fixture
+async def pool(redis_settings: RedisSettings) -> AsyncIterator[RunnerRedis]:
     """A runner pool on the clean test database."""
-    p = await create_pool(RedisSettings.from_dsn(redis_url))
+    p = await create_pool(redis_settings)
     try:
         yield p
     finally:
@@ -48,7 +82,7 @@ async def pool(redis_url: str) -> AsyncIterator[RunnerRedis]:
 
 
 @pytest.fixture
-async def make_worker(redis_url: str) -> AsyncIterator[Callable[..., Worker]]:
+async def make_worker(redis_settings: RedisSettings) -> AsyncIterator[Callable[..., Worker]]:
     """Build a burst worker on the test server; keyword arguments override the defaults.
 
     Each worker is closed at teardown (``async_run`` leaves that to its caller, as arq's does).
@@ -57,7 +91,7 @@ async def make_worker(redis_url: str) -> AsyncIterator[Callable[..., Worker]]:
 
     def make(functions: Sequence[Any], **kwargs: Any) -> Worker:
         options: dict[str, Any] = {
-            "redis_settings": RedisSettings.from_dsn(redis_url),
+            "redis_settings": redis_settings,
             "burst": True,
             "handle_signals": False,
             "poll_delay": 0.05,

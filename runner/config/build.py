@@ -50,6 +50,7 @@ def build_redis_settings(config: RedisConfig, base_dir: Path | None = None) -> R
         "retry_on_timeout": config.retry_on_timeout,
         "sentinel": config.sentinel,
         "sentinel_master": config.sentinel_master,
+        "cluster": config.cluster,
     }
     optional = {
         "username": config.username,

@@ -78,9 +78,15 @@ class RedisConfig(BaseModel):
     sentinel: Bool = Field(False, description="Connect through Redis Sentinel; list them in sentinels.")
     sentinels: list[str] = Field(default_factory=list, description='Sentinel addresses, "host:port".')
     sentinel_master: str = Field("mymaster", description="The name the sentinels know the primary by.")
+    cluster: Bool = Field(
+        False,
+        description="A Redis Cluster (url names any node): the cluster key layout, which arq cannot read.",
+    )
 
     @model_validator(mode="after")
     def _sentinels_listed(self) -> RedisConfig:
+        if self.cluster and self.sentinel:
+            raise ValueError("cluster = true and sentinel = true cannot go together; a cluster fails over by itself")
         if self.sentinel and not self.sentinels:
             raise ValueError('sentinel = true needs sentinels = ["host:26379", ...]')
         for address in self.sentinels:

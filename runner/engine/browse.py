@@ -130,25 +130,19 @@ async def queue_summaries(
     layout = pool.key_layout
     presence = await read_presence(pool, queues)
     script = pool.register_script(scripts.QUEUE_SUMMARY)
-    async with pool.pipeline(transaction=False) as pipe:
-        for queue in queues:
-            listed = [i for w in presence[queue] for i in w.running_ids]
-            window = (window_ms or {}).get(queue, 10_000) + 1000
-            await script(
-                keys=[
-                    layout.queue(queue),
-                    layout.failed(queue),
-                    layout.failed_expiry(queue),
-                    layout.in_progress_prefix(queue),
-                ],
-                args=[now, window, FRONT_CHECKED, NEAR_CHECKED, *listed],
-                client=pipe,
-            )
-            pipe.get((health_check_keys or {}).get(queue) or layout.health_check(queue))
-        replies = await pipe.execute()
+    calls = []
+    for queue in queues:
+        listed = [i for w in presence[queue] for i in w.running_ids]
+        window = (window_ms or {}).get(queue, 10_000) + 1000
+        script_keys = [layout.queue(queue), layout.failed(queue), layout.failed_expiry(queue)]
+        calls.append(
+            ([*script_keys, layout.in_progress_prefix(queue)], [now, window, FRONT_CHECKED, NEAR_CHECKED, *listed])
+        )
+    counted = await pool.run_scripts(script, calls)
+    healths = await pool.mget_any([(health_check_keys or {}).get(q) or layout.health_check(q) for q in queues])
     summaries = []
     for index, queue in enumerate(queues):
-        reply, health = replies[2 * index], replies[2 * index + 1]
+        reply, health = counted[index], healths[index]
         due, future, held_due, held_future, oldest, failed, exact = (int(float(v)) for v in reply[:7])
         summaries.append(
             QueueSummary(

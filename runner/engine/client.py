@@ -11,7 +11,7 @@ from uuid import uuid4
 
 from runner.engine import scripts
 from runner.engine.job import Job, JobDef, JobResult, deserialize_job, deserialize_result, serialize_job
-from runner.engine.pool import JobsRedis
+from runner.engine.pool import JobsClient, JobsRedis
 from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_ms, to_seconds, to_unix_ms
 from runner.errors import InvalidArgument
 
@@ -34,16 +34,14 @@ class JobSpec:
     unique_for: SecondsTimedelta | None = None
 
 
-class RunnerRedis(JobsRedis):
-    """A ``redis.asyncio.Redis`` that also enqueues jobs; made by ``create_pool``.
+class Producer(JobsClient):
+    """The enqueue calls, on a single server's client (``RunnerRedis``) or a cluster's (``RunnerRedisCluster``).
 
     Every enqueue is one round trip: a server-side script checks the id is free, writes the job and its score,
     and wakes one idle worker.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._enqueue_script = self.register_script(scripts.ENQUEUE)
+    _enqueue_script: Any = None
 
     async def enqueue_job(
         self,
@@ -123,7 +121,7 @@ class RunnerRedis(JobsRedis):
         return [results[i] for i in range(len(results))]
 
     def _enqueue_marker_ms(self) -> int:
-        return enqueue_marker_ms(self.connection_pool.connection_kwargs.get("socket_timeout"))
+        return enqueue_marker_ms(self.reply_timeout_s())
 
     def _job_args(self, spec: JobSpec, now: int) -> list[Any]:
         if spec.defer_until is not None and spec.defer_by is not None:
@@ -187,6 +185,15 @@ class RunnerRedis(JobsRedis):
                 result.job_id = key.decode()[len(prefix) :]  # as arq: the key names the job
                 results.append(result)
         return sorted(results, key=lambda r: r.enqueue_time)
+
+
+class RunnerRedis(Producer, JobsRedis):  # type: ignore[misc]  # as JobsRedis
+    """A ``redis.asyncio.Redis`` that also enqueues jobs; made by ``create_pool`` (``cluster.RunnerRedisCluster`` is
+    its twin on a Redis Cluster)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._enqueue_script = self.register_script(scripts.ENQUEUE)
 
 
 def enqueue_marker_ms(socket_timeout: float | None) -> int:

@@ -25,11 +25,18 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import AuthenticationError, ConnectionError as RedisConnectionError, RedisError
 
 from runner.engine.client import RunnerRedis
-from runner.engine.keys import ARQ_LAYOUT, KeyLayout, default_queue_name, expires_extra_ms_default
+from runner.engine.keys import ARQ_LAYOUT, CLUSTER_LAYOUT, KeyLayout, default_queue_name, expires_extra_ms_default
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.urls import RedisUrlError, parse_redis_url
 from runner.engine.utils import mask_url
-from runner.errors import AuthenticationFailed, InvalidRedisUrl, PoolExhausted, RedisUnavailable, adopt_redis_errors
+from runner.errors import (
+    AuthenticationFailed,
+    InvalidArgument,
+    InvalidRedisUrl,
+    PoolExhausted,
+    RedisUnavailable,
+    adopt_redis_errors,
+)
 
 logger = logging.getLogger("runner.connections")
 
@@ -81,6 +88,7 @@ class RedisSettings:
     socket_timeout: float | None = 5
     pool_timeout: float | None = 10
     embedded_dir: str | None = None
+    cluster: bool = False
 
     @classmethod
     def from_dsn(cls, dsn: str, **overrides: Any) -> RedisSettings:
@@ -113,6 +121,8 @@ class RedisSettings:
             joined = ",".join(f"{h}:{p}" for h, p in hosts)
             return f"redis+sentinel://{auth}{joined}/{self.sentinel_master}/{self.database}"
         scheme = "rediss" if self.ssl else "redis"
+        if self.cluster:
+            return f"{scheme}://{auth}{self.host}:{self.port} (cluster)"
         return f"{scheme}://{auth}{self.host}:{self.port}/{self.database}"
 
     def __repr__(self) -> str:
@@ -267,6 +277,10 @@ def _open(settings: RedisSettings, options: dict[str, Any]) -> RunnerRedis:
     """A ``RunnerRedis`` on a waiting pool built from ``settings``; nothing is connected yet."""
     kwargs = _connection_kwargs(settings)
     max_connections = settings.max_connections or DEFAULT_MAX_CONNECTIONS
+    if settings.cluster:
+        from runner.engine.cluster import open_cluster
+
+        return open_cluster(kwargs, options, max_connections)
     if settings.sentinel:
         hosts = settings.host if isinstance(settings.host, list) else [(settings.host, settings.port)]
         sentinel_kwargs = {k: v for k, v in kwargs.items() if k not in ("connection_class", "ssl")}
@@ -301,12 +315,13 @@ async def create_pool(
     job_deserializer: Deserializer | None = None,
     default_queue_name: str = default_queue_name,
     expires_extra_ms: int = expires_extra_ms_default,
-    key_layout: KeyLayout = ARQ_LAYOUT,
+    key_layout: KeyLayout | None = None,
     pickle_allow: Sequence[str] = (),
 ) -> RunnerRedis:
     """Open a connection pool to Redis and check it answers, retrying ``conn_retries`` times.
 
-    ``key_layout`` says where every key lives (default: arq's layout, which arq processes share).
+    ``key_layout`` says where every key lives (default: arq's layout, which arq processes share; with
+    ``settings.cluster`` the cluster layout, ``keys.CLUSTER_LAYOUT``, where a queue's keys share one hash slot).
 
     ``pickle_allow`` names modules (or ``"module:attribute"``s) whose classes the pool may unpickle when it reads
     jobs and results (``Job.result()``, ``queued_jobs()``); beyond plain data nothing else is imported or called
@@ -317,10 +332,14 @@ async def create_pool(
         A ``RunnerRedis`` (a ``redis.asyncio.Redis``) that also enqueues jobs. Close it with ``await pool.aclose()``.
 
     Raises:
+        InvalidArgument: ``settings.cluster`` with a layout whose keys of a queue do not share a slot, or with
+            sentinel or a unix socket.
         RedisUnavailable: Redis did not answer after every retry; the message names the address.
         AuthenticationFailed: Redis refused the username or password (not retried: waiting does not fix it).
     """
     settings = settings_ or RedisSettings()
+    key_layout = key_layout or (CLUSTER_LAYOUT if settings.cluster else ARQ_LAYOUT)
+    _check_cluster(settings, key_layout)
     lease = None
     if settings.embedded_dir is not None:
         from runner import embedded  # the embedded server is optional machinery outside the engine
@@ -374,6 +393,23 @@ async def create_pool(
         return pool
 
 
+def _check_cluster(settings: RedisSettings, key_layout: KeyLayout) -> None:
+    if not settings.cluster:
+        return
+    if not key_layout.cluster_safe:
+        raise InvalidArgument(
+            f"The {key_layout.name} key layout cannot run on a Redis Cluster (a script's keys would lie in different "
+            "slots); use the cluster layout (the default with cluster=True), or a single server."
+        )
+    if settings.sentinel or settings.unix_socket_path or settings.embedded_dir is not None:
+        raise InvalidArgument(
+            "cluster=True needs a TCP address of a cluster node (redis://host:port), not sentinel, a unix socket or "
+            "an embedded server."
+        )
+    if settings.database:
+        raise InvalidArgument(f"A Redis Cluster has only database 0 (got database {settings.database}).")
+
+
 def _describe(settings: RedisSettings, lease: Any) -> str:
     if lease is not None:
         return f"embedded server at {settings.unix_socket_path}"
@@ -404,6 +440,10 @@ def blocking_client(pool: RunnerRedis, settings: RedisSettings | None = None) ->
     from redis.backoff import ExponentialBackoff as SyncBackoff
     from redis.retry import Retry as SyncRetry
 
+    if getattr(pool, "is_cluster", False):
+        from runner.engine.cluster import blocking_cluster_client
+
+        return blocking_cluster_client(pool)
     retry = SyncRetry(SyncBackoff(cap=0.5, base=0.05), 2)
     if settings is not None and settings.sentinel:
         from redis.sentinel import Sentinel as SyncSentinel
@@ -426,6 +466,11 @@ def blocking_client(pool: RunnerRedis, settings: RedisSettings | None = None) ->
 
 async def log_redis_info(redis: Redis, log_func: Callable[[str], Any]) -> None:
     """Report the server's version, memory use, client count and key count through ``log_func`` (arq's line)."""
+    if getattr(redis, "is_cluster", False):
+        from runner.engine.cluster import log_cluster_info
+
+        log_func(await log_cluster_info(redis))
+        return
     async with redis.pipeline(transaction=False) as pipe:
         pipe.info(section="Server")
         pipe.info(section="Memory")

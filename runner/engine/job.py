@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from runner.engine import keys
 from runner.engine.keys import KeyLayout
-from runner.engine.pool import JobsRedis
+from runner.engine.pool import JobsClient
 from runner.engine.safe_pickle import undecoded_in
 from runner.engine.serializers import Deserializer, Serializer, reading_deserializer
 from runner.engine.utils import ms_to_datetime, timestamp_ms
@@ -67,7 +67,7 @@ class Job:
     def __init__(
         self,
         job_id: str,
-        redis: JobsRedis,
+        redis: JobsClient,
         _queue_name: str = keys.default_queue_name,
         _deserializer: Deserializer | None = None,
     ) -> None:

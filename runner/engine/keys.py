@@ -27,12 +27,18 @@
     runner:presence:<queue>          ZSET   worker id -> ms of its latest presence record
     runner:worker-info:<queue>:<id>  STRING one worker's presence record (JSON: host, pid, counters, running ids)
 
-Every method takes the queue, even where arq's layout ignores it: a layout for Redis Cluster, where all keys
-of a queue share one hash tag, needs it for every key, and the scripts already get every key (or, where a
-script finds the ids itself, every key prefix) from here through KEYS.
+Every method takes the queue, even where arq's layout ignores it: ``CLUSTER_LAYOUT``, for Redis Cluster, puts
+every key of a queue under one hash tag, ``{<queue>}``, so each script's keys live in one slot (docs/cluster.md):
+
+    {arq:queue}:queue  {arq:queue}:job:<id>  {arq:queue}:in-progress:<id>  {arq:queue}:result:<id>  ...
+
+The scripts get every key (or, where a script finds the ids itself, every key prefix) from here through KEYS; a
+key a script builds is ``prefix .. id``, and a cluster prefix carries the tag, so it hashes to the same slot.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 default_queue_name = "arq:queue"
 retry_key_ttl_s = 88_400
@@ -47,6 +53,8 @@ class KeyLayout:
     """
 
     name = "arq"
+    # every key of a queue in one hash slot, so a script's keys are on one node of a Redis Cluster
+    cluster_safe = False
 
     # -- per queue --------------------------------------------------------------------------------------------------
 
@@ -138,3 +146,104 @@ class KeyLayout:
 
 
 ARQ_LAYOUT = KeyLayout()
+
+
+class ClusterLayout(KeyLayout):
+    """Redis Cluster's layout: every key of a queue is ``{<queue>}:<kind>[:<id>]``, one hash tag per queue.
+
+    A queue's keys share one slot, so every script runs on the one node that holds it, and different queues (or
+    the shards of one, ``shard_names``) spread over the cluster's masters. arq cannot read it.
+    """
+
+    name = "cluster"
+    cluster_safe = True
+
+    def _key(self, queue_name: str, kind: str) -> str:
+        return f"{{{queue_name}}}:{kind}"
+
+    def queue(self, queue_name: str) -> str:
+        return self._key(queue_name, "queue")
+
+    def abort(self, queue_name: str) -> str:
+        return self._key(queue_name, "abort")
+
+    def health_check(self, queue_name: str) -> str:
+        return self._key(queue_name, "health-check")
+
+    def wake(self, queue_name: str) -> str:
+        return self._key(queue_name, "wake")
+
+    def done_channel(self, queue_name: str) -> str:
+        return self._key(queue_name, "done")
+
+    def stats(self, queue_name: str, minute: int) -> str:
+        return self._key(queue_name, f"stats:{minute}")
+
+    def workers_prefix(self, queue_name: str) -> str:
+        return self._key(queue_name, "workers:")
+
+    def health_writer(self, queue_name: str) -> str:
+        return self._key(queue_name, "health-writer")
+
+    def cron_last(self, queue_name: str, cron_name: str) -> str:
+        return self._key(queue_name, "cron:last:" + cron_name)
+
+    def failed(self, queue_name: str) -> str:
+        return self._key(queue_name, "failed")
+
+    def failed_expiry(self, queue_name: str) -> str:
+        return self._key(queue_name, "failed-expiry")
+
+    def presence(self, queue_name: str) -> str:
+        return self._key(queue_name, "presence")
+
+    def worker_info(self, queue_name: str, worker_id: str) -> str:
+        return self._key(queue_name, "worker-info:" + worker_id)
+
+    def enqueued(self, queue_name: str, call_token: str) -> str:
+        return self._key(queue_name, "enqueued:" + call_token)
+
+    def claimed(self, queue_name: str, holder_token: str) -> str:
+        return self._key(queue_name, "claimed:" + holder_token)
+
+    def job_prefix(self, queue_name: str) -> str:
+        return self._key(queue_name, "job:")
+
+    def in_progress_prefix(self, queue_name: str) -> str:
+        return self._key(queue_name, "in-progress:")
+
+    def result_prefix(self, queue_name: str) -> str:
+        return self._key(queue_name, "result:")
+
+    def retry_prefix(self, queue_name: str) -> str:
+        return self._key(queue_name, "retry:")
+
+    def unique_prefix(self, queue_name: str) -> str:
+        return self._key(queue_name, "unique:")
+
+
+def _tagged(method: Callable[..., str]) -> Callable[..., str]:
+    def key(self: ClusterLayout, queue_name: str, *args: str) -> str:
+        found = method(self, queue_name, *args)  # built from the tagged methods above (job, worker, …) it has the tag
+        return found if found.startswith(self._key(queue_name, "")) else self._key(queue_name, found)
+
+    return key
+
+
+# a key added to KeyLayout and not placed above still gets the queue's tag (in front of arq's name for it), so a
+# new key can never leave the queue's slot
+for _name, _method in list(vars(KeyLayout).items()):
+    if callable(_method) and not _name.startswith("_") and _name not in vars(ClusterLayout):
+        setattr(ClusterLayout, _name, _tagged(_method))
+
+CLUSTER_LAYOUT = ClusterLayout()
+LAYOUTS = {layout.name: layout for layout in (ARQ_LAYOUT, CLUSTER_LAYOUT)}
+
+
+def check_queue_name(layout: KeyLayout, queue_name: str) -> None:
+    """Refuse a queue name the layout cannot place: a brace would end the cluster layout's hash tag early."""
+    if layout.cluster_safe and ("{" in queue_name or "}" in queue_name):
+        raise ValueError(
+            f'queue name "{queue_name}" holds a brace, which the cluster layout uses for its hash tag; '
+            "choose a name without { or }"
+        )

@@ -222,7 +222,7 @@ class PollLoop:
         """Block until a producer pushes a wake token, or ``timeout`` seconds."""
         # a blocking read must end before the socket timeout, or a quiet queue would look like an outage;
         # the poll loop simply blocks again
-        socket_timeout = self.pool.connection_pool.connection_kwargs.get("socket_timeout")
+        socket_timeout = self.pool.reply_timeout_s()
         block_s = timeout if not socket_timeout else min(timeout, max(socket_timeout * 0.8, socket_timeout - 1))
         if block_s < 0.005:  # BLPOP rounds a tiny timeout down to 0, which blocks for ever
             await asyncio.sleep(block_s)

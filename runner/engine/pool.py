@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import ConnectionPool, Redis
 
@@ -21,7 +21,79 @@ from runner.engine.serializers import Deserializer, Serializer, reading_deserial
 logger = logging.getLogger("runner.client")
 
 
-class JobsRedis(Redis):
+if TYPE_CHECKING:
+    _Base = Redis  # the mixin's methods call redis-py's; both clients offer the ones used here
+else:
+    _Base = object
+
+
+class JobsClient(_Base):
+    """What a runner client adds to redis-py's: the queue's layout, serializers and the result waiter.
+
+    ``JobsRedis`` puts it on ``redis.asyncio.Redis``; the cluster client (cluster.py) on ``RedisCluster``.
+    """
+
+    is_cluster = False  # (redis-py's clients have a cluster() command)
+
+    def configure(
+        self,
+        *,
+        job_serializer: Serializer | None,
+        job_deserializer: Deserializer | None,
+        default_queue_name: str,
+        expires_extra_ms: int,
+        key_layout: KeyLayout = ARQ_LAYOUT,
+        pickle_allow: Sequence[str] = (),
+    ) -> None:
+        self.job_serializer = job_serializer
+        self.job_deserializer = job_deserializer
+        self.default_queue_name = default_queue_name
+        self.expires_extra_ms = expires_extra_ms
+        # where every key lives; every part that reaches Redis through this client asks it
+        self.key_layout = key_layout
+        self.pickle_allow = tuple(pickle_allow)
+        self._embedded_lease: Any = None
+        self._result_waiter: ResultWaiter | None = None
+        self.settings_description = "redis"
+
+    def reading_deserializer(self) -> Deserializer:
+        """What this pool reads jobs and results with: plain pickle without running code (see ``safe_pickle``)."""
+        return reading_deserializer(self.job_deserializer, self.pickle_allow)
+
+    def result_waiter(self) -> ResultWaiter:
+        if self._result_waiter is None:
+            self._result_waiter = ResultWaiter(self)
+        return self._result_waiter
+
+    def reply_timeout_s(self) -> float | None:
+        """The socket timeout of the pool's connections (None: none)."""
+        return cast(float | None, self.connection_pool.connection_kwargs.get("socket_timeout"))
+
+    async def mget_any(self, keys: Sequence[str]) -> list[bytes | None]:
+        """MGET of keys that may lie in different slots of a cluster (in one call on a single server)."""
+        return cast(list[bytes | None], await self.mget(keys)) if keys else []
+
+    async def run_scripts(self, script: Any, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)`` call, in one round trip (a cluster sends them all at once)."""
+        if not calls:
+            return []
+        async with self.pipeline(transaction=False) as pipe:
+            for script_keys, args in calls:
+                await script(keys=script_keys, args=args, client=pipe)
+            return list(await pipe.execute())
+
+    async def _close_runner_parts(self) -> None:
+        if self._result_waiter is not None:
+            await self._result_waiter.close()
+            self._result_waiter = None
+
+    async def _release_embedded(self) -> None:
+        if self._embedded_lease is not None:
+            lease, self._embedded_lease = self._embedded_lease, None
+            await asyncio.to_thread(lease.release)
+
+
+class JobsRedis(JobsClient, Redis):  # type: ignore[misc]  # redis-py's own bases disagree on command_info
     """A Redis client with the settings every job key and payload is read and written with."""
 
     def __init__(
@@ -49,45 +121,11 @@ class JobsRedis(Redis):
             key_layout=key_layout,
             pickle_allow=pickle_allow,
         )
-        self._embedded_lease: Any = None
-        self._result_waiter: ResultWaiter | None = None
-        self.settings_description = "redis"
-
-    def configure(
-        self,
-        *,
-        job_serializer: Serializer | None,
-        job_deserializer: Deserializer | None,
-        default_queue_name: str,
-        expires_extra_ms: int,
-        key_layout: KeyLayout = ARQ_LAYOUT,
-        pickle_allow: Sequence[str] = (),
-    ) -> None:
-        self.job_serializer = job_serializer
-        self.job_deserializer = job_deserializer
-        self.default_queue_name = default_queue_name
-        self.expires_extra_ms = expires_extra_ms
-        # where every key lives; every part that reaches Redis through this client asks it
-        self.key_layout = key_layout
-        self.pickle_allow = tuple(pickle_allow)
-
-    def reading_deserializer(self) -> Deserializer:
-        """What this pool reads jobs and results with: plain pickle without running code (see ``safe_pickle``)."""
-        return reading_deserializer(self.job_deserializer, self.pickle_allow)
-
-    def result_waiter(self) -> ResultWaiter:
-        if self._result_waiter is None:
-            self._result_waiter = ResultWaiter(self)
-        return self._result_waiter
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
-        if self._result_waiter is not None:
-            await self._result_waiter.close()
-            self._result_waiter = None
+        await self._close_runner_parts()
         await super().aclose(close_connection_pool)
-        if self._embedded_lease is not None:
-            lease, self._embedded_lease = self._embedded_lease, None
-            await asyncio.to_thread(lease.release)
+        await self._release_embedded()
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
@@ -100,7 +138,7 @@ class ResultWaiter:
     finished by arq workers (which publish nothing) are seen too.
     """
 
-    def __init__(self, redis: JobsRedis) -> None:
+    def __init__(self, redis: JobsClient) -> None:
         self._redis = redis
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self._channels: set[str] = set()

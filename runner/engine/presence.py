@@ -149,7 +149,7 @@ async def read_presence(pool: Any, queues: Sequence[str]) -> dict[str, list[Work
     found: dict[str, list[WorkerPresence]] = {queue: [] for queue in queues}
     if not wanted:
         return found
-    raws = cast(list[bytes | None], await pool.mget([pool.key_layout.worker_info(q, w) for q, w in wanted]))
+    raws = await pool.mget_any([pool.key_layout.worker_info(q, w) for q, w in wanted])
     for (queue, _), raw in zip(wanted, raws, strict=True):
         record = _parse(raw)
         if record is not None:

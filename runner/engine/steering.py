@@ -51,33 +51,28 @@ async def retry_failed(
     script = pool.register_script(scripts.REQUEUE_FAILED)
     for start in range(0, len(job_ids), CHUNK):
         chunk = list(job_ids[start : start + CHUNK])
-        raws = cast(list[bytes | None], await pool.mget([layout.result(queue, i) for i in chunk]))
+        raws = await pool.mget_any([layout.result(queue, i) for i in chunk])
         now = timestamp_ms()
-        calls = 0
-        async with pool.pipeline(transaction=False) as pipe:
-            for job_id, raw in zip(chunk, raws, strict=True):
-                payload = _requeue_payload(job_id, raw, report, now, serializer, deserializer)
-                if payload is None:
-                    continue
-                await script(
-                    keys=[
-                        layout.queue(queue),
-                        layout.wake(queue),
-                        layout.abort(queue),
-                        layout.result(queue, job_id),
-                        layout.job(queue, job_id),
-                        layout.retry(queue, job_id),
-                        layout.failed(queue),
-                        layout.failed_expiry(queue),
-                    ],
-                    args=[raw, payload, now, expires_extra_ms, job_id],
-                    client=pipe,
-                )
-                calls += 1
-            replies = await pipe.execute() if calls else []
+        calls = []
+        for job_id, raw in zip(chunk, raws, strict=True):
+            payload = _requeue_payload(job_id, raw, report, now, serializer, deserializer)
+            if payload is None:
+                continue
+            script_keys = [
+                layout.queue(queue),
+                layout.wake(queue),
+                layout.abort(queue),
+                layout.result(queue, job_id),
+                layout.job(queue, job_id),
+                layout.retry(queue, job_id),
+                layout.failed(queue),
+                layout.failed_expiry(queue),
+            ]
+            calls.append((script_keys, [raw, payload, now, expires_extra_ms, job_id]))
+        replies = await pool.run_scripts(script, calls)
         done = sum(1 for reply in replies if int(reply) == 1)
         report.retried += done
-        report.skipped += calls - done
+        report.skipped += len(calls) - done
     return report
 
 

@@ -33,7 +33,7 @@ from runner.engine.executors.dispatch import JobExecutors
 from runner.engine.functions import Function, Hook, func, import_path_of
 from runner.engine.health import HealthReporter, async_check_health, check_health
 from runner.engine.job_runner import JobHooks, JobRunner, JobSettings
-from runner.engine.keys import ARQ_LAYOUT
+from runner.engine.keys import ARQ_LAYOUT, CLUSTER_LAYOUT, check_queue_name
 from runner.engine.leases import LeaseKeeper
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage, WorkerState
 from runner.engine.outcomes import OutcomeWriter
@@ -181,7 +181,11 @@ class Worker:
         self.queue_read_limit = queue_read_limit or max(max_jobs * 5, 100)
         self.max_tries = max_tries
         self.health_check_interval_s = to_seconds(health_check_interval) or 3600.0
-        layout = ARQ_LAYOUT if redis_pool is None else redis_pool.key_layout
+        if redis_pool is not None:
+            layout = redis_pool.key_layout
+        else:
+            layout = CLUSTER_LAYOUT if self.redis_settings.cluster else ARQ_LAYOUT
+        check_queue_name(layout, self.queue_name)
         self.health_check_key = health_check_key or layout.health_check(self.queue_name)
         self.ctx: dict[str, Any] = ctx if ctx is not None else {}
         self.retry_jobs = retry_jobs

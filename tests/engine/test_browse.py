@@ -17,7 +17,6 @@ from runner.engine.browse import (
     search_jobs,
 )
 from runner.engine.client import JobSpec
-from runner.engine.keys import ARQ_LAYOUT as L
 from runner.engine.steering import (
     Deleted,
     delete_job,
@@ -55,6 +54,7 @@ async def fail_jobs(pool: RunnerRedis, make_worker: MakeWorker, count: int, func
     return [j.job_id for j in jobs if j is not None]
 
 
+@pytest.mark.layouts
 async def test_summary_counts_every_state(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     await fail_jobs(pool, make_worker, 3)
     running = await pool.enqueue_job("sleeps", 30)
@@ -63,15 +63,20 @@ async def test_summary_counts_every_state(pool: RunnerRedis, make_worker: MakeWo
     task = asyncio.create_task(worker.async_run())
     try:
         # the worker has claimed the job and written its first presence record (its health reporter does, apart)
-        while await pool.exists(L.in_progress(Q, running.job_id), L.worker_info(Q, worker.worker_id)) < 2:
+        while (
+            await pool.exists(
+                pool.key_layout.in_progress(Q, running.job_id), pool.key_layout.worker_info(Q, worker.worker_id)
+            )
+            < 2
+        ):
             await asyncio.sleep(0.01)
         # the worker's one slot is taken: what follows stays where it is put
         await pool.enqueue_many([JobSpec("add", (n, n)) for n in range(5)])
         await pool.enqueue_many([JobSpec("add", (n, n), defer_by=3600) for n in range(2)])
         # an arq worker keeps the score of the job it runs: a held key on a due job, as arq leaves it
         await pool.enqueue_job("add", 9, 9, _job_id="held-by-arq")
-        await pool.zadd(Q, {"held-by-arq": 1})
-        await pool.set(L.in_progress(Q, "held-by-arq"), b"1", px=60_000)
+        await pool.zadd(pool.key_layout.queue(Q), {"held-by-arq": 1})
+        await pool.set(pool.key_layout.in_progress(Q, "held-by-arq"), b"1", px=60_000)
         s = await summary(pool)
     finally:
         worker.request_stop()
@@ -88,9 +93,9 @@ async def test_summary_oldest_due_skips_held_jobs_and_counts_arq_health(pool: Ru
     now = timestamp_ms()
     await pool.enqueue_job("add", 1, 1, _job_id="first")
     await pool.enqueue_job("add", 1, 1, _job_id="second")
-    await pool.zadd(Q, {"first": now - 60_000, "second": now - 30_000})
-    await pool.set(L.in_progress(Q, "first"), b"1")
-    await pool.set(L.health_check(Q), b"Nov-23 10:00:00 j_complete=1")
+    await pool.zadd(pool.key_layout.queue(Q), {"first": now - 60_000, "second": now - 30_000})
+    await pool.set(pool.key_layout.in_progress(Q, "first"), b"1")
+    await pool.set(pool.key_layout.health_check(Q), b"Nov-23 10:00:00 j_complete=1")
     s = await summary(pool, now_ms=now)
     assert (s.queued, s.in_progress, s.held_ids) == (1, 1, ["first"])
     assert s.oldest_due_ms == now - 30_000
@@ -136,8 +141,8 @@ async def test_function_filter_stops_after_its_budget(pool: RunnerRedis, monkeyp
 async def test_state_views_and_undecodable_payloads(pool: RunnerRedis) -> None:
     await pool.enqueue_job("add", 1, 2, _job_id="due")
     await pool.enqueue_job("add", 1, 2, _job_id="later", _defer_by=600)
-    await pool.zadd(Q, {"garbage": 1})
-    await pool.set(L.job(Q, "garbage"), b"\x80not a pickle")
+    await pool.zadd(pool.key_layout.queue(Q), {"garbage": 1})
+    await pool.set(pool.key_layout.job(Q, "garbage"), b"\x80not a pickle")
     s = await summary(pool)
     queued = await job_page(pool, s, state="queued")
     assert {r.job_id for r in queued.rows} == {"due", "garbage"}
@@ -149,6 +154,7 @@ async def test_state_views_and_undecodable_payloads(pool: RunnerRedis) -> None:
         await job_page(pool, s, state="sideways")
 
 
+@pytest.mark.layouts
 async def test_failed_view_newest_first_and_retry(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     ids = await fail_jobs(pool, make_worker, 4)
     s = await summary(pool)
@@ -159,8 +165,8 @@ async def test_failed_view_newest_first_and_retry(pool: RunnerRedis, make_worker
     assert finish == sorted(finish, reverse=True)
     report = await retry_failed(pool, Q, [ids[0], "no-such-job"])
     assert (report.retried, report.skipped) == (1, 1)
-    assert await pool.zscore(Q, ids[0]) is not None
-    assert await pool.exists(L.result(Q, ids[0])) == 0
+    assert await pool.zscore(pool.key_layout.queue(Q), ids[0]) is not None
+    assert await pool.exists(pool.key_layout.result(Q, ids[0])) == 0
     assert (await summary(pool)).failed == 3
     # retrying it again finds no failed result any more
     assert (await retry_failed(pool, Q, [ids[0]])).retried == 0
@@ -171,25 +177,26 @@ async def test_retry_all_by_function_then_purge(pool: RunnerRedis, make_worker: 
     await fail_jobs(pool, make_worker, 2, function="fails_too")
     report = await retry_all_failed(pool, Q, function="fails_too")
     assert report.retried == 2
-    assert await pool.zcard(Q) == 2
+    assert await pool.zcard(pool.key_layout.queue(Q)) == 2
     assert await purge_failed(pool, Q) == 3
     assert (await summary(pool)).failed == 0
     assert [k async for k in pool.scan_iter(match="arq:result:*")] == []
 
 
+@pytest.mark.layouts
 async def test_delete_and_abort(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     waiting = await pool.enqueue_job("add", 1, 2, _defer_by=600)
     assert waiting is not None
     assert await delete_job(pool, Q, waiting.job_id) is Deleted.waiting
-    assert await pool.exists(L.job(Q, waiting.job_id)) == 0
+    assert await pool.exists(pool.key_layout.job(Q, waiting.job_id)) == 0
     assert await delete_job(pool, Q, waiting.job_id) is Deleted.nothing
     (failed,) = await fail_jobs(pool, make_worker, 1)
     assert await delete_job(pool, Q, failed) is Deleted.result
     assert (await summary(pool)).failed == 0
-    await pool.set(L.in_progress(Q, "busy"), b"1")
-    await pool.zadd(Q, {"busy": 1})
+    await pool.set(pool.key_layout.in_progress(Q, "busy"), b"1")
+    await pool.zadd(pool.key_layout.queue(Q), {"busy": 1})
     assert await delete_job(pool, Q, "busy") is Deleted.running
-    await pool.delete(L.in_progress(Q, "busy"))
+    await pool.delete(pool.key_layout.in_progress(Q, "busy"))
     assert await delete_job(pool, Q, "busy") is Deleted.waiting
 
     later = await pool.enqueue_job("sleeps", 1, _defer_by=600)
@@ -217,6 +224,7 @@ async def test_search_by_exact_and_partial_id(pool: RunnerRedis, make_worker: Ma
     assert await search_jobs(pool, [Q], "nothing") == []
 
 
+@pytest.mark.layouts
 async def test_minute_counts_cover_the_hour(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     await fail_jobs(pool, make_worker, 1)
     await pool.enqueue_many([JobSpec("add", (n, n)) for n in range(4)])
@@ -228,13 +236,14 @@ async def test_minute_counts_cover_the_hour(pool: RunnerRedis, make_worker: Make
     assert sum(c.complete for c in counts) == 4 and sum(c.failed for c in counts) == 1
 
 
+@pytest.mark.layouts
 async def test_recent_finishes_feed_the_complete_view(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     from runner.engine.recent import RecentFinishes
 
     recent = RecentFinishes(pool, [Q], size=5)
     recent.start()
     try:
-        channel = L.done_channel(Q)
+        channel = pool.key_layout.done_channel(Q)
         while (await pool.pubsub_numsub(channel))[0][1] < 1:
             await asyncio.sleep(0.01)
         jobs = await pool.enqueue_many([JobSpec("add", (n, n), job_id=f"a{n}") for n in range(4)])

@@ -101,6 +101,7 @@ async def test_job_id_dedupe(pool: RunnerRedis) -> None:
     assert await pool.enqueue_job("f", _job_id="same") is None
 
 
+@pytest.mark.layouts
 async def test_concurrent_enqueues_of_one_id_only_one_wins(pool: RunnerRedis) -> None:
     results = await asyncio.gather(*(pool.enqueue_job("f", _job_id="race") for _ in range(20)))
     assert sum(r is not None for r in results) == 1
@@ -114,16 +115,18 @@ async def test_unique_for_refuses_after_finish(pool: RunnerRedis) -> None:
     assert 0 < await pool.pttl("runner:unique:" + "u") <= 60_000
 
 
+@pytest.mark.layouts
 async def test_a_held_id_refuses_every_enqueue_of_it(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     """The window holds the id against a plain `_job_id` enqueue too, after the job ran and left no result."""
     assert await pool.enqueue_job("noop", _job_id="held", _unique_for=60) is not None
     await make_worker([func(noop, keep_result=0)]).async_run()
-    assert await pool.exists("arq:job:held", "arq:result:held") == 0  # finished, nothing left but the marker
+    keys = pool.key_layout
+    assert await pool.exists(keys.job("arq:queue", "held"), keys.result("arq:queue", "held")) == 0  # only the marker
     assert await pool.enqueue_job("noop", _job_id="held") is None
     assert await pool.enqueue_job("noop", _job_id="held", _unique_for=5) is None
     assert (await pool.enqueue_many([JobSpec("noop", job_id="held")])) == [None]
     # once the window is over, the id is free again
-    await pool.delete("runner:unique:held")
+    await pool.delete(keys.unique("arq:queue", "held"))
     assert await pool.enqueue_job("noop", _job_id="held") is not None
 
 
@@ -198,6 +201,7 @@ async def test_unserializable_args_clear_error_nothing_written(pool: RunnerRedis
     assert await pool.dbsize() == 0
 
 
+@pytest.mark.layouts
 async def test_enqueue_many_one_round_trip(pool: RunnerRedis) -> None:
     specs = [JobSpec("f", (i,)) for i in range(100)] + [JobSpec("f", job_id="dup"), JobSpec("f", job_id="dup")]
     specs.append(JobSpec("g", queue_name="other"))
@@ -205,8 +209,8 @@ async def test_enqueue_many_one_round_trip(pool: RunnerRedis) -> None:
     assert len(jobs) == 103
     assert sum(j is not None for j in jobs) == 102
     assert jobs[100] is not None and jobs[101] is None
-    assert await pool.zcard("arq:queue") == 101
-    assert await pool.zcard("other") == 1
+    assert await pool.zcard(pool.key_layout.queue("arq:queue")) == 101
+    assert await pool.zcard(pool.key_layout.queue("other")) == 1
     listed = await pool.queued_jobs()
     assert len(listed) == 101 and {j.function for j in listed} == {"f"}
     assert all(j.score is not None and j.job_id for j in listed)
@@ -225,6 +229,7 @@ async def test_enqueue_clears_stale_abort(pool: RunnerRedis) -> None:
     assert await pool.zscore("arq:abort", "again") is None
 
 
+@pytest.mark.layouts
 async def test_status_not_found_and_result_not_found(pool: RunnerRedis) -> None:
     from runner import Job
 
@@ -235,6 +240,7 @@ async def test_status_not_found_and_result_not_found(pool: RunnerRedis) -> None:
         await job.result(timeout=1)
 
 
+@pytest.mark.layouts
 async def test_result_timeout(pool: RunnerRedis) -> None:
     job = await pool.enqueue_job("f")
     assert job is not None
@@ -242,6 +248,7 @@ async def test_result_timeout(pool: RunnerRedis) -> None:
         await job.result(timeout=0.1, poll_delay=0.02)
 
 
+@pytest.mark.layouts
 async def test_info_of_queued_job(pool: RunnerRedis) -> None:
     job = await pool.enqueue_job("f", 1, x=2)
     assert job is not None
@@ -256,9 +263,10 @@ async def echo(ctx: dict[str, object], value: str) -> str:
     return value
 
 
+@pytest.mark.layouts
 @pytest.mark.parametrize("job_id", ["with space", "tab\tand\nnewline", "colon:3:digits", "ünïcödé id"])
 async def test_result_wakes_on_the_finish_message_whatever_the_id(
-    pool: RunnerRedis, redis_url: str, job_id: str
+    pool: RunnerRedis, redis_settings: RedisSettings, job_id: str
 ) -> None:
     from runner import Worker
 
@@ -268,7 +276,7 @@ async def test_result_wakes_on_the_finish_message_whatever_the_id(
     waiter = pool.result_waiter()
     finished = await waiter.register("arq:queue", job_id)
     other = await waiter.register("arq:queue", job_id.split()[0] if " " in job_id else job_id + "x")
-    worker = Worker([echo], redis_settings=RedisSettings.from_dsn(redis_url), burst=True, handle_signals=False)
+    worker = Worker([echo], redis_settings=redis_settings, burst=True, handle_signals=False)
     try:
         await worker.async_run()
     finally:

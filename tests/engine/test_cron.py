@@ -29,8 +29,8 @@ async def tick_job(ctx: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-async def pool(redis_url: str) -> AsyncIterator[RunnerRedis]:
-    redis = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=QUEUE)
+async def pool(redis_settings: RedisSettings) -> AsyncIterator[RunnerRedis]:
+    redis = await create_pool(redis_settings, default_queue_name=QUEUE)
     try:
         yield redis
     finally:
@@ -124,6 +124,7 @@ def _scheduler(pool: RunnerRedis, *jobs: CronJob, **kwargs: Any) -> CronSchedule
     return CronScheduler(jobs, pool=pool, queue_name=QUEUE, **kwargs)
 
 
+@pytest.mark.layouts
 async def test_an_occurrence_is_enqueued_once_even_after_it_finished(pool: RunnerRedis) -> None:
     job = cron(tick_job, schedule="*/5 * * * *")
     scheduler = _scheduler(pool, job)
@@ -131,15 +132,17 @@ async def test_an_occurrence_is_enqueued_once_even_after_it_finished(pool: Runne
     unix_ms = int(at.timestamp() * 1000)
     assert await scheduler.enqueue(job, at, at + timedelta(minutes=5)) is True
     assert await _queued_ids(pool) == [f"cron:tick_job:{unix_ms}"]
-    assert await pool.zscore(QUEUE, f"cron:tick_job:{unix_ms}") == unix_ms  # deferred to the exact time
+    assert (
+        await pool.zscore(pool.key_layout.queue(QUEUE), f"cron:tick_job:{unix_ms}") == unix_ms
+    )  # deferred to the exact time
     # the job runs and leaves nothing behind (keep_result=0): the idempotency marker still refuses it
-    await pool.delete("arq:job:" + f"cron:tick_job:{unix_ms}")
-    await pool.zrem(QUEUE, f"cron:tick_job:{unix_ms}")
+    await pool.delete(pool.key_layout.job(QUEUE, f"cron:tick_job:{unix_ms}"))
+    await pool.zrem(pool.key_layout.queue(QUEUE), f"cron:tick_job:{unix_ms}")
     assert await scheduler.enqueue(job, at, at + timedelta(minutes=5)) is False
     assert await _queued_ids(pool) == []
-    ttl = await pool.pttl("runner:unique:" + f"cron:tick_job:{unix_ms}")
+    ttl = await pool.pttl(pool.key_layout.unique(QUEUE, f"cron:tick_job:{unix_ms}"))
     assert 3_500_000 < ttl <= 3_600_000  # max(2 periods, 1 hour)
-    assert int(await pool.get("runner:cron:last:cron:tick_job")) == unix_ms
+    assert int(await pool.get(pool.key_layout.cron_last(QUEUE, "cron:tick_job"))) == unix_ms
 
 
 async def test_unique_false_and_fixed_job_id(pool: RunnerRedis) -> None:
@@ -187,18 +190,20 @@ async def test_a_stalled_scheduler_does_not_replay_old_occurrences(pool: RunnerR
     assert await _queued_ids(pool) == [f"cron:tick_job:{ms}"]
 
 
+@pytest.mark.layouts
 async def test_catch_up_enqueues_the_last_missed_occurrence_only(pool: RunnerRedis) -> None:
     hourly = cron(tick_job, name="hourly", schedule="0 * * * *", catch_up=True)
     plain = cron(tick_job, name="plain", schedule="0 * * * *")
     scheduler = _scheduler(pool, hourly, plain)
     now = datetime(2030, 1, 1, 7, 30, tzinfo=UTC)
     three = int(datetime(2030, 1, 1, 3, tzinfo=UTC).timestamp() * 1000)
-    await pool.set("runner:cron:last:hourly", three)
-    await pool.set("runner:cron:last:plain", three)
+    last = pool.key_layout.cron_last
+    await pool.set(last(QUEUE, "hourly"), three)
+    await pool.set(last(QUEUE, "plain"), three)
     await scheduler.startup(now)
     seven = int(datetime(2030, 1, 1, 7, tzinfo=UTC).timestamp() * 1000)
     assert await _queued_ids(pool) == [f"hourly:{seven}"]
-    assert int(await pool.get("runner:cron:last:hourly")) == seven
+    assert int(await pool.get(last(QUEUE, "hourly"))) == seven
     # a second worker starting now finds nothing missed
     await _scheduler(pool, hourly).startup(now + timedelta(seconds=5))
     assert await _queued_ids(pool) == [f"hourly:{seven}"]

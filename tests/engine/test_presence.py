@@ -8,8 +8,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from runner import RunnerRedis, Worker, func
-from runner.engine.keys import ARQ_LAYOUT as L
 from runner.engine.presence import read_presence
 from runner.engine.utils import timestamp_ms
 
@@ -29,13 +30,16 @@ async def sleeps(ctx: dict[str, Any], seconds: float) -> str:
     return "slept"
 
 
+@pytest.mark.layouts
 async def test_presence_record_while_running_and_gone_after_stop(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     worker = make_worker([add, sleeps], burst=False, max_jobs=3)
     job = await pool.enqueue_job("sleeps", 30)
     assert job is not None
     task = asyncio.create_task(worker.async_run())
     try:
-        while not await pool.exists(L.worker_info("arq:queue", worker.worker_id)) or not len(worker.running):
+        while not await pool.exists(pool.key_layout.worker_info("arq:queue", worker.worker_id)) or not len(
+            worker.running
+        ):
             await asyncio.sleep(0.02)
         # the first record is written as the worker starts, maybe before it claimed the job: write one now
         await asyncio.sleep(1)
@@ -50,24 +54,25 @@ async def test_presence_record_while_running_and_gone_after_stop(pool: RunnerRed
         assert record.max_jobs == 3
         assert record.running == 1
         assert 1 <= record.uptime_s(timestamp_ms()) < 10
-        raw = await pool.get(L.worker_info("arq:queue", worker.worker_id))
+        raw = await pool.get(pool.key_layout.worker_info("arq:queue", worker.worker_id))
         assert json.loads(raw)["host"] == record.host
-        assert 0 < await pool.pttl(L.worker_info("arq:queue", worker.worker_id)) <= 15_000
+        assert 0 < await pool.pttl(pool.key_layout.worker_info("arq:queue", worker.worker_id)) <= 15_000
     finally:
         worker.request_stop()
         worker.request_stop()
         await asyncio.wait_for(task, 10)
     assert (await read_presence(pool, ["arq:queue"]))["arq:queue"] == []
-    assert await pool.exists(L.presence("arq:queue")) == 0
+    assert await pool.exists(pool.key_layout.presence("arq:queue")) == 0
 
 
 async def test_unreadable_or_expired_presence_records_are_skipped(pool: RunnerRedis) -> None:
-    registry = L.presence("q")
+    registry = pool.key_layout.presence("q")
     await pool.zadd(registry, {"gone": timestamp_ms(), "garbage": timestamp_ms()})
-    await pool.set(L.worker_info("q", "garbage"), b"{not json")
+    await pool.set(pool.key_layout.worker_info("q", "garbage"), b"{not json")
     assert await read_presence(pool, ["q", "other"]) == {"q": [], "other": []}
 
 
+@pytest.mark.layouts
 async def test_failed_jobs_enter_the_failed_index_with_their_expiry(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     kept = await pool.enqueue_job("fails")
     forever = await pool.enqueue_job("fails_forever")
@@ -85,10 +90,10 @@ async def test_failed_jobs_enter_the_failed_index_with_their_expiry(pool: Runner
         keep_result=60,
     )
     await worker.async_run()
-    indexed = dict(await pool.zrange(L.failed("arq:queue"), 0, -1, withscores=True))
+    indexed = dict(await pool.zrange(pool.key_layout.failed("arq:queue"), 0, -1, withscores=True))
     assert set(indexed) == {kept.job_id.encode(), forever.job_id.encode()}
     assert before - 1000 <= indexed[kept.job_id.encode()] <= timestamp_ms() + 1000
-    expiry = dict(await pool.zrange(L.failed_expiry("arq:queue"), 0, -1, withscores=True))
+    expiry = dict(await pool.zrange(pool.key_layout.failed_expiry("arq:queue"), 0, -1, withscores=True))
     # a result kept forever never expires, so it has no expiry entry
     assert set(expiry) == {kept.job_id.encode()}
     assert expiry[kept.job_id.encode()] - indexed[kept.job_id.encode()] == 60_000
@@ -98,10 +103,10 @@ async def test_expired_failures_leave_the_index_at_the_next_failure(pool: Runner
     first = await pool.enqueue_job("fails")
     assert first is not None
     await make_worker([func(fails, name="fails", keep_result=0.2)]).async_run()
-    assert await pool.zcard(L.failed("arq:queue")) == 1
+    assert await pool.zcard(pool.key_layout.failed("arq:queue")) == 1
     await asyncio.sleep(0.3)
     second = await pool.enqueue_job("fails")
     assert second is not None
     await make_worker([func(fails, name="fails", keep_result=0.2)]).async_run()
-    assert await pool.zrange(L.failed("arq:queue"), 0, -1) == [second.job_id.encode()]
-    assert await pool.zrange(L.failed_expiry("arq:queue"), 0, -1) == [second.job_id.encode()]
+    assert await pool.zrange(pool.key_layout.failed("arq:queue"), 0, -1) == [second.job_id.encode()]
+    assert await pool.zrange(pool.key_layout.failed_expiry("arq:queue"), 0, -1) == [second.job_id.encode()]

@@ -22,6 +22,7 @@ from runner import (
     func,
     get_serializer,
 )
+from runner.engine.cluster import RunnerRedisCluster
 from runner.engine.utils import timestamp_ms
 
 MakeWorker = Callable[..., Worker]
@@ -41,7 +42,9 @@ async def sleeps(ctx: dict[str, Any], seconds: float) -> str:
 
 
 async def ctx_echo(ctx: dict[str, Any]) -> dict[str, Any]:
-    return {k: ctx[k] for k in ("job_id", "job_try", "score")} | {"has_redis": isinstance(ctx["redis"], RunnerRedis)}
+    return {k: ctx[k] for k in ("job_id", "job_try", "score")} | {
+        "has_redis": isinstance(ctx["redis"], RunnerRedis | RunnerRedisCluster)
+    }
 
 
 async def retries(ctx: dict[str, Any]) -> int:
@@ -81,6 +84,7 @@ async def test_job_runs_and_result(pool: RunnerRedis, make_worker: MakeWorker) -
     assert remaining == [f"arq:result:{job.job_id}"]  # the closed worker's health records are gone too
 
 
+@pytest.mark.layouts
 async def test_ctx_contents(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("ctx_echo")
     assert job is not None
@@ -90,6 +94,7 @@ async def test_ctx_contents(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     assert abs(result["score"] - timestamp_ms()) < 60_000
 
 
+@pytest.mark.layouts
 async def test_failure_stores_exception(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("fails")
     assert job is not None
@@ -102,6 +107,7 @@ async def test_failure_stores_exception(pool: RunnerRedis, make_worker: MakeWork
     assert worker.jobs_failed == 1
 
 
+@pytest.mark.layouts
 async def test_result_wakes_quickly_while_worker_runs(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     worker = make_worker([sleeps], burst=False, poll_delay=5)
     task = asyncio.create_task(worker.async_run())
@@ -115,6 +121,7 @@ async def test_result_wakes_quickly_while_worker_runs(pool: RunnerRedis, make_wo
         await task
 
 
+@pytest.mark.layouts
 async def test_retry_defer_and_job_try(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("retries")
     assert job is not None
@@ -124,6 +131,7 @@ async def test_retry_defer_and_job_try(pool: RunnerRedis, make_worker: MakeWorke
     assert worker.jobs_retried == 2 and worker.jobs_complete == 1
 
 
+@pytest.mark.layouts
 async def test_max_tries_exceeded(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("always_retries")
     assert job is not None
@@ -151,6 +159,7 @@ async def test_retry_jobs_false_makes_retry_a_failure(pool: RunnerRedis, make_wo
         await job.result()
 
 
+@pytest.mark.layouts
 async def test_timeout(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("sleeps", 5)
     assert job is not None
@@ -287,6 +296,7 @@ async def test_run_check(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     assert info.value.count == 1 and str(info.value) == "1 job failed ValueError('broken on purpose')"
 
 
+@pytest.mark.layouts
 async def test_deferred_job_waits(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("add", 1, 1, _defer_by=0.3)
     assert job is not None
@@ -335,6 +345,7 @@ async def test_hooks_order(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     assert events[-1] == "on_shutdown:-" and len(events) == 7
 
 
+@pytest.mark.layouts
 async def test_abort_queued_job(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("add", 1, 1)
     assert job is not None
@@ -347,6 +358,7 @@ async def test_abort_queued_job(pool: RunnerRedis, make_worker: MakeWorker) -> N
         await job.result()
 
 
+@pytest.mark.layouts
 async def test_abort_deferred_job(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("add", 1, 1, _defer_by=3600)
     assert job is not None
@@ -360,6 +372,7 @@ async def test_abort_deferred_job(pool: RunnerRedis, make_worker: MakeWorker) ->
     assert worker.jobs_complete == 0 and worker.jobs_failed == 1
 
 
+@pytest.mark.layouts
 async def test_abort_running_job(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("sleeps", 30)
     assert job is not None
@@ -377,6 +390,7 @@ async def test_abort_running_job(pool: RunnerRedis, make_worker: MakeWorker) -> 
     assert await pool.zcard("arq:abort") == 0
 
 
+@pytest.mark.layouts
 async def test_status_in_progress(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("sleeps", 0.5)
     assert job is not None
@@ -395,10 +409,12 @@ async def test_status_in_progress(pool: RunnerRedis, make_worker: MakeWorker) ->
         await task
 
 
+@pytest.mark.layouts
 async def test_graceful_stop_requeues_running_job(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("sleeps", 30)
     assert job is not None
-    score = await pool.zscore("arq:queue", job.job_id)
+    keys = pool.key_layout
+    score = await pool.zscore(keys.queue("arq:queue"), job.job_id)
     worker = make_worker([sleeps], burst=False)
     task = asyncio.create_task(worker.async_run())
     while await job.status() != JobStatus.in_progress:
@@ -408,8 +424,8 @@ async def test_graceful_stop_requeues_running_job(pool: RunnerRedis, make_worker
     # back in the queue with the score it had, no claim, and its try given back: the stop ended the run, not the
     # job, so the next worker runs it as the same try (issue 14: a stop's requeue used up tries, max_tries = 1 too)
     assert await job.status() == JobStatus.queued
-    assert await pool.zscore("arq:queue", job.job_id) == score
-    assert await pool.get("arq:retry:" + job.job_id) == b"0"
+    assert await pool.zscore(keys.queue("arq:queue"), job.job_id) == score
+    assert await pool.get(keys.retry("arq:queue", job.job_id)) == b"0"
     assert worker.jobs_retried == 1
 
 
@@ -509,6 +525,7 @@ async def test_crashed_worker_job_recovered_after_lease(pool: RunnerRedis, make_
     assert await job.result() == 4
 
 
+@pytest.mark.layouts
 async def test_heartbeat_keeps_long_job_claimed(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     job = await pool.enqueue_job("sleeps", 2.5)
     assert job is not None
@@ -526,6 +543,7 @@ async def test_heartbeat_keeps_long_job_claimed(pool: RunnerRedis, make_worker: 
     assert worker.jobs_started + other.jobs_started == 1
 
 
+@pytest.mark.layouts
 async def test_many_jobs_concurrently(pool: RunnerRedis, make_worker: MakeWorker) -> None:
     from runner import JobSpec
 
