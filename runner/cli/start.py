@@ -108,14 +108,10 @@ def start(
             str(config_file), flags, queue_name, verbose, EXIT_BROKEN if supervised else EXIT_START
         )
         if supervisor_fd is None and (processes > 1 or watch is not None):
-            from runner.cli.supervisor import ProcessSupervisor, child_command
+            from runner.cli.supervisor import ProcessSupervisor
 
-            command = child_command(
-                config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format, processes=processes
-            )
-            if log_level is not None:
-                command += ["--log-level", log_level]
-            raise SystemExit(ProcessSupervisor(command, processes, watch=watch).run())
+            command = _child_command(config_file, burst, queue_name, verbose, log_format, processes, log_level)
+            raise SystemExit(ProcessSupervisor(command + _metrics_flags(metrics_at), processes, watch=watch).run())
         code = asyncio.run(run_workers([worker], worker.redis_settings, describe, verbose=verbose, metrics=metrics_at))
         raise SystemExit(code)
     loaded = _load_checked(config_file, flags, verbose, EXIT_BROKEN if supervised else EXIT_START)
@@ -129,16 +125,11 @@ def start(
     # recycling needs someone to start the replacement: a plain `runner start` with a limit runs under the
     # supervisor too, with one child
     if supervisor_fd is None and (processes > 1 or watch is not None or recycler.active):
-        from runner.cli.supervisor import ProcessSupervisor, child_command
+        from runner.cli.supervisor import ProcessSupervisor
 
-        command = child_command(
-            config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format, processes=processes
-        )
-        if log_level is not None:
-            command += ["--log-level", log_level]
-        if metrics_port is not None:
-            command += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
+        command = _child_command(config_file, burst, queue_name, verbose, log_format, processes, log_level)
         check_command = [*command[: command.index("start")], "validate", str(config_file)]
+        command += _metrics_flags(metrics_at)
         raise SystemExit(ProcessSupervisor(command, processes, watch=watch, check_command=check_command).run())
     with handled(EXIT_BROKEN if supervised else EXIT_START, verbose):
         workers = build_workers(
@@ -155,6 +146,29 @@ def start(
         run_workers(workers, redis_settings, describe, verbose=verbose, metrics=metrics_at, recycler=recycler)
     )
     raise SystemExit(code)
+
+
+def _child_command(
+    config_file: Path,
+    burst: bool | None,
+    queue_name: str | None,
+    verbose: bool,
+    log_format: str,
+    processes: int,
+    log_level: str | None,
+) -> list[str]:
+    """The ``runner start`` line a supervisor runs its children with (a worker.toml or a settings class alike)."""
+    from runner.cli.supervisor import child_command
+
+    command = child_command(
+        config_file, burst=burst, queue=queue_name, verbose=verbose, log_format=log_format, processes=processes
+    )
+    return command if log_level is None else [*command, "--log-level", log_level]
+
+
+def _metrics_flags(metrics_at: tuple[str, int] | None) -> list[str]:
+    """The child's ``--metrics-port``/``--metrics-host``: under ``--watch`` the one child serves the metrics."""
+    return [] if metrics_at is None else ["--metrics-port", str(metrics_at[1]), "--metrics-host", metrics_at[0]]
 
 
 def _arq_settings_worker(

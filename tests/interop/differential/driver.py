@@ -34,6 +34,7 @@ import redis
 import redis.asyncio as aioredis
 
 SCENARIO_TIMEOUT_S = 20
+TTL_TOLERANCE_S = 5
 _HEX_ID = re.compile(r"\b[0-9a-f]{32}\b")
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 # a job event line, arq's and runner's alike: "  0.12s → id:function(args)"
@@ -134,7 +135,8 @@ class Env:
     async def keys(self, pattern: str = "*") -> list[list[Any]]:
         """The database's keys (runner-only ``runner:*`` keys left out), as ``[name, type, ttl]``.
 
-        Generated ids read ``<id>``; the TTL is in whole seconds, rounded up (-1: none).
+        Generated ids read ``<id>``; the TTL is in whole seconds, rounded up, as a timing the two runs agree on
+        within ``TTL_TOLERANCE_S`` (a loaded machine may read a key a few seconds later on one side), or -1: none.
         """
         client = aioredis.Redis.from_url(self.url)
         try:
@@ -146,7 +148,8 @@ class Env:
                 kind = (await client.type(key)).decode()
                 ttl = await client.pttl(key)
                 # whole seconds, rounded up: a read a fraction of a second after the write still shows the TTL set
-                found.append([_HEX_ID.sub("<id>", name), kind, -1 if ttl < 0 else math.ceil(ttl / 1000)])
+                seconds = {"seconds": math.ceil(ttl / 1000), "tolerance": TTL_TOLERANCE_S}
+                found.append([_HEX_ID.sub("<id>", name), kind, -1 if ttl < 0 else seconds])
             return found
         finally:
             await client.aclose()

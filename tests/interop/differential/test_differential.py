@@ -8,6 +8,7 @@ session, both sides at once (see ``harness.py``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ def test_kept_differences_are_documented(runs: tuple[dict[str, Any], dict[str, A
     cited = {spec["doc"] for run in runs[0].values() for spec in run["differences"].values()}
     missing = sorted(doc for doc in cited if f'id="{doc}"' not in page)
     assert not missing, f"kept differences without a section in {harness.MIGRATION_PAGE.name}: {missing}"
+    # and the other way round: every row of the page's table of differences is asserted by some scenario
+    rows = set(re.findall(r'<span id="([a-z-]+)"></span>', page))
+    assert rows, f"{harness.MIGRATION_PAGE.name} lost its table of differences"
+    unasserted = sorted(rows - cited)
+    assert not unasserted, f"differences the page lists that no scenario's DIFFERENCES asserts: {unasserted}"
 
 
 @pytest.fixture(scope="module")

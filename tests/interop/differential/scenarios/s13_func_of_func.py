@@ -63,5 +63,9 @@ async def scenario(env: Any) -> None:
         env.observe(
             "two functions under one name", "the last one wins" if worker.functions["x"].coroutine is other else "?"
         )
+    try:
+        Worker([], handle_signals=False)
+    except RuntimeError as exc:  # runner's InvalidArgument is a RuntimeError, as arq's is
+        env.observe("a worker with nothing to run", exc)
     same = Worker([func(send, name="x", timeout=1), func(send, name="x", timeout=2)], handle_signals=False)
     env.observe("one coroutine twice: the last settings", same.functions["x"].timeout_s)

@@ -76,7 +76,8 @@ async def scenario(env: Any) -> None:
     await worker.close()
     done = await later.result_info()
     waited = (done.start_time - done.enqueue_time).total_seconds()
-    env.observe("the deferred job waited its 0.4 s, and not much more", 0.4 <= waited < 3)
+    # not sooner than its 0.4 s; the upper bound is loose, for a loaded machine
+    env.observe("the deferred job waited its 0.4 s, and not much more", 0.4 <= waited < 10)
     env.observe("result_info", shape(await first.result_info()))
     env.observe("info when done", shape(await first.info()))
     everything = await redis.all_job_results()
