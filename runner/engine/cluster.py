@@ -70,7 +70,7 @@ class RunnerRedisCluster(Producer, _ClusterBase):  # type: ignore[misc]
     async def aclose(self) -> None:  # type: ignore[override]  # RedisCluster.aclose takes no argument
         await self._close_runner_parts()
         await RedisCluster.aclose(self)
-        await self._release_embedded()
+        await self._release_extras()
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()

@@ -297,6 +297,7 @@ def _open(settings: RedisSettings, options: dict[str, Any]) -> RunnerRedis:
             ),
         )
         pool.configure(**options)
+        pool._sentinel_clients = list(sentinel.sentinels)  # closed with the pool: they hold connections too
     else:
         connections = WaitingConnectionPool(max_connections=max_connections, timeout=settings.pool_timeout, **kwargs)
         pool = RunnerRedis(connection_pool=connections, **options)

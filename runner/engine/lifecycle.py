@@ -111,15 +111,22 @@ class Lifecycle:
 class Outage:
     """How every part behaves when a Redis call fails: log the outage once, back off, log the recovery.
 
+    A failure within ``SETTLE_S`` of a recovery continues that outage, silently: during a failover a call may get
+    through before the servers have settled (a replica being promoted, a cluster's slot map reloaded).
+
     Args:
         lifecycle: a stop cuts a backoff short.
         where: the server, as the log line names it.
     """
 
+    SETTLE_S = 5.0  # a failure this soon after a recovery continues the outage before it
+
     def __init__(self, lifecycle: Lifecycle, where: str) -> None:
         self.lifecycle = lifecycle
         self.where = where
         self.since: float | None = None
+        self._recovered_at = -1e9  # when the last outage ended (monotonic)
+        self._resumed = False  # this outage is the last one going on after a call got through
         self.memory_full_since: float | None = None  # Redis refuses writes that need memory (maxmemory)
         self.without_results = 0  # jobs finished without their result while it was full
 
@@ -133,6 +140,10 @@ class Outage:
             await self.lifecycle.wait_for_stop(1.0)
             return
         now = time.monotonic()
+        if self.since is None and now - self._recovered_at < self.SETTLE_S:
+            # a call got through while the servers settled (a failover: a promoted replica, a reloaded slot map):
+            # the same outage, already said
+            self.since, self._resumed = self._recovered_at, True
         if self.since is None:
             self.since = now
             logger.warning(
@@ -171,5 +182,7 @@ class Outage:
 
     def recovered(self) -> None:
         if self.since is not None:
-            logger.warning("redis reachable again after %.1fs", time.monotonic() - self.since)
-            self.since = None
+            if not self._resumed:
+                logger.warning("redis reachable again after %.1fs", time.monotonic() - self.since)
+            self.since, self._resumed = None, False
+            self._recovered_at = time.monotonic()

@@ -53,6 +53,7 @@ class JobsClient(_Base):
         self.key_layout = key_layout
         self.pickle_allow = tuple(pickle_allow)
         self._embedded_lease: Any = None
+        self._sentinel_clients: list[Any] = []
         self._result_waiter: ResultWaiter | None = None
         self.settings_description = "redis"
 
@@ -87,7 +88,10 @@ class JobsClient(_Base):
             await self._result_waiter.close()
             self._result_waiter = None
 
-    async def _release_embedded(self) -> None:
+    async def _release_extras(self) -> None:
+        for sentinel in self._sentinel_clients:
+            await sentinel.aclose()
+        self._sentinel_clients = []
         if self._embedded_lease is not None:
             lease, self._embedded_lease = self._embedded_lease, None
             await asyncio.to_thread(lease.release)
@@ -125,7 +129,7 @@ class JobsRedis(JobsClient, Redis):  # type: ignore[misc]  # redis-py's own base
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await self._close_runner_parts()
         await super().aclose(close_connection_pool)
-        await self._release_embedded()
+        await self._release_extras()
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()

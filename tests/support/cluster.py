@@ -3,6 +3,7 @@ assigned with the cluster commands (no external tool), and a Sentinel group (a p
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -131,3 +132,70 @@ class ValkeyCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+class SentinelGroup:
+    """A primary, ``replicas`` replicas and ``sentinels`` sentinels watching it as ``mymaster`` (quorum 2)."""
+
+    master_name = "mymaster"
+
+    def __init__(self, replicas: int = 1, sentinels: int = 3, down_after_ms: int = 1000) -> None:
+        self.down_after_ms = down_after_ms
+        self.primary = ValkeyServer()
+        self.replicas = [ValkeyServer() for _ in range(replicas)]
+        self.sentinels = [ValkeyServer() for _ in range(sentinels)]
+
+    @property
+    def sentinel_hosts(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", s.port) for s in self.sentinels]
+
+    def start(self) -> SentinelGroup:
+        try:
+            self.primary.start()
+            for replica in self.replicas:
+                replica.extra_args = ("--replicaof", "127.0.0.1", str(self.primary.port))
+                replica.start()
+            wait_for(self._replicas_in_sync, "the replicas to sync")
+            for sentinel in self.sentinels:
+                self._start_sentinel(sentinel)
+            wait_for(self._sentinels_agree, "the sentinels to see each other and the replicas")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_sentinel(self, sentinel: ValkeyServer) -> None:
+        conf = sentinel.dir / "sentinel.conf"
+        conf.write_text(
+            f"port {sentinel.port}\nbind 127.0.0.1\nprotected-mode no\ndir {sentinel.dir}\n"
+            f"sentinel monitor {self.master_name} 127.0.0.1 {self.primary.port} 2\n"
+            f"sentinel down-after-milliseconds {self.master_name} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {self.master_name} 10000\n"
+            f"sentinel parallel-syncs {self.master_name} 1\n"
+        )
+        sentinel.proc = subprocess.Popen(
+            [sentinel.binary(), str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for(lambda: bool(_client(sentinel.port).ping()), f"sentinel on port {sentinel.port}", timeout=10)
+
+    def _replicas_in_sync(self) -> bool:
+        return all(_client(r.port).info("replication").get("master_link_status") == "up" for r in self.replicas)
+
+    def _sentinels_agree(self) -> bool:
+        for sentinel in self.sentinels:
+            fields = _client(sentinel.port).sentinel_master(self.master_name)
+            if int(fields["num-other-sentinels"]) < len(self.sentinels) - 1:
+                return False
+            if int(fields["num-slaves"]) < len(self.replicas):
+                return False
+        return True
+
+    def current_primary_port(self) -> int:
+        host, port = _client(self.sentinels[0].port).execute_command(
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.master_name
+        )
+        return int(port)
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, self.primary, *self.replicas]:
+            server.stop()
