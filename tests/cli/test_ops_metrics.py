@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ import pytest
 from runner.config import build_workers, load_settings
 from runner.metrics import JobMetrics
 from tests.support.cli import invoke
-from tests.support.ops import enqueue, project
+from tests.support.ops import enqueue, metrics_answer, project
 from tests.support.servers import free_port
 
 __all__ = ["project"]  # fixtures
@@ -126,18 +125,6 @@ def test_metrics_port_in_use(project: Path) -> None:
     assert result.stderr.endswith("; choose another --metrics-port or --metrics-host.\n")
 
 
-def _answers(host: str, port: int) -> bool:
-    """Whether ``/metrics`` answers on that address (straight to it: no proxy from the environment)."""
-    connection = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        connection.request("GET", "/metrics")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
 @pytest.mark.parametrize(
     ("flags", "host", "other"),
     [((), "127.0.0.1", "127.0.0.2"), (("--metrics-host", "127.0.0.2"), "127.0.0.2", "127.0.0.1")],
@@ -159,8 +146,8 @@ def test_metrics_listen_on_loopback_unless_told(
         exporter = MetricsExporter(port, workers, workers[0].redis_settings, **kwargs)
         await exporter.start()
         try:
-            assert await asyncio.to_thread(_answers, host, port)
-            assert not await asyncio.to_thread(_answers, other, port)  # bound to that address only, not 0.0.0.0
+            assert await asyncio.to_thread(metrics_answer, host, port)
+            assert not await asyncio.to_thread(metrics_answer, other, port)  # bound to that address only, not 0.0.0.0
         finally:
             await exporter.stop()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import os
 import re
 import signal
@@ -16,6 +15,7 @@ import pytest
 
 from runner.engine import Job, RedisSettings, create_pool
 from tests.support.cli import clean_env, invoke
+from tests.support.ops import metrics_answer
 from tests.support.servers import free_port
 
 SETTINGS = """
@@ -154,17 +154,6 @@ def test_check_of_a_settings_class_is_arqs_health_check(tmp_path: Path, redis_ur
     assert (found.exit_code, found.stdout) == (0, "queue mail: Dec-01 10:00:00 j_complete=1 j_failed=0\n")
 
 
-def _metrics_answer(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", "/metrics")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
 def test_watch_passes_the_metrics_port_to_the_worker_it_runs(tmp_path: Path, redis_url: str) -> None:
     # under --watch the settings class runs in a child of the supervisor, which must serve --metrics-port
     pytest.importorskip("prometheus_client")
@@ -180,7 +169,7 @@ def test_watch_passes_the_metrics_port_to_the_worker_it_runs(tmp_path: Path, red
     )
     try:
         deadline = time.monotonic() + 60
-        while not _metrics_answer(port):
+        while not metrics_answer("127.0.0.1", port):
             assert proc.poll() is None, f"runner start exited with {proc.returncode}: {proc.stderr.read()!r}"  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "no metrics on --metrics-port under --watch"
             time.sleep(0.1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import sys
 import threading
 import time
@@ -235,3 +236,15 @@ def worker_thread() -> Iterator[list[WorkerThread]]:
     yield started
     for thread in started:
         thread.stop()
+
+
+def metrics_answer(host: str, port: int) -> bool:
+    """Whether ``/metrics`` answers on that address (straight to it: no proxy from the environment)."""
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request("GET", "/metrics")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
