@@ -64,7 +64,8 @@ def fill(server: Server, queued: int, failed: int) -> str:
     server.flush()
 
     async def go() -> str:
-        logging.getLogger("runner").setLevel(logging.ERROR)  # ten thousand failure lines are not the point here
+        # ten thousand failure lines (ERROR, with tracebacks, as arq logs them) are not the point here
+        logging.getLogger("runner").setLevel(logging.CRITICAL)
         pool = await create_pool(RedisSettings.from_dsn(server.url))
         try:
             for start in range(0, failed, 5_000):

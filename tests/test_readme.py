@@ -193,3 +193,15 @@ def test_moving_from_arq_is_the_rewrite_the_differences_and_import_arq() -> None
     headings = re.findall(r"^## (.+)$", MIGRATION_PAGE.read_text(), flags=re.M)
     slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
     assert anchor in slugs, f"README links to #{anchor}, which {MIGRATION_PAGE.name} has no heading for"
+
+
+def test_the_readme_stays_a_doorway() -> None:
+    """At most ~250 lines, no leftover section markers, and every link it gives leads to a file of the checkout."""
+    text = README.read_text()
+    assert len(text.splitlines()) <= 250, "the README is a doorway: move the new material to a page of docs/"
+    assert "<!--" not in text
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [target for target in targets if "://" not in target]
+    assert local, "the README links into the docs"
+    missing = [target for target in local if not (ROOT / target).exists()]
+    assert missing == []
