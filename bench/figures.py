@@ -27,6 +27,7 @@ COMPARE_JSON = FIGURES / "compare.json"
 SOAK_JSON = FIGURES / "soak.json"
 DASHBOARD_JSON = FIGURES / "dashboard.json"
 EXECUTORS_JSON = FIGURES / "executors.json"
+FLOW_JSON = FIGURES / "flow_control.json"
 _MARKED = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 
 
@@ -162,12 +163,58 @@ def executors_section(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def flow_section(f: dict[str, Any]) -> str:
+    """docs/flow-control.md's figures: each limit holding across workers, and what each feature costs per job."""
+    c, r, fair, p = f["concurrency"], f["rate"], f["fairness"], f["priority"]
+    within = abs(c["jobs_per_s"] / c["ideal_per_s"] - 1) <= 0.10
+    lines = [
+        f"`python bench/flow_control.py`: runner {f['runner']}, {f['server']}, Python {f['python']}, {f['cores']} "
+        f"cores shared with other work (load average {f['load_before']:g} before the run, {f['load_after']:g} after; "
+        "each row says the load when it was measured).",
+        "",
+        "| measured | result | target | load |",
+        "|---|---|---|---:|",
+        f"| `concurrency = 3` on a 50 ms function, 4 worker processes, {c['jobs']:,} jobs: most running at once "
+        f"| {c['most_at_once']} | exactly 3 | {c['load']:g} |",
+        f"| the same run's throughput | {c['jobs_per_s']:.1f} jobs/s ({c['jobs_per_s'] / c['ideal_per_s']:.0%} of "
+        f"3 / 50 ms) | within 10 % of 60 jobs/s: {'met' if within else '**missed**'} | {c['load']:g} |",
+        f'| `rate_limit = "50/s"`, 4 worker processes, {r["jobs"]:,} jobs over {r["seconds"]:.1f} s: achieved rate '
+        f"| {r['rate_per_s']:.2f}/s | 50/s ± 5 % | {r['load']:g} |",
+        f"| the same run: most starts in any one second | {r['most_in_1s']} | at most 55 | {r['load']:g} |",
+        f"| {fair['a_jobs']:,} jobs of group A enqueued before {fair['b_jobs']} of group B, `group_concurrency = 2`, "
+        f"2 worker processes: A's jobs done when B's last finished | {fair['a_done_before_last_b']} | fewer than 200 "
+        f"| {fair['load']:g} |",
+        f"| {p['low']:,} low-priority jobs, then {p['high']} high ones while the worker (max_jobs {p['max_jobs']}) is "
+        f"busy: low jobs started after the high ones were enqueued, before the last high one started "
+        f"| {p['low_started_meanwhile']} | 0 | {p['load']:g} |",
+        "",
+        f"| {f['cost_jobs']:,} no-op jobs enqueued and drained by one worker | server commands per job "
+        "| server CPU per job | jobs/s |",
+        "|---|---:|---:|---:|",
+    ]
+    labels = {
+        "none": "no flow control (arq's layout)",
+        "priority": "`_priority=5`",
+        "concurrency": "`concurrency = 1000` (never reached)",
+        "global_max_jobs": "`global_max_jobs = 1000` (never reached)",
+        "rate_limit": '`rate_limit = "100000/s"` (never reached)',
+        "groups": "`_group` over 10 groups, `group_concurrency = 1000`",
+    }
+    for name, row in f["cost"].items():
+        lines.append(
+            f"| {labels[name]} | {row['commands_per_job']:.1f} | {row['server_cpu_us_per_job']:.0f} µs "
+            f"| {row['jobs_per_s']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "engine": (ENGINE_JSON, engine_section),
     "compare": (COMPARE_JSON, compare_section),
     "soak": (SOAK_JSON, soak_section),
     "dashboard": (DASHBOARD_JSON, dashboard_section),
     "executors": (EXECUTORS_JSON, executors_section),
+    "flow-control": (FLOW_JSON, flow_section),
 }
 
 

@@ -14,6 +14,9 @@ Metrics:
     runner_queue_jobs{queue,state}                 state = queued | deferred
     runner_queue_oldest_age_seconds{queue}         how long the longest-waiting due job has waited (0: none)
     runner_jobs_in_progress{queue}                 jobs held by any worker of the queue
+    runner_flow_limit{queue,scope,kind}            each flow-control limit (kind = concurrency | rate_limit: the
+                                                   count per period); scope = queue, a function, or a group
+    runner_flow_in_use{queue,scope,kind}           its use: jobs running, or starts in the current period
     runner_loop_stalls_total{function}             times the event loop was blocked past the watchdog's threshold,
                                                    by the function of the job that blocked it ("" for none)
     runner_loop_stall_seconds                      histogram of how long each stall held the loop
@@ -81,6 +84,13 @@ class JobMetrics:
         self.in_progress = Gauge(
             "runner_jobs_in_progress", "Jobs held by a worker of the queue.", ["queue"], registry=self.registry
         )
+        flow_labels = ["queue", "scope", "kind"]
+        self.flow_limit = Gauge(
+            "runner_flow_limit", "A flow-control limit (rate: its count).", flow_labels, registry=self.registry
+        )
+        self.flow_in_use = Gauge(
+            "runner_flow_in_use", "A flow-control limit's use now.", flow_labels, registry=self.registry
+        )
         self.stalls = Counter(
             "runner_loop_stalls",
             "Times the event loop was blocked past the watchdog's threshold, by the blocking job's function.",
@@ -123,6 +133,10 @@ class JobMetrics:
             self.queue_jobs.labels(queue, "deferred").set(stats.deferred)
             self.in_progress.labels(queue).set(stats.in_progress)
             self.oldest_age.labels(queue).set(stats.oldest_queued_age_s or 0)
+            for use in stats.limits:
+                limit = float(use.limit.split("/")[0])
+                self.flow_limit.labels(queue, use.scope, use.kind).set(limit)
+                self.flow_in_use.labels(queue, use.scope, use.kind).set(use.used)
 
 
 class MetricsExporter:

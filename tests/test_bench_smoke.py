@@ -114,3 +114,17 @@ def test_executors_bench_measures_every_executor(tmp_path: Path) -> None:
     assert "on the process executor" in done.stdout
     # the docs render these figures the way they render the committed ones
     assert "| max_jobs 10 |" in docs_figures().executors_section(f)
+
+
+def test_flow_control_bench_measures_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "flow_control.json"
+    done = run_script(str(BENCH / "flow_control.py"), "--smoke", "--json", str(out), timeout=300)
+    f = json.loads(out.read_text())
+    # the cap and the groups are counts, so they hold even at smoke sizes on a loaded machine
+    assert f["concurrency"]["most_at_once"] == 3
+    assert f["fairness"]["a_done_before_last_b"] < 200
+    assert f["rate"]["jobs"] == 100 and f["rate"]["rate_per_s"] > 0
+    assert set(f["cost"]) == {"none", "priority", "concurrency", "global_max_jobs", "rate_limit", "groups"}
+    assert all(row["left"] == 0 and row["commands_per_job"] > 0 for row in f["cost"].values())
+    assert "most at once 3" in done.stdout
+    assert "| `_group` over 10 groups" in docs_figures().flow_section(f)

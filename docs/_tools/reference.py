@@ -294,6 +294,7 @@ PAGES = {
     "guarantees.md": figures_page("guarantees.md"),
     "dashboard.md": figures_page("dashboard.md"),
     "executors.md": figures_page("executors.md"),
+    "flow-control.md": figures_page("flow-control.md"),
 }
 
 

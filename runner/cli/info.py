@@ -55,7 +55,8 @@ def info(
     """Queue depths, oldest wait, outcomes per minute, workers.
 
     Per queue: queued, deferred and in-progress jobs, how long the oldest due job has waited, completions and
-    failures per minute over the last five minutes, and the workers that reported within their health interval.
+    failures per minute over the last five minutes, and the workers that reported within their health interval;
+    then each flow-control limit (concurrency, rate_limit) and its current use.
     """
     ops = open_ops(config_file, verbose)
     queues = ops.check_queue(queue_name)
@@ -111,4 +112,12 @@ def render(stats: list[QueueStats], output_format: str) -> str:
             ]
         )
     footer = f"(per minute over the last {STATS_WINDOW_MINUTES} minutes; OLDEST: the longest wait of a due job)"
-    return "\n".join([*table(rows, right=frozenset(range(1, len(HEADER)))), footer])
+    lines = [*table(rows, right=frozenset(range(1, len(HEADER)))), footer]
+    limits = [["QUEUE", "SCOPE", "LIMIT", "IN USE"]]
+    for s in stats:
+        for use in s.limits:
+            what = "running" if use.kind == "concurrency" else "started this period"
+            limits.append([s.queue, use.scope, f"{use.kind} {use.limit}", f"{use.used:g} {what}"])
+    if len(limits) > 1:
+        lines += ["", *table(limits, right=frozenset())]
+    return "\n".join(lines)

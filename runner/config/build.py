@@ -123,6 +123,11 @@ def build_functions(settings: WorkerSettings, queue: str) -> list[Function]:
                 keep_result_forever=entry.keep_result_forever,
                 max_tries=entry.max_tries,
                 executor=entry.executor,
+                priority=entry.priority,
+                concurrency=entry.concurrency,
+                rate_limit=entry.rate_limit,
+                group_concurrency=entry.group_concurrency,
+                group_rate_limit=entry.group_rate_limit,
             )
         )
     return functions

@@ -34,6 +34,7 @@ from runner.config.types import (
     ImportPath,
     Lease,
     LogLevel,
+    RateLimitText,
     RedisUrl,
     TimeZoneName,
 )
@@ -111,6 +112,13 @@ class FunctionConfig(BaseModel):
     max_tries: int | None = Field(None, gt=0, description="Runs a job gets; default the queue's max_tries.")
     keep_result: DurationOrZero | None = Field(None, description="How long its results are kept; 0 keeps none.")
     keep_result_forever: Bool | None = Field(None, description="Keep its results with no expiry.")
+    priority: int | None = Field(
+        None, ge=-1000, le=1000, description="Default priority of its jobs: higher runs first (-1000..1000; 0 plain)."
+    )
+    concurrency: int | None = Field(None, gt=0, description="Most of its jobs running at once across all workers.")
+    rate_limit: RateLimitText | None = Field(None, description='Most of its jobs started per period: "100/s".')
+    group_concurrency: int | None = Field(None, gt=0, description="Most running at once per _group of its jobs.")
+    group_rate_limit: RateLimitText | None = Field(None, description='Most started per period per _group: "10/m".')
 
 
 class CronConfig(BaseModel):
@@ -228,6 +236,8 @@ class QueueConfig(BaseModel):
     max_memory_per_process: ByteSize | None = Field(
         None, description='Replace a job subprocess above this resident memory, e.g. "1GiB".'
     )
+    global_max_jobs: int | None = Field(None, gt=0, description="Most jobs of the queue running at once, all workers.")
+    rate_limit: RateLimitText | None = Field(None, description='Most jobs of the queue started per period: "100/s".')
 
 
 class DashboardConfig(BaseModel):
@@ -300,6 +310,12 @@ class WorkerSettings(BaseSettings):
     )
     max_memory_per_process: ByteSize | None = Field(
         None, description='Replace a worker process or job subprocess above this resident memory, e.g. "1GiB".'
+    )
+    global_max_jobs: int | None = Field(
+        None, gt=0, description="Most jobs of a queue running at once across all its workers; default no cap."
+    )
+    rate_limit: RateLimitText | None = Field(
+        None, description='Most jobs of a queue started per period across all its workers: "100/s", "600/m", "5/h".'
     )
     loop_stall_threshold: DurationOrZero = Field(
         1.0, description="Warn when something blocks the event loop this long; 0 turns the watchdog off."

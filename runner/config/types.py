@@ -119,6 +119,33 @@ Lease = Annotated[
 """The claim lease: a duration of at least a second."""
 
 
+def _rate_limit(value: Any) -> str:
+    from runner.engine.flow import RateLimit
+    from runner.errors import InvalidArgument
+
+    try:
+        return str(RateLimit.parse(value))
+    except InvalidArgument:
+        raise PydanticCustomError(
+            "rate_limit_format",
+            f'must be "<count>/<s|m|h>" with a count above 0, e.g. "100/s", "600/m", "5/h" (got {show_value(value)})',
+        ) from None
+
+
+RateLimitText = Annotated[
+    str,
+    BeforeValidator(_rate_limit),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+\s*/\s*\d*\s*[smh]\s*$",
+            "description": 'Most starts per period across every worker: "100/s", "600/m", "5/h".',
+        }
+    ),
+]
+"""A rate limit, ``"<count>/<s|m|h>"``."""
+
+
 def _strict_bool(value: Any) -> Any:
     # TOML has real booleans: "yes", 1 or "on" are mistakes, not spellings of true. Environment values are text, so
     # the words true and false are read as what they say.

@@ -10,6 +10,7 @@ from typing import Any, cast
 from uuid import uuid4
 
 from runner.engine import scripts
+from runner.engine.flow import PARK_MS, FlowLimits, SpecCache, check_group, check_priority, flow_keys
 from runner.engine.job import Job, JobDef, JobResult, deserialize_job, deserialize_result, serialize_job
 from runner.engine.pool import JobsClient, JobsRedis
 from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_ms, to_seconds, to_unix_ms
@@ -32,6 +33,11 @@ class JobSpec:
     expires: SecondsTimedelta | None = None
     job_try: int | None = None
     unique_for: SecondsTimedelta | None = None
+    priority: int | None = None
+    group: str | None = None
+    throttle: SecondsTimedelta | None = None
+    debounce: SecondsTimedelta | None = None
+    dedup_key: str | None = None
 
 
 class Producer(JobsClient):
@@ -42,6 +48,8 @@ class Producer(JobsClient):
     """
 
     _enqueue_script: Any = None
+    _enqueue_flow_script: Any = None
+    _flow_spec_cache: SpecCache | None = None
 
     async def enqueue_job(
         self,
@@ -54,6 +62,11 @@ class Producer(JobsClient):
         _expires: SecondsTimedelta | None = None,
         _job_try: int | None = None,
         _unique_for: SecondsTimedelta | None = None,
+        _priority: int | None = None,
+        _group: str | None = None,
+        _throttle: SecondsTimedelta | None = None,
+        _debounce: SecondsTimedelta | None = None,
+        _dedup_key: str | None = None,
         **kwargs: Any,
     ) -> Job | None:
         """Enqueue ``function(ctx, *args, **kwargs)``; options start with ``_`` so they never clash with kwargs.
@@ -71,6 +84,14 @@ class Producer(JobsClient):
                 runner enqueue of the id in that window is refused, with ``_unique_for`` or without (an idempotency
                 window; runner-only: arq's producers know no marker, and ``runner jobs retry`` puts a failed job
                 back under its id regardless).
+            _priority: among due jobs a higher priority runs first (-1000..1000; default the function's ``priority``,
+                else 0, a plain job's). Runner-only, like every option below (docs/flow-control.md).
+            _group: the fairness key (a tenant, a user): due jobs of different groups are taken in turns, and the
+                function's ``group_concurrency`` / ``group_rate_limit`` hold per group.
+            _throttle: refuse every enqueue with the same dedup key for this long after this one (returns None).
+            _debounce: run once this long after the last enqueue with the same dedup key: a later enqueue in the
+                window replaces the waiting job's arguments and restarts the window (returns that job).
+            _dedup_key: what makes two enqueues "the same" for ``_throttle`` / ``_debounce``; default the job id.
 
         Returns:
             The ``Job``, or None when the id was taken by another job. A call whose reply was lost is sent again
@@ -78,11 +99,25 @@ class Producer(JobsClient):
 
         Raises:
             InvalidArgument: both ``_defer_until`` and ``_defer_by`` were given (a ValueError and, as in arq, a
-                RuntimeError), or ``_expires`` is negative.
+                RuntimeError), ``_expires`` is negative, or a flow-control option is out of range.
             SerializationError: the arguments cannot be serialized; nothing was written.
         """
         spec = JobSpec(
-            function, args, kwargs, _job_id, _queue_name, _defer_until, _defer_by, _expires, _job_try, _unique_for
+            function,
+            args,
+            kwargs,
+            _job_id,
+            _queue_name,
+            _defer_until,
+            _defer_by,
+            _expires,
+            _job_try,
+            _unique_for,
+            _priority,
+            _group,
+            _throttle,
+            _debounce,
+            _dedup_key,
         )
         jobs = await self.enqueue_many([spec])
         return jobs[0]
@@ -91,10 +126,17 @@ class Producer(JobsClient):
         """Enqueue many jobs in one round trip per queue; returns a ``Job`` or None (id taken) for each, in order."""
         now = timestamp_ms()
         by_queue: dict[str, list[tuple[int, list[Any]]]] = {}
+        flow_jobs: dict[str, list[tuple[int, list[Any], JobSpec]]] = {}
         for index, spec in enumerate(jobs):
             queue_name = spec.queue_name or self.default_queue_name
-            by_queue.setdefault(queue_name, []).append((index, self._job_args(spec, now)))
+            values = self._job_args(spec, now)
+            if await self._takes_flow_path(spec, queue_name):
+                flow_jobs.setdefault(queue_name, []).append((index, values, spec))
+            else:
+                by_queue.setdefault(queue_name, []).append((index, values))
         results: dict[int, Job | None] = {}
+        for queue_name, flow_entries in flow_jobs.items():
+            results.update(await self._enqueue_flow(queue_name, flow_entries, now))
         layout = self.key_layout
         marker_ms = self._enqueue_marker_ms()
         for queue_name, entries in by_queue.items():
@@ -119,6 +161,76 @@ class Producer(JobsClient):
                     Job(values[0], self, _queue_name=queue_name, _deserializer=self.job_deserializer) if ok else None
                 )
         return [results[i] for i in range(len(results))]
+
+    async def _takes_flow_path(self, spec: JobSpec, queue_name: str) -> bool:
+        """A job takes the flow path when it asks for a flow option or its function has flow settings."""
+        check_priority(spec.priority)
+        check_group(spec.group)
+        if spec.throttle is not None and spec.debounce is not None:
+            raise InvalidArgument("use either '_throttle' or '_debounce', not both")
+        for name, window in (("_throttle", spec.throttle), ("_debounce", spec.debounce)):
+            if window is not None and (to_ms(window) or 0) <= 0:
+                raise InvalidArgument(f"{name} must be a positive duration (got {to_seconds(window):g}s)")
+        if (spec.throttle is not None or spec.debounce is not None) and not (spec.job_id or spec.dedup_key):
+            raise InvalidArgument("_throttle and _debounce need a _job_id or a _dedup_key to know a repeat by")
+        if spec.priority or spec.group or spec.throttle is not None or spec.debounce is not None:
+            return True
+        return spec.function in await self.flow_specs(queue_name)
+
+    async def flow_specs(self, queue_name: str) -> dict[str, FlowLimits]:
+        """The flow settings the queue's workers published (runner/engine/flow.py), read again after a second."""
+        if self._flow_spec_cache is None:
+            self._flow_spec_cache = SpecCache()
+        found = self._flow_spec_cache.fresh(queue_name)
+        if found is None:
+            raw = await self.hgetall(self.key_layout.flow(queue_name, "spec"))
+            found = self._flow_spec_cache.store(queue_name, raw)
+        return found
+
+    async def _enqueue_flow(
+        self, queue_name: str, entries: list[tuple[int, list[Any], JobSpec]], now: int
+    ) -> dict[int, Job | None]:
+        """One ``enqueue_flow.lua`` call for the queue's jobs that take the flow path."""
+        layout = self.key_layout
+        specs = await self.flow_specs(queue_name)
+        script_keys = [
+            layout.queue(queue_name),
+            layout.wake(queue_name),
+            layout.abort(queue_name),
+            layout.enqueued(queue_name, uuid4().hex),
+            layout.job_prefix(queue_name),
+            layout.in_progress_prefix(queue_name),
+            *flow_keys(layout, queue_name),
+        ]
+        argv: list[Any] = [self._enqueue_marker_ms(), now]
+        for _, values, spec in entries:
+            job_id = values[0]
+            limits = specs.get(spec.function)
+            default = FlowLimits() if limits is None else limits
+            flow = bool(spec.priority or spec.group or default.active)
+            priority = spec.priority if spec.priority is not None else default.priority
+            if spec.throttle is not None:
+                dedup = f"t{to_ms(spec.throttle)}"
+            elif spec.debounce is not None:
+                dedup = f"d{to_ms(spec.debounce)}"
+            else:
+                dedup = ""
+            dedup_key = spec.dedup_key or job_id
+            script_keys += [
+                layout.job(queue_name, job_id),
+                layout.result(queue_name, job_id),
+                layout.unique(queue_name, job_id),
+                layout.dedup(queue_name, dedup_key),
+            ]
+            argv += [*values, int(flow), priority, spec.function, spec.group or "", dedup]
+        written = await self._enqueue_flow_script(keys=script_keys, args=argv)
+        results: dict[int, Job | None] = {}
+        for (index, _, _), answer in zip(entries, written, strict=True):
+            job_id = answer.decode() if isinstance(answer, bytes) else str(answer)
+            results[index] = (
+                Job(job_id, self, _queue_name=queue_name, _deserializer=self.job_deserializer) if job_id else None
+            )
+        return results
 
     def _enqueue_marker_ms(self) -> int:
         return enqueue_marker_ms(self.reply_timeout_s())
@@ -165,7 +277,7 @@ class Producer(JobsClient):
         for (job_id, score), payload in zip(entries, payloads, strict=True):
             if payload:
                 job_def = deserialize_job(payload, deserializer=reader)
-                job_def.score = int(score)
+                job_def.score = int(score) - (PARK_MS if score >= PARK_MS else 0)  # a waiting flow job
                 job_def.job_id = job_id.decode()
                 found.append(job_def)
         return found
@@ -194,6 +306,7 @@ class RunnerRedis(Producer, JobsRedis):  # type: ignore[misc]  # as JobsRedis
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._enqueue_script = self.register_script(scripts.ENQUEUE)
+        self._enqueue_flow_script = self.register_script(scripts.ENQUEUE_FLOW)
 
 
 def enqueue_marker_ms(socket_timeout: float | None) -> int:

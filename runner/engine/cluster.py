@@ -55,6 +55,7 @@ class RunnerRedisCluster(Producer, _ClusterBase):  # type: ignore[misc]
         )
         self._socket_timeout_s: float | None = kwargs.get("socket_timeout")
         self._enqueue_script = self.register_script(scripts.ENQUEUE)
+        self._enqueue_flow_script = self.register_script(scripts.ENQUEUE_FLOW)
 
     def reply_timeout_s(self) -> float | None:
         return self._socket_timeout_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 from collections.abc import Awaitable, Callable
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from runner.engine.executors import EXECUTORS, ExecutorKind
+from runner.engine.flow import FlowLimits, RateLimit
 from runner.engine.utils import SecondsTimedelta, import_string, to_seconds
 from runner.errors import ImportStringError, NotACoroutine
 
@@ -29,7 +31,7 @@ class Function:
     """A function a worker can run, with settings that override the worker's (None = use the worker's).
 
     ``executor`` says where it runs (runner/engine/executors); ``path`` is the ``"module:qualname"`` a job
-    subprocess imports it by, for ``executor = "process"``.
+    subprocess imports it by, for ``executor = "process"``; ``flow`` its flow-control settings (runner/engine/flow.py).
     """
 
     name: str
@@ -40,6 +42,7 @@ class Function:
     max_tries: int | None
     executor: ExecutorKind = "async"
     path: str | None = None
+    flow: FlowLimits = FlowLimits()
 
 
 def is_async_callable(obj: Any) -> bool:
@@ -90,6 +93,11 @@ def func(
     keep_result_forever: bool | None = None,
     max_tries: int | None = None,
     executor: ExecutorKind | None = None,
+    priority: int | None = None,
+    concurrency: int | None = None,
+    rate_limit: str | RateLimit | None = None,
+    group_concurrency: int | None = None,
+    group_rate_limit: str | RateLimit | None = None,
 ) -> Function:
     """Wrap a job function (or an import path to one) with per-function settings.
 
@@ -99,17 +107,33 @@ def func(
     ``"pkg.mod:fn"`` (named ``fn``). A ``Function`` is returned unchanged, options and all, as arq does, unless
     ``executor`` asks for another place to run it.
 
+    Flow control (docs/flow-control.md), enforced in Redis across every worker of the queue: ``priority`` is the
+    default ``_priority`` of its jobs (higher first, -1000..1000), ``concurrency`` the most running at once,
+    ``rate_limit`` the most started per period (``"100/s"``, ``"600/m"``, ``"5/h"``), ``group_concurrency`` and
+    ``group_rate_limit`` the same per ``_group``.
+
     Raises:
         ImportStringError: a path does not resolve.
         NotACoroutine: the object is not a function (a TypeError and, as in arq, a RuntimeError); TypeError: not
             one the executor can run.
         ValueError: an unknown executor.
+        InvalidArgument: a flow-control value out of range or malformed.
     """
+    flow = FlowLimits.build(
+        priority=priority,
+        concurrency=concurrency,
+        rate_limit=rate_limit,
+        group_concurrency=group_concurrency,
+        group_rate_limit=group_rate_limit,
+        label=name or str(getattr(coroutine, "__qualname__", coroutine)),
+    )
     target: Any = coroutine
     path = None
     if isinstance(target, Function):
-        if executor is None or executor == target.executor:
+        if (executor is None or executor == target.executor) and not flow.active:
             return target
+        if executor is None or executor == target.executor:
+            return dataclasses.replace(target, flow=flow)
         path = target.path
         target = target.coroutine
     if isinstance(target, str):
@@ -150,6 +174,7 @@ def func(
         max_tries=max_tries,
         executor=executor,
         path=path,
+        flow=flow,
     )
 
 

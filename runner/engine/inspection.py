@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from runner.engine.client import RunnerRedis
+from runner.engine.flow import LimitUse, limit_uses, waiting_counts
 from runner.engine.job import UNKNOWN, JobResult, JobStatus, deserialize_job_raw, deserialize_result
 from runner.engine.safe_pickle import undecoded_in
 from runner.engine.serializers import Deserializer, reading_deserializer
@@ -100,6 +101,7 @@ class QueueStats:
     window_minutes: int
     workers: list[WorkerHealth]
     arq_health: str | None
+    limits: list[LimitUse] = field(default_factory=list)
 
     @property
     def oldest_queued_age_s(self) -> float | None:
@@ -135,6 +137,7 @@ class QueueStats:
             "workers_alive": self.workers_alive,
             "workers": [w.as_dict() for w in self.workers],
             "arq_health": None if self.arq_health is None else parse_health_line(self.arq_health),
+            "limits": [use.as_dict() for use in self.limits],
         }
 
 
@@ -240,17 +243,20 @@ async def queue_stats(
                 oldest = int(score)
                 break
         offset += len(entries)
+    # flow jobs wait parked far in the future (runner/engine/flow.py): the due ones count as queued
+    flow_waiting, flow_delayed = await waiting_counts(pool, queue_name)
     return QueueStats(
         queue=queue_name,
         now_ms=now,
-        queued=due - running_due,
-        deferred=future - (len(running) - running_due),
+        queued=due - running_due + flow_waiting - flow_delayed,
+        deferred=future - (len(running) - running_due) - (flow_waiting - flow_delayed),
         in_progress=len(running),
         oldest_queued_score=oldest,
         recent=await recent_counts(pool, queue_name, now_ms=now, minutes=window_minutes),
         window_minutes=window_minutes,
         workers=await worker_health(pool, queue_name),
         arq_health=_arq_workers_line(shared, ours),
+        limits=await limit_uses(pool, queue_name, now_ms=now),
     )
 
 

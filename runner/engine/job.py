@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any, cast
 
 from runner.engine import keys
+from runner.engine.flow import PARK_MS
 from runner.engine.keys import KeyLayout
 from runner.engine.pool import JobsClient
 from runner.engine.safe_pickle import undecoded_in
@@ -185,6 +186,8 @@ class Job:
         if is_in_progress:
             return JobStatus.in_progress
         if score is not None:
+            if score >= PARK_MS:  # a flow job waiting in its lanes (runner/engine/flow.py)
+                score -= PARK_MS
             return JobStatus.deferred if score > timestamp_ms() else JobStatus.queued
         return JobStatus.not_found
 

@@ -337,6 +337,7 @@ class JobRunner:
         if record.state is JobState.LOST:
             return
         outcome.token = record.claim.token
+        outcome.flow = record.claim.flow
         record.state = JobState.FINISHING
         await self.writer.write(outcome, wait=self.hooks.after_job_end is not None)
 

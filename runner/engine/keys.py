@@ -26,6 +26,9 @@
     runner:failed-expiry:<queue>     ZSET   the same ids -> ms their result expires (prunes the one above)
     runner:presence:<queue>          ZSET   worker id -> ms of its latest presence record
     runner:worker-info:<queue>:<id>  STRING one worker's presence record (JSON: host, pid, counters, running ids)
+    runner:dedup:<queue>:<key>       STRING a throttle or debounce window: the id of the job it holds
+    runner:flow-*:<queue>[:<name>]   flow control (priorities, caps, rate limits, groups): the structures that
+                                            runner/engine/flow.py draws; a job that uses none never enters them
 
 Every method takes the queue, even where arq's layout ignores it: ``CLUSTER_LAYOUT``, for Redis Cluster, puts
 every key of a queue under one hash tag, ``{<queue>}``, so each script's keys live in one slot (docs/cluster.md):
@@ -108,6 +111,17 @@ class KeyLayout:
 
     def claimed(self, queue_name: str, holder_token: str) -> str:
         return "runner:claimed:" + holder_token
+
+    def dedup(self, queue_name: str, dedup_key: str) -> str:
+        return f"runner:dedup:{queue_name}:{dedup_key}"
+
+    def flow(self, queue_name: str, part: str) -> str:
+        """One of the flow-control structures of ``queue_name`` (``part`` names it: runner/engine/flow.py)."""
+        return f"runner:flow-{part}:{queue_name}"
+
+    def flow_prefix(self, queue_name: str, part: str) -> str:
+        """What a lane or scope name is appended to, for the flow structures kept one per lane or scope."""
+        return f"runner:flow-{part}:{queue_name}:"
 
     # -- per job ----------------------------------------------------------------------------------------------------
 

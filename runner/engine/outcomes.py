@@ -8,7 +8,9 @@ without ever blocking the event loop.
 finish.lua applies an outcome only while the job's claim still holds this worker's token; an outcome it drops
 (another worker took the job over while this one stalled) is said once, through ``ClaimLosses``. When Redis is
 out of memory the batch goes again without its results (``FINISH_WITHOUT_RESULTS``), which only deletes and moves
-keys: jobs keep finishing, and finishing them frees memory.
+keys: jobs keep finishing, and finishing them frees memory. A batch with jobs that hold flow-control slots
+(runner/engine/flow.py) sends flow_release.lua after finish.lua in one transaction, so a slot is never freed
+without its job's outcome, nor kept after it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import OutOfMemoryError
 
 from runner.engine import keys
+from runner.engine.flow import flow_keys
 from runner.engine.keys import KeyLayout
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage
 from runner.engine.protocol import Outcome, parse_losses
@@ -44,6 +47,7 @@ class OutcomeWriter:
         outage: the worker's outage policy.
         without_results: ``FINISH_WITHOUT_RESULTS``, registered on the pool (None: wait for memory instead).
         losses: where dropped outcomes are said (once per claim).
+        release: ``flow_release.lua``, registered on the pool (None: no job holds flow slots).
     """
 
     def __init__(
@@ -56,8 +60,10 @@ class OutcomeWriter:
         outage: Outage,
         without_results: AsyncScript | None = None,
         losses: ClaimLosses | None = None,
+        release: AsyncScript | None = None,
     ) -> None:
         self.script = script
+        self.release = release
         self.without_results = without_results
         self.losses = losses or ClaimLosses(0)
         self.layout = layout
@@ -149,19 +155,40 @@ class OutcomeWriter:
     async def _call(self, script_keys: list[str], values: list[Any], outcomes: list[Outcome]) -> Any:
         """One finish.lua call; at Redis's memory limit, the same outcomes without their results."""
         header: list[Any] = [self.layout.done_channel(self.queue_name), keys.stats_key_ttl_s]
+        flow_ids = [o.job_id for o in outcomes if o.flow]
         try:
             async with self._locked():
-                reply = await self.script(keys=script_keys, args=[*header, 1, *values])
+                reply = await self._send(self.script, script_keys, [*header, 1, *values], flow_ids)
         except OutOfMemoryError as exc:
             if self.without_results is None:
                 raise
             self.outage.out_of_memory(exc)
             async with self._locked():
-                reply = await self.without_results(keys=script_keys, args=[*header, 0, *values])
+                reply = await self._send(self.without_results, script_keys, [*header, 0, *values], flow_ids)
             self.outage.without_results += sum(1 for o in outcomes if o.kind.finishes and o.result)
             return reply
         self.outage.memory_recovered()
         return reply
+
+    async def _send(self, script: AsyncScript, script_keys: list[str], args: list[Any], flow_ids: list[str]) -> Any:
+        """finish.lua alone, or with flow_release.lua for the jobs that hold flow slots, in one transaction."""
+        if not flow_ids or self.release is None:
+            return await script(keys=script_keys, args=args)
+        layout, queue = self.layout, self.queue_name
+        release_keys = [layout.queue(queue), layout.wake(queue), layout.in_progress_prefix(queue)]
+        release_keys += flow_keys(layout, queue)
+        release_args: list[Any] = [timestamp_ms(), *flow_ids]
+        if layout.cluster_safe:
+            # a cluster pipeline carries no scripts: the release follows at once (a lapse frees what a crash keeps)
+            reply = await script(keys=script_keys, args=args)
+            await self.release(keys=release_keys, args=release_args)
+            return reply
+        client: Any = script.registered_client
+        async with client.pipeline(transaction=True) as pipe:
+            await script(keys=script_keys, args=args, client=pipe)
+            await self.release(keys=release_keys, args=release_args, client=pipe)
+            replies = await pipe.execute()
+        return replies[0]
 
     def _report_dropped(self, reply: Any, outcomes: list[Outcome]) -> None:
         if not isinstance(reply, list) or len(reply) < 3:

@@ -19,6 +19,7 @@ from runner.engine import keys
 from runner.engine.budget import JobBudget
 from runner.engine.client import RunnerRedis
 from runner.engine.events import JobCounts
+from runner.engine.flow import flow_keys
 from runner.engine.job_runner import JobRunner
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage
 from runner.engine.outcomes import OutcomeWriter
@@ -94,6 +95,7 @@ class PollLoop:
             layout.in_progress_prefix(queue),
             layout.retry_prefix(queue),
         ]
+        self._flow_keys = flow_keys(layout, queue)
         self._wake_key = layout.wake(queue)
         self._queue_key = layout.queue(queue)
         # the worker's id, and this run's own part: a worker run twice never reuses a token
@@ -179,7 +181,7 @@ class PollLoop:
         token = self._token
         layout = self.pool.key_layout
         raw = await self.script(
-            keys=[*self._claim_keys, layout.claimed(settings.queue_name, token)],
+            keys=[*self._claim_keys, layout.claimed(settings.queue_name, token), *self._flow_keys],
             args=[
                 timestamp_ms(),
                 limit,
@@ -187,6 +189,7 @@ class PollLoop:
                 keys.retry_key_ttl_s,
                 int(settings.allow_abort_jobs),
                 token,
+                1,  # flow control's steps (claim.lua): a few commands per call when no job uses it
             ],
         )
         self._token = None  # answered: the next call is a new one

@@ -23,6 +23,7 @@ class Claim:
         abort_ms: when an abort was asked for this id (unix ms), 0 when none or aborts are off.
         token: the holder token the claim wrote in the job's in-progress key; every later write to the claim
             (heartbeat, outcome) acts only while the key still holds it.
+        flow: the job holds flow-control slots (runner/engine/flow.py), which its outcome gives back.
     """
 
     job_id: str
@@ -31,6 +32,7 @@ class Claim:
     job_try: int
     abort_ms: int
     token: str = "1"
+    flow: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -42,12 +44,20 @@ class ClaimReply:
 
 
 def parse_claim_reply(raw: list[Any], token: str) -> ClaimReply:
-    """Read ``claim.lua``'s reply: ``{next_due_ms or -1, then per job: id, score, payload, try, abort_ms}``; every
-    job of one call holds the call's ``token``."""
+    """Read ``claim.lua``'s reply: ``{next_due_ms or -1, then per job: id, score, payload, try, abort_ms, flow}``;
+    every job of one call holds the call's ``token``."""
     next_due = int(float(raw[0]))
     claims = [
-        Claim(raw[i].decode(), int(float(raw[i + 1])), raw[i + 2], int(raw[i + 3]), int(float(raw[i + 4])), token)
-        for i in range(1, len(raw), 5)
+        Claim(
+            raw[i].decode(),
+            int(float(raw[i + 1])),
+            raw[i + 2],
+            int(raw[i + 3]),
+            int(float(raw[i + 4])),
+            token,
+            raw[i + 5] == 1,
+        )
+        for i in range(1, len(raw), 6)
     ]
     return ClaimReply(claims, None if next_due < 0 else next_due)
 
@@ -83,6 +93,7 @@ class Outcome:
         score: the job's new score, unix ms (requeueing kinds).
         token: the claim's holder token: the outcome is applied only while the claim is still this worker's
             (``""``: unchecked).
+        flow: the job holds flow-control slots: flow_release.lua gives them back in the same transaction.
     """
 
     job_id: str
@@ -91,6 +102,7 @@ class Outcome:
     keep_ms: int = 0
     score: int = 0
     token: str = ""
+    flow: bool = False
 
     def script_args(self) -> tuple[str, str, bytes, int, int, str]:
         """The six ``finish.lua`` values of this outcome."""

@@ -30,6 +30,7 @@ from runner.engine.cron import CronJob, CronScheduler
 from runner.engine.events import JobCounts, JobEvents, JobLog, JobObserver
 from runner.engine.executors import default_processes, default_threads
 from runner.engine.executors.dispatch import JobExecutors
+from runner.engine.flow import FlowLimits, publish_spec
 from runner.engine.functions import Function, Hook, func, import_path_of
 from runner.engine.health import HealthReporter, async_check_health, check_health
 from runner.engine.job_runner import JobHooks, JobRunner, JobSettings
@@ -97,6 +98,8 @@ class Worker:
             resident memory passes this many bytes (None: never).
         loop_stall_threshold: warn when the event loop is blocked this many seconds (None: no watchdog).
         job_budget: shared by the workers of one process that is recycled after a number of jobs.
+        global_max_jobs, rate_limit: queue-wide flow control across every worker (docs/flow-control.md): the most
+            jobs running at once, and the most started per period (``"100/s"``, ``"600/m"``, ``"5/h"``).
     """
 
     def __init__(
@@ -143,6 +146,8 @@ class Worker:
         max_memory_per_process: int | None = None,
         loop_stall_threshold: SecondsTimedelta | None = 1.0,
         job_budget: JobBudget | None = None,
+        global_max_jobs: int | None = None,
+        rate_limit: str | None = None,
     ) -> None:
         self.functions: dict[str, Function] = {}
         for entry in functions:
@@ -206,6 +211,7 @@ class Worker:
         self.max_memory_per_process = max_memory_per_process
         self.loop_stall_threshold_s = to_seconds(loop_stall_threshold) or None
         self.job_budget = job_budget
+        self.queue_flow = FlowLimits.build(concurrency=global_max_jobs, rate_limit=rate_limit, label="queue")
 
         self.counts = JobCounts()
         self.events = JobEvents([self.counts, JobLog(log_results=log_results), *observers])
@@ -419,6 +425,12 @@ class Worker:
             max_memory_per_process=self.max_memory_per_process,
         )
         await executors.start(self.functions)
+        await publish_spec(
+            pool,
+            self.queue_name,
+            {n: getattr(f, "flow", FlowLimits()) for n, f in self.functions.items()},
+            self.queue_flow,
+        )
         parts = self.parts = self._wire(pool, executors)
         if self.loop_stall_threshold_s is not None:
             LoopWatchdog.for_loop().attach(self, self.loop_stall_threshold_s)
@@ -452,6 +464,7 @@ class Worker:
             lifecycle=self.lifecycle,
             outage=outage,
             losses=losses,
+            release=pool.register_script(scripts.FLOW_RELEASE),
         )
         settings = JobSettings(
             queue_name=self.queue_name,

@@ -147,6 +147,7 @@ def test_info_json(project: Path, redis_url: str) -> None:
         "workers_alive": 0,
         "workers": [],
         "arq_health": None,
+        "limits": [],
     }
 
 

@@ -44,6 +44,8 @@ NAMES = (
     "queue_summary",
     "delete_job",
     "purge_failed",
+    "enqueue_flow",
+    "flow_release",
 )
 
 ENQUEUE = load("enqueue")
@@ -59,3 +61,6 @@ CRON_LAST = load("cron_last")
 QUEUE_SUMMARY = load("queue_summary")
 DELETE_JOB = load("delete_job")
 PURGE_FAILED = load("purge_failed")
+# flow control (runner/engine/flow.py)
+ENQUEUE_FLOW = load("enqueue_flow")
+FLOW_RELEASE = load("flow_release")

@@ -13,6 +13,8 @@
 -- ARGV[4] retry key ttl (s)
 -- ARGV[5] '1' to report each job's abort time, '0' not to
 -- ARGV[6] holder token: unique to this worker and this call (arq only checks that the in-progress key exists)
+-- KEYS[8..18], ARGV[7]: flow control (runner-only, include/flow.lua): KEYS spec, meta, delayed, lanes, lane prefix,
+--   seq, running, slots prefix, rate prefix, parked prefix, waiting; ARGV[7] '1' runs its steps, '0' (or none) not
 --
 -- A claimed job's in-progress key holds the token and lives `lease` ms (the worker's heartbeat renews it), and its
 -- score is moved to now + lease, so it leaves the due range while it runs and comes back by itself if the worker
@@ -24,7 +26,11 @@
 -- a whole lease: the jobs the token still holds are renewed and returned, with the try they already have.
 -- It runs even when Redis is out of memory (flags allow-oom): a worker that claims and finishes jobs frees memory.
 --
--- Returns {next due ms or -1, then per job: id, original score, payload or '' (expired), try, abort ms or 0};
+-- Flow control, when on: due flow jobs join their lanes and lapsed flow claims give back their slots first; then
+-- lanes above priority 0 are claimed, then plain jobs (priority 0), then the other lanes, all within the limits.
+--
+-- Returns {next due ms or -1, then per job: id, original score, payload or '' (expired), try, abort ms or 0,
+--   flow: 1 when the job holds flow slots (its outcome gives them back: flow_release.lua), else 0};
 --   next due is only looked up when fewer than `limit` jobs were claimed (runner/engine/protocol.py reads it).
 -- Errors: none of its own.
 
@@ -35,8 +41,12 @@ local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local token = ARGV[6]
 local out = {-1}
+local FLOW_ON = ARGV[7] == '1'
+local FK = {queue = KEYS[1], spec = KEYS[8], meta = KEYS[9], delayed = KEYS[10], lanes = KEYS[11], lane = KEYS[12],
+  seq = KEYS[13], running = KEYS[14], slots = KEYS[15], rate = KEYS[16], parked = KEYS[17], waiting = KEYS[18]}
+local NOW = now
 
-local function hand_over(id, score, try)
+local function hand_over(id, score, try, flow)
   -- the worker compares the abort's time with the job's enqueue time: an older abort is stale (arq #485)
   local aborted = 0
   if ARGV[5] == '1' then aborted = redis.call('ZSCORE', KEYS[2], id) or 0 end
@@ -45,7 +55,11 @@ local function hand_over(id, score, try)
   out[#out + 1] = redis.call('GET', KEYS[4] .. id) or ''
   out[#out + 1] = try
   out[#out + 1] = aborted
+  out[#out + 1] = flow or 0
 end
+
+-- #include flow
+-- #include flow_claim
 
 local before = redis.call('HGETALL', KEYS[7])
 if #before > 0 then
@@ -55,7 +69,8 @@ if #before > 0 then
     if redis.call('GET', KEYS[5] .. id) == token then
       redis.call('PEXPIRE', KEYS[5] .. id, lease)
       redis.call('ZADD', KEYS[1], 'XX', now + lease, id)
-      hand_over(id, before[i + 1], tonumber(redis.call('GET', KEYS[6] .. id)) or 1)
+      local flow = FLOW_ON and redis.call('ZSCORE', FK.running, id) and 1 or 0
+      hand_over(id, before[i + 1], tonumber(redis.call('GET', KEYS[6] .. id)) or 1, flow)
     end
   end
   return out
@@ -64,6 +79,13 @@ end
 local claimed = 0
 local skipped = 0
 local record = {}
+local asked = limit
+if FLOW_ON then
+  flow_prepare(lease)
+  claimed = flow_claim(limit, '(0', lease, token)
+  limit = claimed + queue_room(limit - claimed)
+end
+local first_plain = #out + 1
 while claimed < limit do
   local want = limit - claimed + 8
   local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', skipped, want)
@@ -92,6 +114,11 @@ while claimed < limit do
   end
   if #due < want * 2 or skipped > 1000 then break end
 end
+if FLOW_ON then
+  flow_plain_taken(first_plain, #out, lease)
+  claimed = claimed + flow_claim(asked - claimed, '+inf', lease, token)
+end
+limit = asked
 if claimed > 0 then
   -- one record per call (not a write per job): the ids and scores a resend of this call hands over
   for first = 1, #record, 2000 do
@@ -100,7 +127,8 @@ if claimed > 0 then
   redis.call('PEXPIRE', KEYS[7], lease)
 end
 -- leave a wake token exactly when due jobs remain, so an idle peer takes them
-if claimed >= limit and #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', skipped, 1) > 0 then
+if claimed >= limit and (#redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', skipped, 1) > 0
+    or (FLOW_ON and flow_ready())) then
   wake_one(KEYS[3])
 else
   redis.call('DEL', KEYS[3])
@@ -108,5 +136,10 @@ end
 if claimed < limit then
   local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if #nxt > 0 then out[1] = nxt[2] end
+  if FLOW_ON then
+    local delayed = redis.call('ZRANGE', FK.delayed, 0, 0, 'WITHSCORES')
+    if #delayed > 0 then note_due(tonumber(delayed[2])) end
+    if FLOW.next_due and (out[1] == -1 or FLOW.next_due < tonumber(out[1])) then out[1] = FLOW.next_due end
+  end
 end
 return out
