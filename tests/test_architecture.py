@@ -168,3 +168,46 @@ def test_the_cron_submodule_does_not_hide_the_cron_function() -> None:
     function = sys.modules["runner.engine.cron"].cron
     assert runner.engine.cron is function
     assert runner.cron is function
+
+
+RUNNER = ENGINE.parent
+MODULE_MOST_LINES = 600
+FUNCTION_MOST_LINES = 60
+
+
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's statements, from the first to the end of the last: its signature and docstring not counted."""
+    body = node.body
+    if (
+        isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]
+    if not body:
+        return 0
+    return (body[-1].end_lineno or body[-1].lineno) - body[0].lineno + 1
+
+
+def test_modules_and_functions_stay_small() -> None:
+    # the style guide's sizes: split a module before ~600 lines, a function before ~60 (a long signature such as
+    # arq's Worker constructor's is not counted, nor a docstring)
+    too_long: list[str] = []
+    for path in sorted(RUNNER.rglob("*.py")):
+        source = path.read_text()
+        name = path.relative_to(RUNNER.parent)
+        if (lines := len(source.splitlines())) > MODULE_MOST_LINES:
+            too_long.append(f"{name}: {lines} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _body_lines(node) > FUNCTION_MOST_LINES:
+                too_long.append(f"{name}:{node.lineno} {node.name}(): {_body_lines(node)} lines")
+    assert too_long == []
+
+
+def test_the_size_rule_counts_what_it_says() -> None:
+    tree = ast.parse(
+        'def f(\n    a: int,\n    b: int,\n) -> int:\n    """Doc.\n\n    More."""\n    x = a\n    return x + b\n'
+    )
+    function = tree.body[0]
+    assert isinstance(function, ast.FunctionDef)
+    assert _body_lines(function) == 2

@@ -182,3 +182,13 @@ def default_name(path: str) -> str:
     """The name a function given by import path is registered under: arq's whole dotted path, or the attribute
     of a ``"module:attr"`` path."""
     return path.strip(" ").rpartition(":")[2] if ":" in path else path.strip(" ")
+
+
+def hook_path(name: str, hook: Callable[..., Any] | str | None) -> str | None:
+    """A process hook as the ``"module:attr"`` path a job subprocess imports it by."""
+    if hook is None or isinstance(hook, str):
+        return hook
+    path = import_path_of(hook)
+    if path is None:
+        raise TypeError(f"{name} {hook!r} is not defined at the top level of a module; a job process cannot import it")
+    return path

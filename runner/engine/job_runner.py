@@ -124,13 +124,7 @@ class JobRunner:
         assert job is not None
         # each job runs in a task of its own, so this names the job in every record its code logs (job_context.py)
         enter_job(JobContext(record.job_id, job.function, record.job_try, self.settings.queue_name))
-        ctx = {
-            **self.ctx,
-            "job_id": record.job_id,
-            "job_try": record.job_try,
-            "enqueue_time": ms_to_datetime(job.enqueue_ms),
-            "score": record.claim.score,
-        }
+        ctx = self._job_ctx(record, job)
         if self.hooks.on_job_start is not None:
             await self.hooks.on_job_start(ctx)
         record.start_ms = timestamp_ms()
@@ -177,6 +171,16 @@ class JobRunner:
             await self._finish(record, function, True, result)
         if self.hooks.after_job_end is not None:
             await self.hooks.after_job_end(ctx)
+
+    def _job_ctx(self, record: JobRecord, job: DecodedJob) -> dict[str, Any]:
+        """The ctx one job's function and hooks get: the worker's, with the job's own keys (arq's names)."""
+        return {
+            **self.ctx,
+            "job_id": record.job_id,
+            "job_try": record.job_try,
+            "enqueue_time": ms_to_datetime(job.enqueue_ms),
+            "score": record.claim.score,
+        }
 
     async def _admit(self, record: JobRecord) -> Function | None:
         """Decode the job and check it may run: its function, or None once it has failed for not being able to."""

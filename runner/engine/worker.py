@@ -31,13 +31,14 @@ from runner.engine.events import JobCounts, JobEvents, JobLog, JobObserver
 from runner.engine.executors import default_processes, default_threads
 from runner.engine.executors.dispatch import JobExecutors
 from runner.engine.flow import FlowLimits, publish_spec
-from runner.engine.functions import Function, Hook, func, import_path_of
+from runner.engine.functions import Function, Hook, func, hook_path
 from runner.engine.health import HealthReporter, async_check_health, check_health
 from runner.engine.job_runner import JobHooks, JobRunner, JobSettings
 from runner.engine.keys import ARQ_LAYOUT, CLUSTER_LAYOUT, check_queue_name
 from runner.engine.leases import LeaseKeeper
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage, WorkerState
 from runner.engine.outcomes import OutcomeWriter
+from runner.engine.parts import WorkerParts
 from runner.engine.poll import PollLoop, PollSettings
 from runner.engine.presence import PresenceFacts
 from runner.engine.records import ClaimLosses, RunningJobs
@@ -149,16 +150,8 @@ class Worker:
         global_max_jobs: int | None = None,
         rate_limit: str | None = None,
     ) -> None:
-        self.functions: dict[str, Function] = {}
-        for entry in functions:
-            self._add_function(func(entry))
         self.cron_jobs = list(cron_jobs or [])
-        if not all(isinstance(job, CronJob) for job in self.cron_jobs):
-            raise InvalidArgument("cron_jobs, must be instances of CronJob")
-        for cron_job in self.cron_jobs:
-            self._add_function(cron_job)
-        if not self.functions:
-            raise InvalidArgument("at least one function or cron_job must be registered")
+        self.functions = _by_name(functions, self.cron_jobs)
         if max_jobs < 1:
             raise InvalidArgument(f"max_jobs must be at least 1 (got {max_jobs})")
         if queue_name is None:
@@ -205,8 +198,8 @@ class Worker:
         self.worker_id = uuid4().hex[:12]
         self.threads = threads or default_threads(max_jobs)
         self.processes = processes or default_processes(max_jobs)
-        self.process_startup = _hook_path("process_startup", process_startup)
-        self.process_shutdown = _hook_path("process_shutdown", process_shutdown)
+        self.process_startup = hook_path("process_startup", process_startup)
+        self.process_shutdown = hook_path("process_shutdown", process_shutdown)
         self.max_jobs_per_process = max_jobs_per_process
         self.max_memory_per_process = max_memory_per_process
         self.loop_stall_threshold_s = to_seconds(loop_stall_threshold) or None
@@ -220,16 +213,6 @@ class Worker:
         self.parts: WorkerParts | None = None  # this run's parts, while it runs
         self._main_task: asyncio.Task[None] | None = None  # the task running main(), while it runs
         self._health: HealthReporter | None = None  # the last run's, whose records close() removes
-
-    def _add_function(self, function: Any) -> None:
-        known = self.functions.get(function.name)
-        if known is not None and known.coroutine is not function.coroutine:
-            raise InvalidArgument(
-                f"two functions or cron jobs are named {function.name!r}; names must be unique "
-                "(one coroutine may have several cron jobs)"
-            )
-        # one coroutine under one name more than once (two cron schedules): the last one's settings run it, as in arq
-        self.functions[function.name] = function
 
     # -- what arq's Worker shows ------------------------------------------------------------------------------------
 
@@ -588,49 +571,23 @@ class Worker:
         )
 
 
-class WorkerParts:
-    """One run's parts, and the tasks that run in the background beside the poll loop."""
-
-    __slots__ = ("writer", "runner", "executors", "poll", "leases", "health", "background", "cron")
-
-    def __init__(
-        self,
-        *,
-        writer: OutcomeWriter,
-        runner: JobRunner,
-        executors: JobExecutors,
-        poll: PollLoop,
-        leases: LeaseKeeper,
-        health: HealthReporter,
-    ) -> None:
-        self.writer = writer
-        self.runner = runner
-        self.executors = executors
-        self.poll = poll
-        self.leases = leases
-        self.health = health
-        self.background: list[asyncio.Task[None]] = []
-        self.cron: asyncio.Task[None] | None = None
-
-    async def stop_background(self) -> None:
-        """The lease keeper and health reporter are asked to end (no Redis call is cut off); cron is cancelled."""
-        self.leases.close()
-        self.health.close()
-        for task in self.background:
-            try:
-                await asyncio.wait_for(task, 10)
-            except Exception as exc:
-                logger.debug("background loop ended with %r", exc)
-        if self.cron is not None:
-            self.cron.cancel()
-            await asyncio.gather(self.cron, return_exceptions=True)
-
-
-def _hook_path(name: str, hook: Callable[..., Any] | str | None) -> str | None:
-    """A process hook as the ``"module:attr"`` path a job subprocess imports it by."""
-    if hook is None or isinstance(hook, str):
-        return hook
-    path = import_path_of(hook)
-    if path is None:
-        raise TypeError(f"{name} {hook!r} is not defined at the top level of a module; a job process cannot import it")
-    return path
+def _by_name(
+    functions: Sequence[Function | Callable[..., Awaitable[Any]] | str], cron_jobs: list[Any]
+) -> dict[str, Function]:
+    """The worker's functions and cron jobs by name; a name given to two different coroutines is refused."""
+    named = [func(entry) for entry in functions]
+    if not all(isinstance(job, CronJob) for job in cron_jobs):
+        raise InvalidArgument("cron_jobs, must be instances of CronJob")
+    by_name: dict[str, Function] = {}
+    for function in [*named, *cron_jobs]:
+        known = by_name.get(function.name)
+        if known is not None and known.coroutine is not function.coroutine:
+            raise InvalidArgument(
+                f"two functions or cron jobs are named {function.name!r}; names must be unique "
+                "(one coroutine may have several cron jobs)"
+            )
+        # one coroutine under one name more than once (two cron schedules): the last one's settings run it, as in arq
+        by_name[function.name] = function
+    if not by_name:
+        raise InvalidArgument("at least one function or cron_job must be registered")
+    return by_name
