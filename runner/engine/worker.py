@@ -34,7 +34,7 @@ from runner.engine.flow import FlowLimits, publish_spec
 from runner.engine.functions import Function, Hook, func, hook_path
 from runner.engine.health import HealthReporter, async_check_health, check_health
 from runner.engine.job_runner import JobHooks, JobRunner, JobSettings
-from runner.engine.keys import ARQ_LAYOUT, CLUSTER_LAYOUT, check_queue_name
+from runner.engine.keys import ARQ_LAYOUT, CLUSTER_LAYOUT, KeyLayout, check_queue_name
 from runner.engine.leases import LeaseKeeper
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage, WorkerState
 from runner.engine.outcomes import OutcomeWriter
@@ -154,12 +154,7 @@ class Worker:
         self.functions = _by_name(functions, self.cron_jobs)
         if max_jobs < 1:
             raise InvalidArgument(f"max_jobs must be at least 1 (got {max_jobs})")
-        if queue_name is None:
-            # arq's rule: without a queue name, the pool's default queue is the worker's
-            if redis_pool is None:
-                raise InvalidArgument("If queue_name is absent, redis_pool must be present.")
-            queue_name = redis_pool.default_queue_name
-        self.queue_name = queue_name
+        self.queue_name = _queue_name(queue_name, redis_pool)
         self.redis_settings = redis_settings or RedisSettings()
         self._pool = redis_pool
         self._own_pool = redis_pool is None
@@ -179,10 +174,7 @@ class Worker:
         self.queue_read_limit = queue_read_limit or max(max_jobs * 5, 100)
         self.max_tries = max_tries
         self.health_check_interval_s = to_seconds(health_check_interval) or 3600.0
-        if redis_pool is not None:
-            layout = redis_pool.key_layout
-        else:
-            layout = CLUSTER_LAYOUT if self.redis_settings.cluster else ARQ_LAYOUT
+        layout = _layout(redis_pool, self.redis_settings)
         check_queue_name(layout, self.queue_name)
         self.health_check_key = health_check_key or layout.health_check(self.queue_name)
         self.ctx: dict[str, Any] = ctx if ctx is not None else {}
@@ -591,3 +583,19 @@ def _by_name(
     if not by_name:
         raise InvalidArgument("at least one function or cron_job must be registered")
     return by_name
+
+
+def _queue_name(queue_name: str | None, redis_pool: RunnerRedis | None) -> str:
+    """arq's rule: without a queue name, the pool's default queue is the worker's."""
+    if queue_name is not None:
+        return queue_name
+    if redis_pool is None:
+        raise InvalidArgument("If queue_name is absent, redis_pool must be present.")
+    return redis_pool.default_queue_name
+
+
+def _layout(redis_pool: RunnerRedis | None, settings: RedisSettings) -> KeyLayout:
+    """The key layout of the pool the worker is given, or of the one it will open."""
+    if redis_pool is not None:
+        return redis_pool.key_layout
+    return CLUSTER_LAYOUT if settings.cluster else ARQ_LAYOUT
