@@ -3,8 +3,6 @@ key only runs jobs its key holders wrote."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -17,23 +15,9 @@ from runner.engine.safe_pickle import Undecoded
 from runner.engine.serializers import sign_serializer
 from runner.engine.utils import timestamp_ms
 from runner.errors import UnsafePayload
+from tests.support.pickles import PLANTED, Invoice, Trap
 
 KEY = "0123456789abcdef" * 4
-
-
-class Trap:
-    """Unpickling this makes a directory: the proof that a payload ran code."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.mkdir, (self.path,))
-
-
-@dataclasses.dataclass
-class Invoice:
-    number: int
 
 
 async def make_invoice(ctx: dict[str, Any], number: int) -> Invoice:
@@ -89,9 +73,9 @@ async def test_results_of_allowed_modules_decode(
     job = await pool.enqueue_job("make_invoice", 7)
     assert job is not None
     await make_worker([make_invoice]).async_run()
-    with pytest.raises(UnsafePayload, match=f"holds {__name__}.Invoice"):
+    with pytest.raises(UnsafePayload, match=f"holds {PLANTED}.Invoice"):
         await job.result()
-    trusting = await create_pool(RedisSettings.from_dsn(redis_url), pickle_allow=[__name__])
+    trusting = await create_pool(RedisSettings.from_dsn(redis_url), pickle_allow=[PLANTED])
     try:
         assert await Job(job.job_id, trusting).result() == Invoice(7)
     finally:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import datetime
 import decimal
-import os
 import pickle
 import uuid
 import zoneinfo
@@ -19,21 +17,7 @@ import pytest
 from runner.engine.safe_pickle import Undecoded, safe_loads, undecoded_in
 from runner.engine.serializers import pickle_loads, reading_deserializer, sign_serializer
 from runner.errors import JobExecutionFailed, Retry
-
-
-class Trap:
-    """Unpickling this makes a directory: the proof that a payload ran code."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.mkdir, (self.path,))
-
-
-@dataclasses.dataclass
-class Invoice:
-    number: int
+from tests.support.pickles import PLANTED, Invoice, Trap
 
 
 def plain_values() -> list[Any]:
@@ -74,9 +58,9 @@ def test_code_a_payload_names_is_neither_imported_nor_called(tmp_path: Path) -> 
     first, invoice = decoded["a"]
     assert isinstance(first, Undecoded) and first.name == "posix.mkdir"
     assert first.args == (str(trap),)
-    assert isinstance(invoice, Undecoded) and invoice.name == f"{__name__}.Invoice"
+    assert isinstance(invoice, Undecoded) and invoice.name == f"{PLANTED}.Invoice"
     assert invoice.state == {"number": 7}
-    assert repr(invoice) == f"<{__name__}.Invoice({{'number': 7}}), not decoded>"
+    assert repr(invoice) == f"<{PLANTED}.Invoice({{'number': 7}}), not decoded>"
     assert [u.name for u in undecoded_in(decoded)] == [first.name, invoice.name, first.name]
     pickle_loads(pickle.dumps(Trap(trap)))  # and the proof that the trap works: plain pickle runs it
     assert trap.exists()
@@ -96,9 +80,9 @@ def test_os_system_and_getattr_gadgets_stay_inert(tmp_path: Path) -> None:
 def test_allow_names_modules_the_reader_trusts() -> None:
     raw = pickle.dumps({"r": Invoice(3)})
     assert isinstance(safe_loads(raw)["r"], Undecoded)
-    assert safe_loads(raw, allow=[__name__])["r"] == Invoice(3)
-    assert safe_loads(raw, allow=[f"{__name__}:Invoice"])["r"] == Invoice(3)
-    assert isinstance(safe_loads(raw, allow=[f"{__name__}:Other"])["r"], Undecoded)
+    assert safe_loads(raw, allow=[PLANTED])["r"] == Invoice(3)
+    assert safe_loads(raw, allow=[f"{PLANTED}:Invoice"])["r"] == Invoice(3)
+    assert isinstance(safe_loads(raw, allow=[f"{PLANTED}:Other"])["r"], Undecoded)
     assert isinstance(safe_loads(raw, allow=["tests.eng"])["r"], Undecoded)  # a prefix is a module, not a string
 
 

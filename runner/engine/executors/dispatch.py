@@ -93,7 +93,18 @@ class JobExecutors:
         thread call of a ``def`` job, to tell later whether its function still runs.
         """
         if function.executor == "thread":
-            return await self._in_thread(function, ctx, args, kwargs, timeout_s, label, on_start, on_thread)
+            cancel_event = threading.Event()
+            ctx["cancel_event"] = cancel_event  # a function that checks it can stop early when given up
+            call = self.threads.submit(function.coroutine, (ctx, *args), kwargs, cancel_event=cancel_event, label=label)
+            if on_thread is not None:
+                on_thread(call)
+            try:
+                return await self.threads.wait(call, timeout_s, on_start)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"the job ran longer than its timeout of {timeout_s:g}s; its thread runs on until the function "
+                    "returns (a thread cannot be stopped)"
+                ) from None
         if function.executor == "process":
             if self.processes is None:
                 raise JobExecutionFailed("the worker's job processes are not running")
@@ -105,30 +116,6 @@ class JobExecutors:
         on_start()
         async with asyncio.timeout(timeout_s):
             return await contained(function.coroutine(ctx, *args, **kwargs))
-
-    async def _in_thread(
-        self,
-        function: Function,
-        ctx: dict[str, Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout_s: float | None,
-        label: str,
-        on_start: Callable[[], None],
-        on_thread: Callable[[ThreadCall], None] | None,
-    ) -> Any:
-        cancel_event = threading.Event()
-        ctx["cancel_event"] = cancel_event  # a function that checks it can stop early when given up
-        call = self.threads.submit(function.coroutine, (ctx, *args), kwargs, cancel_event=cancel_event, label=label)
-        if on_thread is not None:
-            on_thread(call)
-        try:
-            return await self.threads.wait(call, timeout_s, on_start)
-        except TimeoutError:
-            raise TimeoutError(
-                f"the job ran longer than its timeout of {timeout_s:g}s; its thread runs on until the function "
-                "returns (a thread cannot be stopped)"
-            ) from None
 
 
 async def contained(job: Awaitable[Any]) -> Any:
