@@ -12,13 +12,7 @@ from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import (
-    AbstractConnection,
-    BlockingConnectionPool,
-    Connection,
-    SSLConnection,
-    UnixDomainSocketConnection,
-)
+from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool
 from redis.asyncio.retry import Retry as RedisRetry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
@@ -26,6 +20,7 @@ from redis.exceptions import AuthenticationError, ConnectionError as RedisConnec
 
 from runner.engine.client import RunnerRedis
 from runner.engine.keys import ARQ_LAYOUT, CLUSTER_LAYOUT, KeyLayout, default_queue_name, expires_extra_ms_default
+from runner.engine.packing import Connection, SSLConnection, UnixDomainSocketConnection
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.urls import RedisUrlError, parse_redis_url
 from runner.engine.utils import mask_url

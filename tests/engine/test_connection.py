@@ -207,3 +207,33 @@ async def test_tls_checks_the_host_name_by_default(tls_server: tuple[int, Path])
     # no certificate check at all: no name check either (Python refuses to check a name it does not verify)
     pool = await create_pool(settings("127.0.0.1", ssl_cert_reqs="none"))
     await pool.aclose()
+
+
+def test_commands_are_packed_in_c_to_the_bytes_redis_py_packs() -> None:
+    from redis.asyncio.connection import Connection as RedisPyConnection
+    from redis.exceptions import DataError
+
+    from runner.engine.packing import Connection as PackingConnection
+
+    ours, theirs = PackingConnection(), RedisPyConnection()
+    for command in [
+        ("EVALSHA", "f" * 40, 2, "arq:queue", b"\x00\xff", 1.5, -1, 10**15, "é", memoryview(b"mv")),
+        ("CONFIG GET", "maxmemory"),  # two words: split, as redis-py does
+        ("SET", "k", bytearray(b"ba")),  # hiredis refuses a bytearray: redis-py packs it
+        ("SET", "k", b"x" * 100_000),  # a large value redis-py sends in pieces
+    ]:
+        assert b"".join(ours.pack_command(*command)) == b"".join(theirs.pack_command(*command))
+    with pytest.raises(DataError):
+        ours.pack_command("SET", "k", True)  # refused as redis-py refuses it
+
+
+async def test_a_pool_packs_with_hiredis(redis_url: str) -> None:
+    from runner.engine.packing import Connection as PackingConnection
+
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        assert issubclass(pool.connection_pool.connection_class, PackingConnection)
+        await pool.set("packed", b"\x00value")
+        assert await pool.get("packed") == b"\x00value"
+    finally:
+        await pool.aclose()
