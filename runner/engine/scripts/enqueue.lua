@@ -31,7 +31,10 @@ if prior then
   return replay
 end
 local out = {}
-local woken = false
+-- the written ids enter the queue in one ZADD and leave the abort set in one ZREM after the loop (commands per
+-- call, not per job); a repeated id in one call still finds the first one's job key, written at once
+local queued = {}
+local written_ids = {}
 local job = 0
 for i = 2, #ARGV, 5 do
   local id = ARGV[i]
@@ -44,15 +47,18 @@ for i = 2, #ARGV, 5 do
       redis.call('SET', KEYS[base + 3], '1', 'PX', unique_ms)
     end
     redis.call('PSETEX', KEYS[base + 1], ARGV[i + 3], ARGV[i + 1])
-    redis.call('ZADD', KEYS[1], ARGV[i + 2], id)
-    redis.call('ZREM', KEYS[3], id)
+    queued[#queued + 1] = ARGV[i + 2]
+    queued[#queued + 1] = id
+    written_ids[#written_ids + 1] = id
     written = 1
-    if not woken then
-      wake_one(KEYS[2])
-      woken = true
-    end
   end
   out[#out + 1] = written
 end
+for first = 1, #written_ids, 1000 do
+  local last = math.min(first + 999, #written_ids)
+  redis.call('ZADD', KEYS[1], unpack(queued, first * 2 - 1, last * 2))
+  redis.call('ZREM', KEYS[3], unpack(written_ids, first, last))
+end
+if #written_ids > 0 then wake_one(KEYS[2]) end
 redis.call('SET', KEYS[4], table.concat(out), 'PX', ARGV[1])
 return out
