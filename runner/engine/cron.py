@@ -24,9 +24,9 @@ from redis.exceptions import RedisError
 from runner.engine import scripts
 from runner.engine.cron_schedule import FieldValue, Schedule
 from runner.engine.executors import ExecutorKind
-from runner.engine.functions import default_name, func
+from runner.engine.functions import Function, default_name, func
 from runner.engine.utils import SecondsTimedelta, ms_to_datetime, to_seconds, to_unix_ms
-from runner.errors import ConfigError, RedisUnavailable
+from runner.errors import ConfigError, InvalidArgument, RedisUnavailable
 
 __all__ = [
     "CronJob",
@@ -448,3 +448,25 @@ def latest_between(job: CronJob, lower: datetime, upper: datetime, default_tz: t
         if latest is not None or probe == lower:
             return latest
         window *= 4
+
+
+def function_table(
+    functions: Sequence[Function | Callable[..., Awaitable[Any]] | str], cron_jobs: list[Any]
+) -> dict[str, Function]:
+    """A worker's functions and cron jobs by name; a name given to two different coroutines is refused."""
+    named = [func(entry) for entry in functions]
+    if not all(isinstance(job, CronJob) for job in cron_jobs):
+        raise InvalidArgument("cron_jobs, must be instances of CronJob")
+    by_name: dict[str, Function] = {}
+    for function in [*named, *cron_jobs]:
+        known = by_name.get(function.name)
+        if known is not None and known.coroutine is not function.coroutine:
+            raise InvalidArgument(
+                f"two functions or cron jobs are named {function.name!r}; names must be unique "
+                "(one coroutine may have several cron jobs)"
+            )
+        # one coroutine under one name more than once (two cron schedules): the last one's settings run it, as in arq
+        by_name[function.name] = function
+    if not by_name:
+        raise InvalidArgument("at least one function or cron_job must be registered")
+    return by_name

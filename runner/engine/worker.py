@@ -26,12 +26,12 @@ from runner.engine import keys, scripts
 from runner.engine.budget import JobBudget
 from runner.engine.client import RunnerRedis
 from runner.engine.connection import RedisSettings, blocking_client, create_pool, log_redis_info
-from runner.engine.cron import CronJob, CronScheduler
+from runner.engine.cron import CronScheduler, function_table
 from runner.engine.events import JobCounts, JobEvents, JobLog, JobObserver
 from runner.engine.executors import default_processes, default_threads
 from runner.engine.executors.dispatch import JobExecutors
 from runner.engine.flow import FlowLimits, publish_spec
-from runner.engine.functions import Function, Hook, func, hook_path
+from runner.engine.functions import Function, Hook, hook_path
 from runner.engine.health import HealthReporter, async_check_health, check_health
 from runner.engine.job_runner import JobHooks, JobRunner, JobSettings
 from runner.engine.keys import ARQ_LAYOUT, CLUSTER_LAYOUT, KeyLayout, check_queue_name
@@ -151,7 +151,7 @@ class Worker:
         rate_limit: str | None = None,
     ) -> None:
         self.cron_jobs = list(cron_jobs or [])
-        self.functions = _by_name(functions, self.cron_jobs)
+        self.functions = function_table(functions, self.cron_jobs)
         if max_jobs < 1:
             raise InvalidArgument(f"max_jobs must be at least 1 (got {max_jobs})")
         self.queue_name = _queue_name(queue_name, redis_pool)
@@ -561,28 +561,6 @@ class Worker:
             f"<Worker {self.worker_id} queue={self.queue_name} j_complete={self.jobs_complete} "
             f"j_failed={self.jobs_failed} j_retried={self.jobs_retried} j_ongoing={len(self.running)}>"
         )
-
-
-def _by_name(
-    functions: Sequence[Function | Callable[..., Awaitable[Any]] | str], cron_jobs: list[Any]
-) -> dict[str, Function]:
-    """The worker's functions and cron jobs by name; a name given to two different coroutines is refused."""
-    named = [func(entry) for entry in functions]
-    if not all(isinstance(job, CronJob) for job in cron_jobs):
-        raise InvalidArgument("cron_jobs, must be instances of CronJob")
-    by_name: dict[str, Function] = {}
-    for function in [*named, *cron_jobs]:
-        known = by_name.get(function.name)
-        if known is not None and known.coroutine is not function.coroutine:
-            raise InvalidArgument(
-                f"two functions or cron jobs are named {function.name!r}; names must be unique "
-                "(one coroutine may have several cron jobs)"
-            )
-        # one coroutine under one name more than once (two cron schedules): the last one's settings run it, as in arq
-        by_name[function.name] = function
-    if not by_name:
-        raise InvalidArgument("at least one function or cron_job must be registered")
-    return by_name
 
 
 def _queue_name(queue_name: str | None, redis_pool: RunnerRedis | None) -> str:
