@@ -6,12 +6,12 @@ from runner.engine.protocol import Claim, ClaimLoss, Outcome, OutcomeKind, parse
 
 
 def test_a_claim_reply_is_read_in_one_place() -> None:
-    raw = [b"-1", b"a", b"1700000000000", b"pa", 1, 0, b"b", b"17.0", b"", 3, b"1700000000001"]
+    raw = [b"-1", b"a", b"1700000000000", b"pa", 1, 0, 0, b"b", b"17.0", b"", 3, b"1700000000001", 1]
     reply = parse_claim_reply(raw, "tok")
     assert reply.next_due_ms is None
     assert reply.claims == [
         Claim("a", 1700000000000, b"pa", 1, 0, "tok"),
-        Claim("b", 17, b"", 3, 1700000000001, "tok"),
+        Claim("b", 17, b"", 3, 1700000000001, "tok", flow=True),
     ]
     assert parse_claim_reply([b"1700000000500"], "tok").next_due_ms == 1700000000500
 
