@@ -1,5 +1,5 @@
 """A cron schedule names wall-clock times; with no zone given, runner reads them in UTC and arq in the system's
-local zone. The tests run with ``TZ=Asia/Kolkata`` (UTC+05:30), so the same instant, two seconds from now, is one
+local zone. The tests run with ``TZ=Asia/Kolkata`` (UTC+05:30), so the same instant, a few seconds from now, is one
 wall-clock time in UTC and another in Kolkata: of two cron jobs, one set to each, runner fires the first and arq the
 second, and the other would fire hours later. The scenario waits for the first run to end (no fixed sleep)."""
 
@@ -37,13 +37,14 @@ async def ended(ctx: dict[str, Any]) -> None:
 
 
 async def scenario(env: Any) -> None:
-    at = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    redis = await create_pool(RedisSettings.from_dsn(env.url))
+    # 2-3 s ahead: time for the worker to start and schedule the jobs on a loaded machine, before the instant passes
+    at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
     local = at.astimezone()  # the same instant on the machine's clock (TZ)
     jobs = [
         cron(tick, name="utc-clock", hour=at.hour, minute=at.minute, second=at.second, microsecond=0),
         cron(tick, name="local-clock", hour=local.hour, minute=local.minute, second=local.second, microsecond=0),
     ]
-    redis = await create_pool(RedisSettings.from_dsn(env.url))
     worker = Worker(cron_jobs=jobs, redis_pool=redis, poll_delay=0.05, handle_signals=False, after_job_end=ended)
     env.observe("worker timezone", worker.timezone)
     task = asyncio.create_task(worker.async_run())
