@@ -28,6 +28,7 @@ SOAK_JSON = FIGURES / "soak.json"
 DASHBOARD_JSON = FIGURES / "dashboard.json"
 EXECUTORS_JSON = FIGURES / "executors.json"
 FLOW_JSON = FIGURES / "flow_control.json"
+CLUSTER_JSON = FIGURES / "cluster.json"
 _MARKED = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 
 
@@ -216,6 +217,24 @@ SECTIONS = {
     "executors": (EXECUTORS_JSON, executors_section),
     "flow-control": (FLOW_JSON, flow_section),
 }
+
+
+def cluster_section(f: dict[str, Any]) -> str:
+    """docs/cluster.md's figures: drain throughput and server CPU per 1 000 jobs with 1, 2 and 3 shards."""
+    lines = [
+        f"`python bench/cluster.py`: runner {f['runner']}, {f['server']}, Python {f['python']}, {f['cores']} cores "
+        f"shared with other work (load average {f['load_before']:g} before the run, {f['load_after']:g} after); "
+        f"{f['jobs']:,} no-op jobs spread evenly over the shards, one burst worker process per shard.",
+        "",
+        "| shards | throughput | server CPU per 1 000 jobs (all masters) |",
+        "|---:|---:|---:|",
+    ]
+    for row in f["rows"]:
+        lines.append(f"| {row['shards']} | {row['jobs_per_s']:,.0f} jobs/s | {row['server_cpu_ms_per_1000']:,.0f} ms |")
+    return "\n".join(lines)
+
+
+SECTIONS["cluster"] = (CLUSTER_JSON, cluster_section)
 
 
 def render_page(text: str, page: str) -> str:

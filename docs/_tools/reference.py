@@ -295,6 +295,7 @@ PAGES = {
     "dashboard.md": figures_page("dashboard.md"),
     "executors.md": figures_page("executors.md"),
     "flow-control.md": figures_page("flow-control.md"),
+    "cluster.md": figures_page("cluster.md"),
 }
 
 

@@ -42,6 +42,9 @@ COMMANDS: dict[str, Entry] = {
     "info": Entry("info", "info", "Queue depths, oldest wait, outcomes per minute, workers."),
     "jobs": Entry("jobs", "jobs", "List, show, retry, abort and purge jobs."),
     "enqueue": Entry("enqueue", "enqueue", "Enqueue a job from the shell; --wait prints its result."),
+    "migrate-layout": Entry(
+        "migrate_layout", "migrate_layout", "Move waiting jobs from another server or key layout into the file's."
+    ),
     "dashboard": Entry(
         "dashboard", "dashboard", "Serve the web dashboard and its JSON API for the queues of WORKER_TOML."
     ),
