@@ -10,8 +10,29 @@ import pytest
 import redis.asyncio as aioredis
 
 from runner import RedisSettings, RunnerRedis, Worker, create_pool
+from tests.support import leaks
 from tests.support.cluster import ValkeyCluster
 from tests.support.servers import ValkeyServer
+
+leaks.install()
+
+
+@pytest.fixture(autouse=True)
+def _redis_connections_closed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that leaves a redis-py connection open fails, instead of a later test on a GC timing (leaks.py).
+
+    Autouse, so it is set up before and torn down after the test's other fixtures: what they close is closed.
+    """
+    leaks.current_test = request.node.nodeid
+    yield
+    leaks.current_test = ""
+    left = leaks.left_open(request.node.nodeid)
+    if left:
+        pytest.fail(
+            f"{len(left)} redis connection(s) left open (close the pool, or the Worker whose async_run() ended): "
+            + "; ".join(left[:3]),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
