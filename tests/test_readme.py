@@ -205,3 +205,13 @@ def test_the_readme_stays_a_doorway() -> None:
     assert local, "the README links into the docs"
     missing = [target for target in local if not (ROOT / target).exists()]
     assert missing == []
+
+
+def test_the_readme_says_pickle_runs_code_and_where_to_read_more() -> None:
+    text = " ".join(README.read_text().split())
+    assert "pickle, arq's and the default serializer, runs any code a payload names" in text
+    assert "[security](docs/security.md)" in text
+    # the default it warns about is the real one
+    from runner.config.models import WorkerSettings
+
+    assert WorkerSettings.model_fields["serializer"].default == "pickle"

@@ -72,12 +72,26 @@ def soak_defaults() -> tuple[Any, ...]:
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import soak
+        import soak_chaos
     finally:
         sys.path.remove(str(ROOT / "bench"))
     o = soak.parse([])
     # a kill comes kill_every × uniform(0.5, 1.5) after the one before
-    assert "kill_every * rng.uniform(0.5, 1.5)" in inspect.getsource(soak)
+    assert "kill_every * self.rng.uniform(0.5, 1.5)" in inspect.getsource(soak_chaos)
     return (o.jobs, o.duration, o.workers, o.kill_every * 0.5, o.kill_every * 1.5, o.redis_restarts, o.redis_down)
+
+
+def soak_fault_defaults() -> tuple[Any, ...]:
+    """bench/soak.py's storms, stalls and freezes: how many, how long, against which socket timeout and lease."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import soak
+        import soak_chaos
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    o = soak.parse([])
+    storm_every = soak_chaos._STORM_KILL_EVERY_S
+    return (o.storms, storm_every, o.storm, o.stalls, o.stall, o.socket_timeout, o.freezes, o.freeze, o.lease)
 
 
 def outage_backoff_cap() -> float:
@@ -226,6 +240,14 @@ CLAIMS = [
         "1.5–4.5 s (starting a new one each time) and SIGKILLs Redis (AOF, `appendfsync always`) twice, for 2 s each",
         lambda: soak_defaults(),
         (10_000, 60.0, 3, 1.5, 4.5, 2, 2.0),
+    ),
+    Claim(
+        "guarantees.md",
+        "two connection-kill storms (`CLIENT KILL` of every normal connection every 0.1 s for 1 s), two stalls of all "
+        "the workers' traffic for 1 s (past their `socket_timeout` of 0.5 s) and two workers frozen with SIGSTOP for "
+        "3.5 s (past their 2 s lease)",
+        lambda: soak_fault_defaults(),
+        (2, 0.1, 1.0, 2, 1.0, 0.5, 2, 3.5, 2.0),
     ),
     # the embedded server
     Claim(

@@ -76,18 +76,28 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     assert not missing, f"docs/reference/api.md: add a `::: runner.<name>` line for each of {missing}"
 
 
-def test_the_soak_run_renders_as_the_soak_prints_it() -> None:
+def test_the_soak_runs_render_as_a_row_each_with_the_targets() -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import figures
         import soak
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    report = {
-        "enqueued": 10, "completed": 10, "lost": 0, "failed": 0, "duplicated": 0, "reruns": 1, "workers": 3,
-        "worker_kills": 2, "redis_restarts": 1, "enqueue_errors": 0, "chaos_s": 5.0, "total_s": 6.1,
+    options = vars(soak.parse(["--jobs", "10"]))
+    run = {
+        "server": "valkey 9.1.2", "run": 1, "enqueued": 10, "completed": 10, "lost": 0, "failed": 0,
+        "failed_without_start": 0, "duplicated": 2, "undocumented_duplicates": 0, "concurrent_runs": 0,
+        "reruns": 3, "longest_wait_s": 2.41, "stuck_in_queue": 0, "lease_s": 2.0, "worker_kills": 4, "freezes": 1,
+        "storms": 1, "stalls": 1, "redis_restarts": 2,
     }  # fmt: skip
-    section = figures.soak_section(report)
-    assert section.splitlines()[:2] == ["```text", "$ python bench/soak.py"]
-    assert soak.summary(report) in section
-    assert "10 enqueued, 10 completed, 0 lost" in section
+    data = {
+        "command": "python bench/soak.py --jobs 10", "runner": "0.1.0", "python": "3.11.7", "cores": 2,
+        "load_before": 1.5, "load_after": 2.0, "wall_s": 61.0, "options": options,
+        "runs": [run, {**run, "run": 2, "longest_wait_s": 3.5}],
+    }  # fmt: skip
+    section = figures.soak_section(data)
+    assert section.startswith("`python bench/soak.py --jobs 10`: runner 0.1.0")
+    assert "| valkey 9.1.2 | 1 | 0 | 2 (0) | 0 | 0 | 2.41 s | 3 | 4 / 1 / 1 / 1 / 2 |" in section
+    # the second run's wait is past the lease and a second: the page says which target it missed
+    assert section.endswith("(3 s): **missed** in run 2 on valkey 9.1.2: longest wait.")
+    assert soak.missed(run) == [] and soak.missed(data["runs"][1]) == ["longest wait"]
