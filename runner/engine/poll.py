@@ -8,8 +8,11 @@ no outcome is on its way, and the queue is empty.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -24,7 +27,7 @@ from runner.engine.job_runner import JobRunner
 from runner.engine.lifecycle import REDIS_ERRORS, Lifecycle, Outage
 from runner.engine.outcomes import OutcomeWriter
 from runner.engine.protocol import Claim, ClaimReply, parse_claim_reply
-from runner.engine.records import JobRecord, RunningJobs
+from runner.engine.records import JobRecord, JobState, RunningJobs
 from runner.engine.utils import timestamp_ms
 
 logger = logging.getLogger("runner.worker")
@@ -59,6 +62,8 @@ class PollLoop:
         lifecycle: the loop ends when a stop begins.
         outage: the worker's outage policy.
         budget: the process's job budget (recycling); each claim takes from it first.
+        confirm: renews every claim of the registry now (``LeaseKeeper.heartbeat``); a claim answered late is
+            confirmed with it before its job starts.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class PollLoop:
         lifecycle: Lifecycle,
         outage: Outage,
         budget: JobBudget | None = None,
+        confirm: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -85,6 +91,7 @@ class PollLoop:
         self.lifecycle = lifecycle
         self.outage = outage
         self.budget = budget or JobBudget()
+        self.confirm = confirm
         self._slot_free = asyncio.Event()
         layout, queue = pool.key_layout, settings.queue_name
         self._claim_keys = [
@@ -121,6 +128,7 @@ class PollLoop:
             if limit <= 0:
                 await self._retire()
                 return
+            sent = time.monotonic()
             try:
                 reply = await self.claim(limit)
             except REDIS_ERRORS as exc:
@@ -130,8 +138,13 @@ class PollLoop:
             self.budget.give_back(limit - len(reply.claims))
             self.budget.settle()
             self.outage.recovered()
-            for claim in reply.claims:
-                self.start(claim)
+            # a claim whose reply took a third of a lease may lapse before the lease thread's next renewal, or have
+            # lapsed already (the worker was frozen, its loop or its link stalled) and its job run elsewhere
+            if reply.claims and self.confirm is not None and time.monotonic() - sent >= settings.lease_ms / 3000:
+                await self._start_confirmed(reply.claims)
+            else:
+                for claim in reply.claims:
+                    self.start(claim)
             if len(reply.claims) == limit:
                 continue
             if settings.burst:
@@ -195,14 +208,38 @@ class PollLoop:
         self._token = None  # answered: the next call is a new one
         return parse_claim_reply(raw, token)
 
-    def start(self, claim: Claim) -> JobRecord:
-        """Start running one claimed job; it stays in the registry until its task ends."""
+    async def _start_confirmed(self, claims: Sequence[Claim]) -> None:
+        """Start jobs whose claims came back late only once a renewal has found the claims still this worker's.
+
+        The renewal takes back a lapsed claim nobody took; a job another worker holds now, or that left the queue,
+        is said once (``ClaimLosses``) and never starts here.
+        """
+        gate = asyncio.Event()  # not a future: cancelling one waiting job must not cancel the others' wait
+        for claim in claims:
+            self.start(claim, gate=gate)
+        try:
+            assert self.confirm is not None
+            with contextlib.suppress(*REDIS_ERRORS):  # no answer: the lease thread goes on trying, as for any job
+                await self.confirm()
+        finally:
+            gate.set()
+
+    def start(self, claim: Claim, gate: asyncio.Event | None = None) -> JobRecord:
+        """Start running one claimed job (once ``gate`` is done, if given); it stays in the registry until its
+        task ends."""
         self.counts.started += 1
         record = JobRecord(claim)
-        record.task = asyncio.create_task(self.runner.run(record))
+        record.task = asyncio.create_task(self._run(record, gate))
         self.running.add(record)
         record.task.add_done_callback(functools.partial(self._job_done, record))
         return record
+
+    async def _run(self, record: JobRecord, gate: asyncio.Event | None) -> None:
+        if gate is not None:
+            await gate.wait()
+            if record.state is JobState.LOST:
+                return  # its claim was found taken: the loss is said, and the job is the other worker's
+        await self.runner.run(record)
 
     def _job_done(self, record: JobRecord, task: asyncio.Task[None]) -> None:
         self.running.remove(record)

@@ -463,16 +463,19 @@ class Worker:
             hooks=hooks,
             executors=executors,
         )
+        leases = self._lease_keeper(pool, writer, outage, losses)
         return WorkerParts(
             writer=writer,
             runner=runner,
             executors=executors,
-            poll=self._poll_loop(pool, runner, writer, outage),
-            leases=self._lease_keeper(pool, writer, outage, losses),
+            poll=self._poll_loop(pool, runner, writer, outage, leases),
+            leases=leases,
             health=self._health_reporter(pool, outage),
         )
 
-    def _poll_loop(self, pool: RunnerRedis, runner: JobRunner, writer: OutcomeWriter, outage: Outage) -> PollLoop:
+    def _poll_loop(
+        self, pool: RunnerRedis, runner: JobRunner, writer: OutcomeWriter, outage: Outage, leases: LeaseKeeper
+    ) -> PollLoop:
         poll_settings = PollSettings(
             queue_name=self.queue_name,
             max_jobs=self.max_jobs,
@@ -495,6 +498,7 @@ class Worker:
             lifecycle=self.lifecycle,
             outage=outage,
             budget=self.job_budget,
+            confirm=leases.heartbeat,
         )
 
     def _lease_keeper(

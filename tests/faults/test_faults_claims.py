@@ -203,6 +203,52 @@ async def test_a_claim_whose_reply_was_lost_runs_at_once_and_uses_no_try(
         await producer.aclose()
 
 
+late_runs: list[str] = []
+
+
+async def counted(ctx: dict[str, Any]) -> str:
+    late_runs.append(ctx["job_id"])
+    return "counted"
+
+
+async def test_a_claim_answered_after_its_lease_does_not_start_a_job_that_ran_elsewhere(
+    proxy: StallProxy, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the late worker's claim reaches Redis and claims the job, but its reply is held past the 1 s lease (a socket
+    # timeout longer than that, so redis-py waits for it, as a frozen worker would); meanwhile the claim lapses and
+    # another worker runs the job. The reply must not start the job a second time, maybe while the other runs it.
+    late_runs.clear()
+    slow_link = RedisSettings.from_dsn(proxy.url, socket_timeout=10)
+    late = Worker([counted], redis_settings=slow_link, lease=1, poll_delay=0.1, handle_signals=False)
+    task = asyncio.create_task(late.async_run())
+    producer = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        first = await producer.enqueue_job("counted")
+        assert first is not None and await first.result(timeout=10) == "counted"  # the claim script is loaded
+        proxy.lose_reply_to(CLAIM_SHA)
+        job = await producer.enqueue_job("counted", _job_id="late")
+        assert job is not None
+        await wait_for_async(lambda: proxy.holding_replies())
+        await asyncio.sleep(1.5)  # past the lease: the claim has lapsed
+        other = Worker([counted], redis_settings=RedisSettings.from_dsn(redis_url), burst=True, handle_signals=False)
+        try:
+            await other.async_run()
+        finally:
+            await other.close()
+        assert await job.result(timeout=5) == "counted" and late_runs.count("late") == 1
+        with caplog.at_level(logging.WARNING):
+            proxy.resume()  # the late reply arrives, 2.5 s after its claim
+            await asyncio.sleep(1.0)
+    finally:
+        late.request_stop()
+        await asyncio.wait_for(task, 30)
+        await late.close()  # async_run leaves it to the caller, as arq's does
+        await producer.aclose()
+    assert late_runs.count("late") == 1, late_runs
+    lost = [r.getMessage() for r in caplog.records if "late" in r.getMessage() and "claim" in r.getMessage()]
+    assert len(lost) == 1, lost  # the late worker says it lost the claim, once
+
+
 async def test_a_job_requeued_by_a_graceful_stop_keeps_its_try(
     redis_url: str, make_worker: Callable[..., Worker]
 ) -> None:

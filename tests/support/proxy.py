@@ -103,6 +103,11 @@ class StallProxy:
             self._marker = None
             self._held_replies.clear()
 
+    def holding_replies(self) -> bool:
+        """Whether ``lose_reply_to()`` has found its request and holds that connection's replies now."""
+        with self._lock:
+            return bool(self._held_replies)
+
     def kill_all(self) -> int:
         """Close every open connection; returns how many there were."""
         with self._lock:
