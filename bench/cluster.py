@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import subprocess
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import BENCH, MAIN_PYTHON, REPO, package_version
+from harness import BENCH, MAIN_PYTHON, REPO, package_version, publish
 from redis.crc import key_slot
 
 from runner import RedisSettings, create_pool
@@ -138,13 +137,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     figures = run(args.quick, args.smoke)
-    print(report(figures))
-    text = json.dumps(figures, indent=2) + "\n"
-    if args.json:
-        args.json.write_text(text)
-    if not (args.quick or args.smoke):
-        FIGURES_JSON.parent.mkdir(exist_ok=True)
-        FIGURES_JSON.write_text(text)
+    publish(figures, report(figures), args.json, None if args.quick or args.smoke else FIGURES_JSON)
     return 0
 
 

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import BENCH, MAIN_PYTHON, REPO, Server, package_version
+from harness import BENCH, MAIN_PYTHON, REPO, Server, package_version, publish
 
 FIGURES_JSON = BENCH / "figures" / "flow_control.json"
 JOBS = "flow_jobs"
@@ -320,13 +320,7 @@ def main() -> int:
         serve(json.loads(args.serve))
         return 0
     figures = asyncio.run(run(args.quick, args.smoke))
-    print(report(figures))
-    text = json.dumps(figures, indent=2) + "\n"
-    if args.json:
-        args.json.write_text(text)
-    if not (args.quick or args.smoke):
-        FIGURES_JSON.parent.mkdir(exist_ok=True)
-        FIGURES_JSON.write_text(text)
+    publish(figures, report(figures), args.json, None if args.quick or args.smoke else FIGURES_JSON)
     return 0
 
 

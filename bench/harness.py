@@ -306,3 +306,15 @@ def percentile(values: list[float], p: float) -> float:
 def median(values: list[float]) -> float:
     clean = [v for v in values if v == v]
     return statistics.median(clean) if clean else float("nan")
+
+
+def publish(figures: dict[str, Any], report: str, json_path: Path | None, committed: Path | None) -> None:
+    """Print a bench's report, write its figures to ``--json`` if given, and to the committed figures file
+    (``committed``: None for a --quick or --smoke run, whose figures are not the docs')."""
+    print(report)
+    text = json.dumps(figures, indent=2) + "\n"
+    if json_path:
+        json_path.write_text(text)
+    if committed is not None:
+        committed.parent.mkdir(exist_ok=True)
+        committed.write_text(text)
