@@ -88,7 +88,8 @@ def open_ops(config_file: Path, verbose: bool) -> Ops:
         loaded = load(config_file)  # a ProblemList prints one line per problem
         add_import_dir(loaded.directory)  # a custom serializer lives beside worker.toml
         dumps, loads = build_serializer(loaded.settings)
-        return Ops(loaded, build_redis_settings(loaded.settings.redis, loaded.directory), dumps, loads, verbose)
+        redis_settings = build_redis_settings(loaded.settings.redis, loaded.directory, loaded.settings.queue_shards())
+        return Ops(loaded, redis_settings, dumps, loads, verbose)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -140,7 +140,7 @@ def start(
             worker_processes=worker_processes,
             job_budget=recycler.budget if recycler.active else None,
         )
-    redis_settings = build_redis_settings(loaded.settings.redis, loaded.directory)
+    redis_settings = build_redis_settings(loaded.settings.redis, loaded.directory, loaded.settings.queue_shards())
     describe = functools.partial(banner, loaded, workers, log_format=log_format)
     code = asyncio.run(
         run_workers(workers, redis_settings, describe, verbose=verbose, metrics=metrics_at, recycler=recycler)

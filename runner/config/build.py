@@ -27,8 +27,11 @@ HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end", "after_job_e
 PROCESS_HOOKS = ("process_startup", "process_shutdown")  # run in job subprocesses, which import them by path
 
 
-def build_redis_settings(config: RedisConfig, base_dir: Path | None = None) -> RedisSettings:
-    """``RedisSettings`` from ``[redis]``: the URL first, then every option set beside it.
+def build_redis_settings(
+    config: RedisConfig, base_dir: Path | None = None, shards: dict[str, int] | None = None
+) -> RedisSettings:
+    """``RedisSettings`` from ``[redis]``: the URL first, then every option set beside it; ``shards`` the queues
+    split over shards (``WorkerSettings.queue_shards()``), so enqueues and job look-ups find each job's shard.
 
     A relative ``embedded://DIR`` is resolved against ``base_dir``, the worker.toml's directory, so every command
     that reads the file finds the same embedded server wherever it is run from.
@@ -51,6 +54,7 @@ def build_redis_settings(config: RedisConfig, base_dir: Path | None = None) -> R
         "sentinel": config.sentinel,
         "sentinel_master": config.sentinel_master,
         "cluster": config.cluster,
+        "shards": dict(shards or {}),
     }
     optional = {
         "username": config.username,
@@ -188,7 +192,7 @@ def build_workers(
         if queue not in names:
             raise ConfigError(f'Queue "{queue}" is not in the file; choose one of: {", ".join(names)}.')
         names = [queue]
-    redis_settings = build_redis_settings(settings.redis, base_dir)
+    redis_settings = build_redis_settings(settings.redis, base_dir, settings.queue_shards())
     dumps, loads = build_serializer(settings)
     hooks = _hooks(settings)
     workers = []

@@ -75,6 +75,7 @@ class _Checker:
         self._cron_targets()
         self._empty_queues()
         self._shared_health_key()
+        self._shards_on_a_cluster()
         self.keep_results()
         self.embedded_dir()
 
@@ -92,6 +93,19 @@ class _Checker:
             path = ("queues", setters[-1], "health_check_key") if setters else ("health_check_key",)
             fix = "set health_check_key per queue instead" if not setters else "give each queue a key of its own"
             self.add(path, f'queues {", ".join(queues)} would all write the health key "{key}"; {fix}')
+
+    def _shards_on_a_cluster(self) -> None:
+        """A queue split over shards needs the cluster layout: arq's keeps a queue in one key, which arq reads."""
+        s = self.settings
+        if s.redis.cluster:
+            return
+        for queue, shards in s.queue_shards().items():
+            own = queue in s.queues and s.queues[queue].shards is not None
+            self.add(
+                ("queues", queue, "shards") if own else ("shards",),
+                f"{shards} shards need [redis] cluster = true: arq's layout keeps a queue in one key, and on one "
+                "server the shards would share its one core anyway",
+            )
 
     def keep_results(self) -> None:
         """keep_result = 0 and keep_result_forever = true in one table contradict each other."""

@@ -238,6 +238,9 @@ class QueueConfig(BaseModel):
     )
     global_max_jobs: int | None = Field(None, gt=0, description="Most jobs of the queue running at once, all workers.")
     rate_limit: RateLimitText | None = Field(None, description='Most jobs of the queue started per period: "100/s".')
+    shards: int | None = Field(
+        None, ge=1, description="Split the queue over this many shards (needs cluster = true; docs/cluster.md)."
+    )
 
 
 class DashboardConfig(BaseModel):
@@ -317,6 +320,11 @@ class WorkerSettings(BaseSettings):
     rate_limit: RateLimitText | None = Field(
         None, description='Most jobs of a queue started per period across all its workers: "100/s", "600/m", "5/h".'
     )
+    shards: int = Field(
+        1,
+        ge=1,
+        description="Shards a queue is split over, each its own hash slot on a cluster (needs cluster = true).",
+    )
     loop_stall_threshold: DurationOrZero = Field(
         1.0, description="Warn when something blocks the event loop this long; 0 turns the watchdog off."
     )
@@ -349,6 +357,16 @@ class WorkerSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return current_sources(settings_cls, init_settings)
+
+    def queue_shards(self) -> dict[str, int]:
+        """The queues split over more than one shard, with their shard counts (``RedisSettings.shards``)."""
+        found = {}
+        for queue in self.queue_names():
+            entry = self.queues.get(queue)
+            shards = entry.shards if entry is not None and entry.shards is not None else self.shards
+            if shards > 1:
+                found[queue] = shards
+        return found
 
     def queue_names(self) -> list[str]:
         """The queues this file runs, in file order."""

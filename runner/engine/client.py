@@ -128,8 +128,8 @@ class Producer(JobsClient):
         by_queue: dict[str, list[tuple[int, list[Any]]]] = {}
         flow_jobs: dict[str, list[tuple[int, list[Any], JobSpec]]] = {}
         for index, spec in enumerate(jobs):
-            queue_name = spec.queue_name or self.default_queue_name
             values = self._job_args(spec, now)
+            queue_name = self._shard_for(spec, values[0])
             if await self._takes_flow_path(spec, queue_name):
                 flow_jobs.setdefault(queue_name, []).append((index, values, spec))
             else:
@@ -161,6 +161,17 @@ class Producer(JobsClient):
                     Job(values[0], self, _queue_name=queue_name, _deserializer=self.job_deserializer) if ok else None
                 )
         return [results[i] for i in range(len(results))]
+
+    def _shard_for(self, spec: JobSpec, job_id: str) -> str:
+        """The queue a job goes to: on a queue split over shards, the shard its id picks, so an id is only ever
+        looked for (and refused when taken) on one shard."""
+        queue_name = spec.queue_name or self.default_queue_name
+        if spec.dedup_key is not None and self.queue_shards.get(queue_name, 1) > 1:
+            raise InvalidArgument(
+                f'_dedup_key cannot be used on queue "{queue_name}", which is split over shards (the job id picks '
+                "the shard, and a key of its own could be on another): let the _job_id be the key"
+            )
+        return self.shard_queue(queue_name, job_id)
 
     async def _takes_flow_path(self, spec: JobSpec, queue_name: str) -> bool:
         """A job takes the flow path when it asks for a flow option or its function has flow settings."""
@@ -258,12 +269,18 @@ class Producer(JobsClient):
         return [job_id, payload, score, max(expires_ms, 1), max(unique_ms, 0)]
 
     async def queued_jobs(self, *, queue_name: str | None = None) -> list[JobDef]:
-        """Every job in the queue (queued, deferred or running), with its score.
+        """Every job in the queue (queued, deferred or running), with its score; over every shard of a queue split
+        over shards, shard by shard.
 
         Pickled payloads are decoded without running code from Redis: an argument of a class beyond plain data
         (and ``pickle_allow``) is an ``Undecoded`` value naming it.
         """
-        queue_name = queue_name or self.default_queue_name
+        found = []
+        for shard in self.shard_queues(queue_name or self.default_queue_name):
+            found += await self._queued_on(shard)
+        return found
+
+    async def _queued_on(self, queue_name: str) -> list[JobDef]:
         layout = self.key_layout
         entries = cast(list[tuple[bytes, float]], await self.zrange(layout.queue(queue_name), 0, -1, withscores=True))
         if not entries:
@@ -283,19 +300,20 @@ class Producer(JobsClient):
         return found
 
     async def all_job_results(self) -> list[JobResult]:
-        """Every stored result, oldest enqueue first."""
-        prefix = self.key_layout.result_prefix(self.default_queue_name)
-        result_keys = [k async for k in self.scan_iter(match=prefix + "*", count=1000)]
-        if not result_keys:
-            return []
-        payloads = cast(list[bytes | None], await self.mget(result_keys))
-        reader = self.reading_deserializer()
+        """Every stored result (of every shard of a queue split over shards), oldest enqueue first."""
         results = []
-        for key, payload in zip(result_keys, payloads, strict=True):
-            if payload:  # expired between the scan and the read
-                result = deserialize_result(payload, deserializer=reader)
-                result.job_id = key.decode()[len(prefix) :]  # as arq: the key names the job
-                results.append(result)
+        reader = self.reading_deserializer()
+        for shard in self.shard_queues(self.default_queue_name):
+            prefix = self.key_layout.result_prefix(shard)
+            result_keys = [k async for k in self.scan_iter(match=prefix + "*", count=1000)]
+            if not result_keys:
+                continue
+            payloads = cast(list[bytes | None], await self.mget(result_keys))
+            for key, payload in zip(result_keys, payloads, strict=True):
+                if payload:  # expired between the scan and the read
+                    result = deserialize_result(payload, deserializer=reader)
+                    result.job_id = key.decode()[len(prefix) :]  # as arq: the key names the job
+                    results.append(result)
         return sorted(results, key=lambda r: r.enqueue_time)
 
 

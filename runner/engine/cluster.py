@@ -14,7 +14,7 @@ server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from redis.asyncio.cluster import RedisCluster
@@ -41,6 +41,7 @@ class RunnerRedisCluster(Producer, _ClusterBase):  # type: ignore[misc]
         expires_extra_ms: int = keys.expires_extra_ms_default,
         key_layout: KeyLayout = CLUSTER_LAYOUT,
         pickle_allow: Sequence[str] = (),
+        queue_shards: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> None:
         """Keywords beyond the queue's options go to ``RedisCluster`` (``host=``, ``port=``, ``startup_nodes=``)."""
@@ -52,6 +53,7 @@ class RunnerRedisCluster(Producer, _ClusterBase):  # type: ignore[misc]
             expires_extra_ms=expires_extra_ms,
             key_layout=key_layout,
             pickle_allow=pickle_allow,
+            queue_shards=queue_shards,
         )
         self._socket_timeout_s: float | None = kwargs.get("socket_timeout")
         self._enqueue_script = self.register_script(scripts.ENQUEUE)

@@ -19,7 +19,14 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import AuthenticationError, ConnectionError as RedisConnectionError, RedisError
 
 from runner.engine.client import RunnerRedis
-from runner.engine.keys import ARQ_LAYOUT, CLUSTER_LAYOUT, KeyLayout, default_queue_name, expires_extra_ms_default
+from runner.engine.keys import (
+    ARQ_LAYOUT,
+    CLUSTER_LAYOUT,
+    KeyLayout,
+    check_shards,
+    default_queue_name,
+    expires_extra_ms_default,
+)
 from runner.engine.packing import Connection, SSLConnection, UnixDomainSocketConnection
 from runner.engine.serializers import Deserializer, Serializer
 from runner.engine.urls import RedisUrlError, parse_redis_url
@@ -54,7 +61,8 @@ class RedisSettings:
     stops answering gives an error instead of a hang (a worker keeps its blocking waits shorter; None waits for
     ever); a call that finds every connection busy waits up to ``pool_timeout`` seconds (None: for ever) for one to
     come free, then fails with ``PoolExhausted``; ``embedded_dir`` names the data directory of an embedded server
-    (``embedded://DIR`` URLs).
+    (``embedded://DIR`` URLs); ``shards`` names the queues split over several shards (queue name -> shard count,
+    cluster layout only: docs/cluster.md), so enqueues spread their jobs and ``Job`` handles find them.
     """
 
     host: str | list[tuple[str, int]] = "localhost"
@@ -84,6 +92,7 @@ class RedisSettings:
     pool_timeout: float | None = 10
     embedded_dir: str | None = None
     cluster: bool = False
+    shards: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_dsn(cls, dsn: str, **overrides: Any) -> RedisSettings:
@@ -329,13 +338,17 @@ async def create_pool(
 
     Raises:
         InvalidArgument: ``settings.cluster`` with a layout whose keys of a queue do not share a slot, or with
-            sentinel or a unix socket.
+            sentinel or a unix socket; ``settings.shards`` with a count below 1, or above 1 on arq's layout.
         RedisUnavailable: Redis did not answer after every retry; the message names the address.
         AuthenticationFailed: Redis refused the username or password (not retried: waiting does not fix it).
     """
     settings = settings_ or RedisSettings()
     key_layout = key_layout or (CLUSTER_LAYOUT if settings.cluster else ARQ_LAYOUT)
     _check_cluster(settings, key_layout)
+    try:
+        check_shards(key_layout, settings.shards)
+    except ValueError as exc:
+        raise InvalidArgument(f"RedisSettings.shards: {exc}.") from None
     lease = None
     if settings.embedded_dir is not None:
         from runner import embedded  # the embedded server is optional machinery outside the engine
@@ -350,6 +363,7 @@ async def create_pool(
         "expires_extra_ms": expires_extra_ms,
         "key_layout": key_layout,
         "pickle_allow": pickle_allow,
+        "queue_shards": settings.shards,
     }
     while True:
         pool = _open(settings, options)

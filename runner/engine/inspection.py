@@ -213,8 +213,40 @@ async def queue_stats(
     now_ms: int | None = None,
     window_minutes: int = STATS_WINDOW_MINUTES,
 ) -> QueueStats:
-    """Counts, the oldest due job, recent outcomes and live workers of one queue."""
+    """Counts, the oldest due job, recent outcomes and live workers of one queue (over all its shards, summed)."""
     now = now_ms or timestamp_ms()
+    shards = pool.shard_queues(queue_name)
+    found = [
+        await _shard_stats(pool, name, health_check_key if i == 0 else None, now, window_minutes)
+        for i, name in enumerate(shards)
+    ]
+    if len(found) == 1:
+        return found[0]
+    first = found[0]
+    recent: dict[str, int] = {}
+    for one in found:
+        for outcome, count in one.recent.items():
+            recent[outcome] = recent.get(outcome, 0) + count
+    workers = {w.worker_id: w for one in reversed(found) for w in one.workers}  # a worker has a record per shard
+    oldest = [one.oldest_queued_score for one in found if one.oldest_queued_score is not None]
+    return QueueStats(
+        queue=queue_name,
+        now_ms=now,
+        queued=sum(one.queued for one in found),
+        deferred=sum(one.deferred for one in found),
+        in_progress=sum(one.in_progress for one in found),
+        oldest_queued_score=min(oldest) if oldest else None,
+        recent=recent,
+        window_minutes=window_minutes,
+        workers=list(workers.values()),
+        arq_health=first.arq_health,
+        limits=[use for one in found for use in one.limits],
+    )
+
+
+async def _shard_stats(
+    pool: RunnerRedis, queue_name: str, health_check_key: str | None, now: int, window_minutes: int
+) -> QueueStats:
     running = await in_progress_ids(pool, queue_name)
     layout = pool.key_layout
     queue_key = layout.queue(queue_name)
@@ -288,8 +320,15 @@ def row_status(score: int, held: bool, now: int) -> RowStatus:
 async def queue_jobs(
     pool: RunnerRedis, queue_name: str, *, deserializer: Deserializer | None = None, now_ms: int | None = None
 ) -> AsyncIterator[JobRow]:
-    """The queue's jobs in score order, read in chunks, with their status."""
-    now = now_ms or timestamp_ms()
+    """The queue's jobs in score order (shard by shard, for a queue split over shards), with their status."""
+    for shard in pool.shard_queues(queue_name):
+        async for row in _shard_jobs(pool, shard, deserializer, now_ms or timestamp_ms()):
+            yield row
+
+
+async def _shard_jobs(
+    pool: RunnerRedis, queue_name: str, deserializer: Deserializer | None, now: int
+) -> AsyncIterator[JobRow]:
     running = await in_progress_ids(pool, queue_name)
     layout = pool.key_layout
     start = 0
@@ -333,21 +372,22 @@ async def results(
 ) -> list[JobRow]:
     """Every stored result (of ``queue_name``, or of any queue), newest finish first.
 
-    A result that names no queue (arq before 0.26 wrote none) is listed under every queue.
+    A result that names no queue (arq before 0.26 wrote none) is listed under every queue; a queue split over
+    shards has its results on each shard, and each names its shard.
     """
-    prefix = pool.key_layout.result_prefix(queue_name or pool.default_queue_name)
-    found = [k async for k in pool.scan_iter(match=glob_escape(prefix) + "*", count=1000)]
     rows = []
-    for i in range(0, len(found), CHUNK):
-        chunk = found[i : i + CHUNK]
-        payloads = cast(list[bytes | None], await pool.mget(chunk))
-        for key, payload in zip(chunk, payloads, strict=True):
-            if payload is None:
-                continue
-            job_id = key.decode()[len(prefix) :]
-            row = result_row(job_id, payload, deserializer)
-            if queue_name is None or row.queue in (None, queue_name):
-                rows.append(row)
+    for shard in pool.shard_queues(queue_name or pool.default_queue_name):
+        prefix = pool.key_layout.result_prefix(shard)
+        found = [k async for k in pool.scan_iter(match=glob_escape(prefix) + "*", count=1000)]
+        for i in range(0, len(found), CHUNK):
+            chunk = found[i : i + CHUNK]
+            payloads = cast(list[bytes | None], await pool.mget(chunk))
+            for key, payload in zip(chunk, payloads, strict=True):
+                if payload is None:
+                    continue
+                row = result_row(key.decode()[len(prefix) :], payload, deserializer)
+                if queue_name is None or row.queue in (None, shard):
+                    rows.append(row)
     rows.sort(key=lambda r: -(r.result.finish_time.timestamp() if r.result else 0))
     return rows
 
@@ -380,6 +420,7 @@ async def find_job(
     pool: RunnerRedis, job_id: str, queue_names: Sequence[str], *, deserializer: Deserializer | None = None
 ) -> JobRow | None:
     """Everything stored about one job, looked for in ``queue_names``; None when nothing is."""
+    queue_names = [pool.shard_queue(name, job_id) for name in queue_names]  # a sharded queue: the id's shard
     # arq's layout keeps a job's keys apart from its queue; a layout that does not looks in the first queue
     layout, home = pool.key_layout, queue_names[0] if queue_names else pool.default_queue_name
     async with pool.pipeline(transaction=False) as pipe:

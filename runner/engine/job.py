@@ -74,7 +74,9 @@ class Job:
     ) -> None:
         self.job_id = job_id
         self._redis = redis
-        self._queue_name = _queue_name
+        # a queue split over shards (RedisSettings.shards): the job lives on the shard its id hashes to
+        shard_queue = getattr(redis, "shard_queue", None)
+        self._queue_name = _queue_name if shard_queue is None else shard_queue(_queue_name, job_id)
         self._deserializer = _deserializer
 
     async def result(

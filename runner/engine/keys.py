@@ -35,13 +35,17 @@ every key of a queue under one hash tag, ``{<queue>}``, so each script's keys li
 
     {arq:queue}:queue  {arq:queue}:job:<id>  {arq:queue}:in-progress:<id>  {arq:queue}:result:<id>  ...
 
+A queue split over shards (runner/engine/shards.py) is several queues: shard 0 is the queue itself, shard i is the
+queue ``<queue>:<i>`` (``{hot:1}:queue`` …), each with a tag of its own; ``shard_index`` says which one holds an id.
+
 The scripts get every key (or, where a script finds the ids itself, every key prefix) from here through KEYS; a
 key a script builds is ``prefix .. id``, and a cluster prefix carries the tag, so it hashes to the same slot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Mapping
 
 default_queue_name = "arq:queue"
 retry_key_ttl_s = 88_400
@@ -155,6 +159,13 @@ class KeyLayout:
     def unique(self, queue_name: str, job_id: str) -> str:
         return self.unique_prefix(queue_name) + job_id
 
+    # -- shards of a hot queue (docs/cluster.md) ----------------------------------------------------------------
+
+    def shard_queue(self, queue_name: str, shard: int) -> str:
+        """The queue that holds shard ``shard`` of a queue split over shards: shard 0 is the queue itself (so a
+        queue that gains shards keeps its waiting jobs where workers look), shard i > 0 is ``<queue>:<i>``."""
+        return queue_name if shard == 0 else f"{queue_name}:{shard}"
+
     def __repr__(self) -> str:
         return f"<KeyLayout {self.name}>"
 
@@ -166,7 +177,7 @@ class ClusterLayout(KeyLayout):
     """Redis Cluster's layout: every key of a queue is ``{<queue>}:<kind>[:<id>]``, one hash tag per queue.
 
     A queue's keys share one slot, so every script runs on the one node that holds it, and different queues (or
-    the shards of one, ``shard_names``) spread over the cluster's masters. arq cannot read it.
+    the shards of one, ``shard_queue``) spread over the cluster's masters. arq cannot read it.
     """
 
     name = "cluster"
@@ -235,6 +246,10 @@ class ClusterLayout(KeyLayout):
     def unique_prefix(self, queue_name: str) -> str:
         return self._key(queue_name, "unique:")
 
+    def shard_queue(self, queue_name: str, shard: int) -> str:
+        # a queue name, not a key: each shard is a queue with a hash tag of its own, {<queue>:<i>}
+        return KeyLayout.shard_queue(self, queue_name, shard)
+
 
 def _tagged(method: Callable[..., str]) -> Callable[..., str]:
     def key(self: ClusterLayout, queue_name: str, *args: str) -> str:
@@ -252,6 +267,29 @@ for _name, _method in list(vars(KeyLayout).items()):
 
 CLUSTER_LAYOUT = ClusterLayout()
 LAYOUTS = {layout.name: layout for layout in (ARQ_LAYOUT, CLUSTER_LAYOUT)}
+
+
+def shard_index(job_id: str, shards: int) -> int:
+    """The shard a job id lives on: a hash of the id, the same in every process, so an id is always looked for (and
+    refused when taken) on one shard."""
+    return 0 if shards <= 1 else zlib.crc32(job_id.encode()) % shards
+
+
+def shard_queues(layout: KeyLayout, queue_name: str, shards: int) -> list[str]:
+    """The queues a queue split over ``shards`` shards is made of, shard 0 first."""
+    return [layout.shard_queue(queue_name, shard) for shard in range(max(shards, 1))]
+
+
+def check_shards(layout: KeyLayout, shards: Mapping[str, int]) -> None:
+    """Refuse a shard count below 1, or shards on a layout that cannot spread them (arq's reads one key per queue)."""
+    for queue_name, count in shards.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f'shards of queue "{queue_name}" must be a whole number of at least 1 (got {count!r})')
+        if count > 1 and not layout.cluster_safe:
+            raise ValueError(
+                f'queue "{queue_name}" split over {count} shards needs the cluster layout (cluster=True): arq\'s '
+                "layout keeps a queue in one key, which arq's workers read"
+            )
 
 
 def check_queue_name(layout: KeyLayout, queue_name: str) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import ConnectionPool, Redis
 
 from runner.engine import keys
-from runner.engine.keys import ARQ_LAYOUT, KeyLayout
+from runner.engine.keys import ARQ_LAYOUT, KeyLayout, shard_index, shard_queues
 from runner.engine.protocol import finished_ids
 from runner.engine.serializers import Deserializer, Serializer, reading_deserializer
 
@@ -44,6 +44,7 @@ class JobsClient(_Base):
         expires_extra_ms: int,
         key_layout: KeyLayout = ARQ_LAYOUT,
         pickle_allow: Sequence[str] = (),
+        queue_shards: Mapping[str, int] | None = None,
     ) -> None:
         self.job_serializer = job_serializer
         self.job_deserializer = job_deserializer
@@ -52,10 +53,22 @@ class JobsClient(_Base):
         # where every key lives; every part that reaches Redis through this client asks it
         self.key_layout = key_layout
         self.pickle_allow = tuple(pickle_allow)
+        # queues split over shards (RedisSettings.shards): queue name -> shard count; a queue not named has one
+        self.queue_shards: dict[str, int] = dict(queue_shards or {})
         self._embedded_lease: Any = None
         self._sentinel_clients: list[Any] = []
         self._result_waiter: ResultWaiter | None = None
         self.settings_description = "redis"
+
+    def shard_queue(self, queue_name: str, job_id: str) -> str:
+        """The queue that holds job ``job_id`` of ``queue_name``: the queue itself unless it is split over shards,
+        else the shard the id hashes to (``keys.shard_index``); a shard's own name is returned as it is."""
+        shards = self.queue_shards.get(queue_name, 1)
+        return queue_name if shards <= 1 else self.key_layout.shard_queue(queue_name, shard_index(job_id, shards))
+
+    def shard_queues(self, queue_name: str) -> list[str]:
+        """Every queue ``queue_name`` is made of: itself, or its shards (shard 0 first)."""
+        return shard_queues(self.key_layout, queue_name, self.queue_shards.get(queue_name, 1))
 
     def reading_deserializer(self) -> Deserializer:
         """What this pool reads jobs and results with: plain pickle without running code (see ``safe_pickle``)."""
@@ -109,6 +122,7 @@ class JobsRedis(JobsClient, Redis):  # type: ignore[misc]  # redis-py's own base
         expires_extra_ms: int = keys.expires_extra_ms_default,
         key_layout: KeyLayout = ARQ_LAYOUT,
         pickle_allow: Sequence[str] = (),
+        queue_shards: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> None:
         """arq's constructor (``ArqRedis(pool_or_conn)``): an existing redis-py ``ConnectionPool`` (or None), the
@@ -124,6 +138,7 @@ class JobsRedis(JobsClient, Redis):  # type: ignore[misc]  # redis-py's own base
             expires_extra_ms=expires_extra_ms,
             key_layout=key_layout,
             pickle_allow=pickle_allow,
+            queue_shards=queue_shards,
         )
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:

@@ -41,8 +41,9 @@ from runner.engine.outcomes import OutcomeWriter
 from runner.engine.parts import WorkerParts
 from runner.engine.poll import PollLoop, PollSettings
 from runner.engine.presence import PresenceFacts
-from runner.engine.records import ClaimLosses, RunningJobs
+from runner.engine.records import ClaimLosses
 from runner.engine.serializers import Deserializer, Serializer
+from runner.engine.shards import Lane, ShardRunning, check_flow, plan_lanes, run_polls, shard_count
 from runner.engine.utils import SecondsTimedelta, timestamp_ms, to_seconds
 from runner.engine.watchdog import LoopWatchdog, RunningJob
 from runner.errors import FailedJobs, InvalidArgument
@@ -101,6 +102,9 @@ class Worker:
         job_budget: shared by the workers of one process that is recycled after a number of jobs.
         global_max_jobs, rate_limit: queue-wide flow control across every worker (docs/flow-control.md): the most
             jobs running at once, and the most started per period (``"100/s"``, ``"600/m"``, ``"5/h"``).
+        shards: the queue is split over this many shards (cluster layout; default the count the pool's
+            ``RedisSettings.shards`` names, else 1): one lane per shard claims from it with a share of ``max_jobs``
+            (runner/engine/shards.py).
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class Worker:
         job_budget: JobBudget | None = None,
         global_max_jobs: int | None = None,
         rate_limit: str | None = None,
+        shards: int | None = None,
     ) -> None:
         self.cron_jobs = list(cron_jobs or [])
         self.functions = function_table(functions, self.cron_jobs)
@@ -176,7 +181,10 @@ class Worker:
         self.health_check_interval_s = to_seconds(health_check_interval) or 3600.0
         layout = _layout(redis_pool, self.redis_settings)
         check_queue_name(layout, self.queue_name)
-        self.health_check_key = health_check_key or layout.health_check(self.queue_name)
+        known = redis_pool.queue_shards if redis_pool is not None else self.redis_settings.shards
+        self.shards = shard_count(shards, self.queue_name, known, layout)
+        self.lanes = plan_lanes(layout, self.queue_name, self.shards, max_jobs, health_check_key)
+        self.health_check_key = self.lanes[0].health_check_key
         self.ctx: dict[str, Any] = ctx if ctx is not None else {}
         self.retry_jobs = retry_jobs
         self.allow_abort_jobs = allow_abort_jobs
@@ -197,14 +205,16 @@ class Worker:
         self.loop_stall_threshold_s = to_seconds(loop_stall_threshold) or None
         self.job_budget = job_budget
         self.queue_flow = FlowLimits.build(concurrency=global_max_jobs, rate_limit=rate_limit, label="queue")
+        check_flow(self.shards, self.queue_name, self.queue_flow, self.functions)
 
         self.counts = JobCounts()
         self.events = JobEvents([self.counts, JobLog(log_results=log_results), *observers])
         self.lifecycle = Lifecycle()
-        self.running = RunningJobs()
-        self.parts: WorkerParts | None = None  # this run's parts, while it runs
+        self.running = self.lanes[0].running if self.shards == 1 else ShardRunning([ln.running for ln in self.lanes])
+        self.parts: WorkerParts | None = None  # this run's parts (shard 0's), while it runs
+        self.lane_parts: list[WorkerParts] = []  # every lane's, while it runs
         self._main_task: asyncio.Task[None] | None = None  # the task running main(), while it runs
-        self._health: HealthReporter | None = None  # the last run's, whose records close() removes
+        self._health: list[HealthReporter] = []  # the last run's, whose records close() removes
 
     # -- what arq's Worker shows ------------------------------------------------------------------------------------
 
@@ -297,14 +307,15 @@ class Worker:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._on_signal, sig)
         try:
-            parts = await self._startup()
+            lanes = await self._startup()
             try:
                 self.lifecycle.running()
-                await parts.poll.run()
+                await run_polls([lane.poll for lane in lanes])
             finally:
-                await self._wind_down(parts)
+                await self._wind_down(lanes)
         finally:
             self.parts = None
+            self.lane_parts = []
             self._main_task = None
             self.lifecycle.stopped()
             if self.handle_signals:
@@ -349,10 +360,10 @@ class Worker:
             await asyncio.wait({task})
         if self._pool is None:
             return
-        if self._health is not None:
+        for health in self._health:
             with contextlib.suppress(*REDIS_ERRORS):
-                await self._health.clear_shared()
-            self._health = None
+                await health.clear_shared()
+        self._health = []
         pool, self._pool = self._pool, None  # closed once: a second close() has nothing to do, as in arq
         try:
             if self.on_shutdown is not None:
@@ -368,7 +379,7 @@ class Worker:
             self.jobs_retried,
         )
 
-    async def _startup(self) -> WorkerParts:
+    async def _startup(self) -> list[WorkerParts]:
         if self._pool is None:
             self._own_pool = True
             self._pool = await create_pool(
@@ -379,6 +390,8 @@ class Worker:
                 expires_extra_ms=self.expires_extra_ms,
             )
         pool = self.pool
+        if self.shards > 1:  # cron's enqueues, and those of jobs through ctx["redis"], spread over the shards
+            pool.queue_shards.setdefault(self.queue_name, self.shards)
         logger.info(
             "worker %s on %s: %d functions: %s",
             self.worker_id,
@@ -400,23 +413,23 @@ class Worker:
             max_memory_per_process=self.max_memory_per_process,
         )
         await executors.start(self.functions)
-        await publish_spec(
-            pool,
-            self.queue_name,
-            {n: getattr(f, "flow", FlowLimits()) for n, f in self.functions.items()},
-            self.queue_flow,
-        )
-        parts = self.parts = self._wire(pool, executors)
+        flows = {n: getattr(f, "flow", FlowLimits()) for n, f in self.functions.items()}
+        for lane in self.lanes:
+            await publish_spec(pool, lane.queue_name, flows, self.queue_flow)
+        self._health = []
+        lanes = self.lane_parts = [self._wire(pool, executors, lane) for lane in self.lanes]
+        parts = self.parts = lanes[0]
         if self.loop_stall_threshold_s is not None:
             LoopWatchdog.for_loop().attach(self, self.loop_stall_threshold_s)
-        parts.background.append(asyncio.create_task(parts.leases.run()))
-        parts.background.append(asyncio.create_task(parts.health.run()))
+        for lane_parts in lanes:
+            lane_parts.background.append(asyncio.create_task(lane_parts.leases.run()))
+            lane_parts.background.append(asyncio.create_task(lane_parts.health.run()))
         if self.cron_jobs:
             scheduler = CronScheduler(self.cron_jobs, pool=pool, queue_name=self.queue_name, default_tz=self.timezone)
             # the startup enqueues land before the first claim, so a burst worker runs its run_at_startup jobs
             await scheduler.start()
             parts.cron = asyncio.create_task(scheduler.run())
-        return parts
+        return lanes
 
     def running_jobs(self) -> list[RunningJob]:
         """The jobs running now, for the loop watchdog (called from its thread: it only reads)."""
@@ -427,22 +440,22 @@ class Worker:
             if record.job is not None
         ]
 
-    def _wire(self, pool: RunnerRedis, executors: JobExecutors) -> WorkerParts:
-        """Make this run's parts, each handed only what it needs."""
+    def _wire(self, pool: RunnerRedis, executors: JobExecutors, lane: Lane) -> WorkerParts:
+        """Make this run's parts for one lane (the queue, or one shard of it), each handed only what it needs."""
         outage = Outage(self.lifecycle, pool.settings_description)
         losses = ClaimLosses(self.lease_ms)
         writer = OutcomeWriter(
             script=pool.register_script(scripts.FINISH),
             without_results=pool.register_script(scripts.FINISH_WITHOUT_RESULTS),
             layout=pool.key_layout,
-            queue_name=self.queue_name,
+            queue_name=lane.queue_name,
             lifecycle=self.lifecycle,
             outage=outage,
             losses=losses,
             release=pool.register_script(scripts.FLOW_RELEASE),
         )
         settings = JobSettings(
-            queue_name=self.queue_name,
+            queue_name=lane.queue_name,
             job_timeout_s=self.job_timeout_s,
             keep_result_s=self.keep_result_s,
             keep_result_forever=self.keep_result_forever,
@@ -463,22 +476,22 @@ class Worker:
             hooks=hooks,
             executors=executors,
         )
-        leases = self._lease_keeper(pool, writer, outage, losses)
+        leases = self._lease_keeper(pool, writer, outage, losses, lane)
         return WorkerParts(
             writer=writer,
             runner=runner,
             executors=executors,
-            poll=self._poll_loop(pool, runner, writer, outage, leases),
+            poll=self._poll_loop(pool, runner, writer, outage, leases, lane),
             leases=leases,
-            health=self._health_reporter(pool, outage),
+            health=self._health_reporter(pool, outage, lane),
         )
 
     def _poll_loop(
-        self, pool: RunnerRedis, runner: JobRunner, writer: OutcomeWriter, outage: Outage, leases: LeaseKeeper
+        self, pool: RunnerRedis, runner: JobRunner, writer: OutcomeWriter, outage: Outage, keep: LeaseKeeper, lane: Lane
     ) -> PollLoop:
         poll_settings = PollSettings(
-            queue_name=self.queue_name,
-            max_jobs=self.max_jobs,
+            queue_name=lane.queue_name,
+            max_jobs=lane.max_jobs,
             queue_read_limit=self.queue_read_limit,
             lease_ms=self.lease_ms,
             poll_delay_s=self.poll_delay_s,
@@ -491,24 +504,24 @@ class Worker:
             settings=poll_settings,
             pool=pool,
             script=pool.register_script(scripts.CLAIM),
-            running=self.running,
+            running=lane.running,
             runner=runner,
             writer=writer,
             counts=self.counts,
             lifecycle=self.lifecycle,
             outage=outage,
             budget=self.job_budget,
-            confirm=leases.heartbeat,
+            confirm=keep.heartbeat,
         )
 
     def _lease_keeper(
-        self, pool: RunnerRedis, writer: OutcomeWriter, outage: Outage, losses: ClaimLosses
+        self, pool: RunnerRedis, writer: OutcomeWriter, outage: Outage, losses: ClaimLosses, lane: Lane
     ) -> LeaseKeeper:
         return LeaseKeeper(
             pool=pool,
             client=blocking_client(pool, self.redis_settings if self._own_pool else None),
-            queue_name=self.queue_name,
-            running=self.running,
+            queue_name=lane.queue_name,
+            running=lane.running,
             writer=writer,
             outage=outage,
             lease_ms=self.lease_ms,
@@ -517,23 +530,24 @@ class Worker:
             losses=losses,
         )
 
-    def _health_reporter(self, pool: RunnerRedis, outage: Outage) -> HealthReporter:
-        self._health = HealthReporter(
+    def _health_reporter(self, pool: RunnerRedis, outage: Outage, lane: Lane) -> HealthReporter:
+        health = HealthReporter(
             pool=pool,
-            queue_name=self.queue_name,
+            queue_name=lane.queue_name,
             worker_id=self.worker_id,
-            health_check_key=self.health_check_key,
+            health_check_key=lane.health_check_key,
             interval_s=self.health_check_interval_s,
             lease_s=self.lease_ms / 1000,
             counts=self.counts,
-            running=self.running,
+            running=lane.running,
             outage=outage,
             timezone=self.timezone,
-            presence=PresenceFacts(tuple(self.functions), self.max_jobs, self.burst),
+            presence=PresenceFacts(tuple(self.functions), lane.max_jobs, self.burst),
         )
-        return self._health
+        self._health.append(health)
+        return health
 
-    async def _wind_down(self, parts: WorkerParts) -> None:
+    async def _wind_down(self, lanes: list[WorkerParts]) -> None:
         """The end of ``main()``: running jobs finish (or are requeued on a stop), the background parts stop,
         every outcome is written, and the worker's own health and presence records go (it is not live now)."""
         self.lifecycle.ending()
@@ -547,11 +561,13 @@ class Worker:
             await running.wait(timeout=30)
         if self.loop_stall_threshold_s is not None:
             LoopWatchdog.for_loop().detach(self)
-        await parts.stop_background()
-        await parts.writer.close()
-        await parts.executors.close()
-        with contextlib.suppress(*REDIS_ERRORS):
-            await parts.health.clear_own()  # not running any more; arq's shared record is close()'s
+        for parts in lanes:
+            await parts.stop_background()
+            await parts.writer.close()
+        await lanes[0].executors.close()
+        for parts in lanes:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await parts.health.clear_own()  # not running any more; arq's shared record is close()'s
         logger.info(
             "worker %s stopped: j_complete=%d j_failed=%d j_retried=%d",
             self.worker_id,

@@ -108,6 +108,7 @@ def from_config(config_file: str | Path, flags: dict[str, Any] | None = None) ->
     from runner.config import ProblemList, build_redis_settings, build_serializer, load_settings
     from runner.config.build import cron_schedule, queue_options
     from runner.config.checks import add_import_dir, secret_in_file_problems, served_functions
+    from runner.engine.keys import CLUSTER_LAYOUT, shard_queues
 
     loaded = load_settings(config_file, flags=flags, display_name=str(config_file))
     problems = secret_in_file_problems(loaded)
@@ -119,16 +120,18 @@ def from_config(config_file: str | Path, flags: dict[str, Any] | None = None) ->
     queues = []
     for name in settings.queue_names():
         worker = queue_options(settings, name)
-        queues.append(
-            QueueInfo(
-                name=name,
-                lease_ms=max(int(worker["lease"] * 1000), 1000),
-                allow_abort_jobs=bool(worker["allow_abort_jobs"]),
-                expires_extra_ms=int(worker["expires_extra_ms"]),
-                health_check_key=worker["health_check_key"],
-                functions=tuple(served_functions(settings, name)),
+        # a queue split over shards shows each shard as a queue of its own (docs/cluster.md)
+        for index, shard in enumerate(shard_queues(CLUSTER_LAYOUT, name, worker["shards"])):
+            queues.append(
+                QueueInfo(
+                    name=shard,
+                    lease_ms=max(int(worker["lease"] * 1000), 1000),
+                    allow_abort_jobs=bool(worker["allow_abort_jobs"]),
+                    expires_extra_ms=int(worker["expires_extra_ms"]),
+                    health_check_key=worker["health_check_key"] if index == 0 else None,
+                    functions=tuple(served_functions(settings, name)),
+                )
             )
-        )
     cron = []
     first = settings.queue_names()[0]
     for name, entry in settings.cron.items():
@@ -142,7 +145,7 @@ def from_config(config_file: str | Path, flags: dict[str, Any] | None = None) ->
         password=board.password.get_secret_value() if board.password else None,
     )
     options = DashboardOptions(
-        redis_settings=build_redis_settings(settings.redis, loaded.directory),
+        redis_settings=build_redis_settings(settings.redis, loaded.directory, settings.queue_shards()),
         queues=queues,
         job_serializer=dumps,
         job_deserializer=loads,

@@ -334,3 +334,18 @@ def test_serializer_by_name_and_pair(project: Path) -> None:
 
     assert worker.job_serializer is pickle.dumps
     assert worker.job_deserializer is pickle.loads
+
+
+def test_shards_reach_the_workers_and_the_pool_settings(project: Path) -> None:
+    text = BASE.replace('url = "redis://redis.example:6379/0"', "").replace(
+        'url = "redis://redis.example:6379/2"', 'url = "redis://redis.example:7000"\ncluster = true'
+    )
+    text += "\n[queues.hot]\nshards = 4\nmax_jobs = 8\n\n[queues.cold]\n"
+    settings = load_settings(write(project, text)).settings
+    assert settings.queue_shards() == {"hot": 4}
+    assert build_redis_settings(settings.redis, shards=settings.queue_shards()).shards == {"hot": 4}
+    hot, cold = build_workers(settings)
+    assert hot.shards == 4 and [lane.queue_name for lane in hot.lanes] == ["hot", "hot:1", "hot:2", "hot:3"]
+    assert [lane.max_jobs for lane in hot.lanes] == [2, 2, 2, 2]
+    assert hot.redis_settings.shards == {"hot": 4}
+    assert cold.shards == 1 and [lane.queue_name for lane in cold.lanes] == ["cold"]
