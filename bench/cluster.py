@@ -2,9 +2,12 @@
 
     .venv/bin/python bench/cluster.py [--quick | --smoke] [--json PATH]
 
-A 3-master Valkey cluster on this machine (tests/support/cluster.py). A shard is a queue of its own, named so
-that each lands on a different master (the cluster layout puts a queue's keys under one hash tag); the jobs are
-spread evenly over the shards and one burst worker process drains each shard. Throughput is jobs over the time
+A 3-master Valkey cluster on this machine (tests/support/cluster.py). Two ways to split, each over 1, 2 and 3
+shards that lie on different masters (the cluster layout puts a queue's keys under one hash tag): by hand, where
+a shard is a queue of its own, the jobs are spread evenly over them and one burst worker process drains each; and
+with the setting, one queue with ``shards = N`` (RedisSettings.shards), its jobs spread by their ids, drained by
+N burst worker processes that each claim from every shard (one lane per shard, max_jobs split over the lanes, so
+the same 20 slots per shard as by hand). Throughput is jobs over the time
 from the workers' start to the last one's exit; server CPU is the masters' used_cpu_user + used_cpu_sys over the
 drain, per 1 000 jobs. The full run writes bench/figures/cluster.json, which `make docs` renders into
 docs/cluster.md. On a shared 2-core machine the masters and workers compete for the same cores, so the figures
@@ -28,7 +31,7 @@ from redis.crc import key_slot
 
 from runner import RedisSettings, create_pool
 from runner.engine.client import JobSpec
-from runner.engine.keys import CLUSTER_LAYOUT
+from runner.engine.keys import CLUSTER_LAYOUT, shard_queues
 from tests.support.cluster import ValkeyCluster, _client
 
 FIGURES_JSON = BENCH / "figures" / "cluster.json"
@@ -39,6 +42,17 @@ from runner import RedisSettings, Worker, func
 async def noop(ctx): return None
 w = Worker([func(noop, name="noop")], redis_settings=RedisSettings.from_dsn(sys.argv[1], cluster=True),
            queue_name=sys.argv[2], burst=True, handle_signals=False, max_jobs=20, poll_delay=0.05)
+asyncio.run(w.async_run())
+"""
+
+SHARDED_WORKER = """
+import asyncio, sys
+from runner import RedisSettings, Worker, func
+async def noop(ctx): return None
+shards = int(sys.argv[3])
+settings = RedisSettings.from_dsn(sys.argv[1], cluster=True, shards={sys.argv[2]: shards})
+w = Worker([func(noop, name="noop")], redis_settings=settings, queue_name=sys.argv[2], burst=True,
+           handle_signals=False, max_jobs=20, poll_delay=0.05)
 asyncio.run(w.async_run())
 """
 
@@ -58,6 +72,15 @@ def shard_names(cluster: ValkeyCluster, count: int) -> list[str]:
     return names
 
 
+def sharded_queue(cluster: ValkeyCluster, count: int) -> str:
+    """A queue name whose ``count`` shards lie on ``count`` different masters."""
+    for n in range(1000):
+        names = shard_queues(CLUSTER_LAYOUT, f"hot{n}", count)
+        if len({cluster.master_of_slot(key_slot(CLUSTER_LAYOUT.queue(q).encode())).port for q in names}) == count:
+            return f"hot{n}"
+    raise RuntimeError("no queue name spreads its shards over the masters")
+
+
 def cpu_s(cluster: ValkeyCluster) -> float:
     total = 0.0
     for master in cluster.masters:
@@ -66,8 +89,8 @@ def cpu_s(cluster: ValkeyCluster) -> float:
     return total
 
 
-async def fill(url: str, queues: list[str], jobs: int) -> None:
-    pool = await create_pool(RedisSettings.from_dsn(url, cluster=True))
+async def fill(url: str, queues: list[str], jobs: int, shards: dict[str, int] | None = None) -> None:
+    pool = await create_pool(RedisSettings.from_dsn(url, cluster=True, shards=shards or {}))
     try:
         for start in range(0, jobs, 1000):
             specs = [JobSpec("noop", queue_name=queues[n % len(queues)]) for n in range(start, min(jobs, start + 1000))]
@@ -76,25 +99,36 @@ async def fill(url: str, queues: list[str], jobs: int) -> None:
         await pool.aclose()
 
 
-def drain(cluster: ValkeyCluster, shards: int, jobs: int) -> dict[str, float]:
+def drain(cluster: ValkeyCluster, shards: int, jobs: int, setting: bool) -> dict[str, Any]:
     cluster.flush()
-    queues = shard_names(cluster, shards)
-    asyncio.run(fill(cluster.url, queues, jobs))
+    if setting:
+        queue = sharded_queue(cluster, shards)
+        asyncio.run(fill(cluster.url, [queue], jobs, {queue: shards}))
+        commands = [[SHARDED_WORKER, cluster.url, queue, str(shards)]] * shards
+        queues = shard_queues(CLUSTER_LAYOUT, queue, shards)
+    else:
+        queues = shard_names(cluster, shards)
+        asyncio.run(fill(cluster.url, queues, jobs))
+        commands = [[WORKER, cluster.url, queue] for queue in queues]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     before_cpu, start = cpu_s(cluster), time.perf_counter()
     workers = [
-        subprocess.Popen([str(MAIN_PYTHON), "-c", WORKER, cluster.url, queue], env=env, stderr=subprocess.DEVNULL)
-        for queue in queues
+        subprocess.Popen([str(MAIN_PYTHON), "-c", *command], env=env, stderr=subprocess.DEVNULL) for command in commands
     ]
     for worker in workers:
         worker.wait(600)
     elapsed, used = time.perf_counter() - start, cpu_s(cluster) - before_cpu
     left = sum(int(_client(m.port).dbsize()) for m in cluster.masters)
+    waiting = sum(
+        int(_client(cluster.master_of_slot(key_slot(q.encode())).port).zcard(CLUSTER_LAYOUT.queue(q))) for q in queues
+    )
     return {
         "shards": shards,
+        "split": "shards = N" if setting else "by hand",
         "jobs_per_s": jobs / elapsed,
         "server_cpu_ms_per_1000": used * 1000 / jobs * 1000,
         "keys_left": left,
+        "jobs_left": waiting,
     }
 
 
@@ -104,7 +138,8 @@ def run(quick: bool, smoke: bool) -> dict[str, Any]:
     cluster = ValkeyCluster(masters=3).start()
     try:
         version = str(_client(cluster.masters[0].port).info("server")["valkey_version"])
-        rows = [drain(cluster, shards, jobs) for shards in (1, 2, 3)]
+        # by hand and with the setting, side by side for each count, so the ratio comes from one stretch of load
+        rows = [drain(cluster, shards, jobs, setting) for shards in (1, 2, 3) for setting in (False, True)]
     finally:
         cluster.stop()
     return {
@@ -124,7 +159,7 @@ def report(f: dict[str, Any]) -> str:
     lines = [f"{f['jobs']:,} no-op jobs, {f['server']}, load average {f['load_before']} -> {f['load_after']}"]
     for row in f["rows"]:
         lines.append(
-            f"  {row['shards']} shard(s): {row['jobs_per_s']:,.0f} jobs/s, "
+            f"  {row['shards']} shard(s) {row['split']}: {row['jobs_per_s']:,.0f} jobs/s, "
             f"server CPU {row['server_cpu_ms_per_1000']:.0f} ms per 1 000 jobs, keys left {row['keys_left']}"
         )
     return "\n".join(lines)

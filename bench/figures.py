@@ -251,13 +251,17 @@ def cluster_section(f: dict[str, Any]) -> str:
     lines = [
         f"`python bench/cluster.py`: runner {f['runner']}, {f['server']}, Python {f['python']}, {f['cores']} cores "
         f"shared with other work (load average {f['load_before']:g} before the run, {f['load_after']:g} after); "
-        f"{f['jobs']:,} no-op jobs spread evenly over the shards, one burst worker process per shard.",
+        f"{f['jobs']:,} no-op jobs spread evenly over the shards, one burst worker process per shard: by hand, a "
+        "queue per shard and a worker on each; with `shards = N`, one queue whose workers each claim from every shard.",
         "",
-        "| shards | throughput | server CPU per 1 000 jobs (all masters) |",
-        "|---:|---:|---:|",
+        "| shards | split | throughput | server CPU per 1 000 jobs (all masters) |",
+        "|---:|---|---:|---:|",
     ]
     for row in f["rows"]:
-        lines.append(f"| {row['shards']} | {row['jobs_per_s']:,.0f} jobs/s | {row['server_cpu_ms_per_1000']:,.0f} ms |")
+        lines.append(
+            f"| {row['shards']} | {row.get('split', 'by hand')} | {row['jobs_per_s']:,.0f} jobs/s "
+            f"| {row['server_cpu_ms_per_1000']:,.0f} ms |"
+        )
     return "\n".join(lines)
 
 

@@ -128,3 +128,16 @@ def test_flow_control_bench_measures_every_figure(tmp_path: Path) -> None:
     assert all(row["left"] == 0 and row["commands_per_job"] > 0 for row in f["cost"].values())
     assert "most at once 3" in done.stdout
     assert "| `_group` over 10 groups" in docs_figures().flow_section(f)
+
+
+@pytest.mark.timeout(300)
+def test_cluster_bench_drains_every_split(tmp_path: Path) -> None:
+    out = tmp_path / "cluster.json"
+    done = run_script(str(BENCH / "cluster.py"), "--smoke", "--json", str(out), timeout=240)
+    f = json.loads(out.read_text())
+    assert [(row["shards"], row["split"]) for row in f["rows"]] == [
+        (n, split) for n in (1, 2, 3) for split in ("by hand", "shards = N")
+    ]
+    assert all(row["jobs_per_s"] > 0 and row["jobs_left"] == 0 for row in f["rows"])  # every queue drained
+    assert "3 shard(s) shards = N" in done.stdout
+    assert "| 3 | shards = N |" in docs_figures().cluster_section(f)
