@@ -17,7 +17,7 @@ async def wired(pool: RunnerRedis, functions: list[Any], **options: Any) -> Asyn
     """A worker on ``pool`` and its parts; the executors and the lease thread's connection end with the block."""
     worker = Worker(functions, redis_pool=pool, burst=True, handle_signals=False, **options)
     executors = JobExecutors(threads=1, processes=1)
-    parts = worker._wire(pool, executors)
+    parts = worker._wire(pool, executors, worker.lanes[0])
     try:
         yield worker, parts
     finally:
