@@ -71,3 +71,25 @@ def test_enqueue_info_jobs_and_check_on_a_cluster(cluster_project: Path) -> None
     assert result.stdout == (
         "queue mail: no worker reported within 11s\nqueue maintenance: no worker reported within 11s\n"
     )
+
+
+def test_a_sharded_queue_through_enqueue_info_jobs_and_start(cluster_project: Path) -> None:
+    cluster_project.write_text(
+        cluster_project.read_text().replace('functions = ["add", "fails"]', 'functions = ["add", "fails"]\nshards = 3')
+    )
+    (cluster_project.parent / "jobs.jsonl").write_text("".join(f"[{n}, 1]\n" for n in range(30)))
+    result = invoke("enqueue", "worker.toml", "add", "--queue", "mail", "--bulk", "jobs.jsonl")
+    assert result.exit_code == 0 and result.stdout == "enqueued 30 jobs on mail\n", result.output
+    result = invoke("enqueue", "worker.toml", "add", "5", "6", "--queue", "mail", "--job-id", "the-one")
+    assert result.exit_code == 0, result.output
+    result = invoke("info", "worker.toml")
+    assert re.search(r"^mail +31 +0 +0 ", result.stdout, re.M), result.stdout  # the three shards summed
+    listed = invoke("jobs", "worker.toml", "list", "--queue", "mail")
+    assert [line.split()[1] for line in listed.stdout.splitlines()[1:]] == ["queued"] * 31
+    # each row names its shard: the jobs spread over all three
+    assert {line.split()[2] for line in listed.stdout.splitlines()[1:]} == {"mail", "mail:1", "mail:2"}
+    burst(cluster_project)
+    listed = invoke("jobs", "worker.toml", "list", "--queue", "mail")
+    assert sorted(line.split()[1] for line in listed.stdout.splitlines()[1:]) == ["complete"] * 31, listed.stdout
+    shown = invoke("jobs", "worker.toml", "show", "the-one")
+    assert shown.exit_code == 0 and "complete" in shown.stdout and "11" in shown.stdout, shown.output
