@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.engine.keys import KeyLayout, shard_queues
+from runner.engine.lifecycle import REDIS_ERRORS
 from runner.engine.records import JobRecord, RunningJobs
 from runner.errors import InvalidArgument
 
@@ -118,14 +119,38 @@ class ShardRunning(RunningJobs):
 
 
 async def run_polls(polls: list[Any]) -> None:
-    """Run every lane's poll loop until each has ended; one that fails ends the others (the worker winds down)."""
+    """Run every lane's poll loop until each has ended; one that fails ends the others (the worker winds down).
+
+    In burst mode a lane ends when its shard is empty, while a job of another lane may still enqueue onto it: once
+    every lane has ended, they go round again while any shard still holds jobs (and no stop, budget or
+    ``max_burst_jobs`` says otherwise), so a burst ends only with the whole queue empty.
+    """
     if len(polls) == 1:
         await polls[0].run()
         return
-    tasks = [asyncio.ensure_future(poll.run()) for poll in polls]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    while True:
+        tasks = [asyncio.ensure_future(poll.run()) for poll in polls]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if not await _burst_goes_on(polls):
+            return
+
+
+async def _burst_goes_on(polls: list[Any]) -> bool:
+    first = polls[0]
+    settings = first.settings
+    if not settings.burst or first.lifecycle.stopping or first.budget.exhausted:
+        return False
+    if settings.max_burst_jobs >= 0 and first.counts.started >= settings.max_burst_jobs:
+        return False
+    for poll in polls:
+        try:
+            if await poll.pool.zcard(poll.pool.key_layout.queue(poll.settings.queue_name)):
+                return True
+        except REDIS_ERRORS:
+            return True  # the lanes ride the outage out, as a single worker's loop does
+    return False

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from redis.crc import key_slot
 
-from runner import JobStatus, RedisSettings, Worker, create_pool, func
+from runner import JobStatus, RedisSettings, Worker, create_pool, cron, func
 from runner.engine.client import RunnerRedis
 from runner.engine.inspection import find_job, queue_jobs, queue_stats, results
 from runner.engine.job import Job
@@ -241,3 +241,48 @@ async def test_no_shard_starves_while_another_has_work(sharded: tuple[RunnerRedi
     assert last_light < 40, (last_light, order)
     # within a shard, jobs due together start in the order they were enqueued (FIFO per shard)
     assert [job_id for job_id in order if job_id in heavy] == heavy
+
+
+async def test_a_sharded_worker_spreads_cron_and_its_jobs_enqueues(cluster_server: ValkeyCluster) -> None:
+    cluster_server.flush()
+    queue = spread_queue(cluster_server, 3)
+    ran: list[str] = []
+
+    async def fan_out(ctx: dict[str, Any]) -> None:
+        ran.append("fan_out")
+        for n in range(30):  # through ctx["redis"], the worker's own pool: it learnt the shard count
+            await ctx["redis"].enqueue_job("leaf", n, _queue_name=queue)
+
+    async def leaf(ctx: dict[str, Any], n: int) -> None:
+        ran.append(ctx["queue_name"] if "queue_name" in ctx else "leaf")
+
+    # the settings name no shards: Worker(shards=3) alone makes its pool spread the jobs
+    settings = RedisSettings.from_dsn(cluster_server.url, cluster=True)
+    worker = Worker(
+        [func(fan_out, name="fan_out"), func(leaf, name="leaf")],
+        cron_jobs=[cron(func(fan_out, name="fan_out"), name="fan", hour=3, run_at_startup=True)],
+        queue_name=queue,
+        redis_settings=settings,
+        shards=3,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+    )
+    try:
+        await worker.async_run()
+        per_shard = [await worker.pool.zcard(CLUSTER_LAYOUT.queue(name)) for name in worker.pool.shard_queues(queue)]
+    finally:
+        await worker.close()
+    assert ran.count("fan_out") == 1 and len(ran) == 31 and worker.jobs_complete == 31
+    assert per_shard == [0, 0, 0]
+    pool = await create_pool(settings)
+    try:
+        # with no shard count, this pool sees only shard 0: the results are spread over all three (the 30 leaves';
+        # a cron job keeps no result by default, as in arq)
+        kept = [
+            len([k async for k in pool.scan_iter(match=CLUSTER_LAYOUT.result_prefix(q) + "*")])
+            for q in shard_queues(CLUSTER_LAYOUT, queue, 3)
+        ]
+    finally:
+        await pool.aclose()
+    assert sum(kept) == 30 and all(kept), kept
