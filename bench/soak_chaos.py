@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from soak_runs import Chaos, Window
 # worker killed meanwhile would wait longer for a takeover for a reason that is not the kill's
 _AFTER_OUTAGE_S = 2.5
 _STORM_KILL_EVERY_S = 0.1
+_READY = re.compile(rb"worker \w+ on ")
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Workers:
             if name.upper().startswith("RUNNER_") or name.upper() == "REDIS_URL":
                 del self.env[name]
         self.thaw_at: dict[int, float] = {}  # frozen pid: when it gets SIGCONT
+        self.logs: dict[int, Path] = {}  # pid: its log file
+        self.ready: set[int] = set()  # pids whose worker has said it is taking jobs
 
     def spawn(self) -> subprocess.Popen[bytes]:
         self.chaos.worker_starts += 1
@@ -69,7 +73,23 @@ class Workers:
             stderr=subprocess.STDOUT,
         )
         log.close()  # the child has its own copy
+        self.logs[proc.pid] = self.directory / f"worker-{self.chaos.worker_starts}.log"
         return proc
+
+    def all_ready(self) -> bool:
+        """Every worker process is up and taking jobs (its log has the worker's "worker <id> on <queue>" line).
+
+        A replacement takes a second or more to start, longer on a busy machine: killing or freezing another worker
+        meanwhile would leave fewer workers than "one down at a time" promises (none at all, with three), and the
+        wait for the victim's jobs would measure that start-up, not the lease.
+        """
+        for proc in self.procs:
+            if proc.pid in self.ready:
+                continue
+            if proc.poll() is not None or _READY.search(self.logs[proc.pid].read_bytes()) is None:
+                return False
+            self.ready.add(proc.pid)
+        return True
 
     def start(self) -> None:
         self.procs = [self.spawn() for _ in range(self.count)]
@@ -171,7 +191,8 @@ def schedule(plan: Plan, started: float) -> list[tuple[float, str]]:
 class ChaosLoop:
     """Runs the plan: random worker kills all along, and the scheduled faults one at a time.
 
-    A worker is never killed while another is frozen. A network fault (Redis down, a storm, a stall) waits until a
+    A worker is never killed or frozen while another is frozen or still starting (one worker down at a time, the
+    others there to take its jobs over). A network fault (Redis down, a storm, a stall) waits until a
     lease and a second have passed since the last worker was killed or frozen, and kills pause from the moment it
     is due until the workers are surely talking to Redis again, so that the wait for a dead worker's jobs measures
     the lease and nothing else.
@@ -199,13 +220,14 @@ class ChaosLoop:
             network_due = bool(due) and now >= due[0][0] and due[0][1] != "freeze"
             if due and now >= due[0][0]:
                 if due[0][1] == "freeze":
-                    due.pop(0)
-                    self.freeze()
+                    if self.workers.all_ready():
+                        due.pop(0)
+                        self.freeze()
                 elif now >= self.last_death + plan.lease + 1:
                     await self.network_fault(due.pop(0)[1])
                     next_kill = max(next_kill, time.time() + _AFTER_OUTAGE_S)
             # one worker down at a time: the others are there to take its jobs over
-            if now >= next_kill and not network_due and not self.workers.thaw_at:
+            if now >= next_kill and not network_due and not self.workers.thaw_at and self.workers.all_ready():
                 pid = self.workers.kill_one(self.rng)
                 if pid is not None:
                     self.last_death = time.time()
