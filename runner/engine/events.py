@@ -29,9 +29,10 @@ class JobEventKind(StrEnum):
     REQUEUED = "requeued"  # cancelled by a stop; it runs again
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class JobEvent:
-    """One job event.
+    """One job event (read-only by convention: not frozen, since a frozen dataclass costs a few µs per event to
+    build, and the runner publishes two per job).
 
     Attributes:
         kind: what happened.

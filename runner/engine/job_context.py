@@ -14,9 +14,9 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobContext:
-    """The job whose code is running."""
+    """The job whose code is running (read-only by convention; not frozen, which costs per job)."""
 
     job_id: str
     function: str

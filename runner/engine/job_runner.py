@@ -15,8 +15,9 @@ from typing import Any
 
 from runner.engine import keys
 from runner.engine.client import RunnerRedis
+from runner.engine.deadlines import Deadlines
 from runner.engine.events import JobEvent, JobEventKind, JobEvents
-from runner.engine.executors.dispatch import JobExecutors
+from runner.engine.executors.dispatch import JobExecutors, contained
 from runner.engine.functions import Function, Hook
 from runner.engine.job import deserialize_job_raw, serialize_result
 from runner.engine.job_context import JobContext, enter_job
@@ -104,6 +105,10 @@ class JobRunner:
         self.events = events
         self.hooks = hooks
         self.executors = executors
+        self.deadlines = Deadlines()
+        # the most tries any function allows (the limit before the payload says which runs)
+        limits = [function.max_tries for function in functions.values() if function.max_tries is not None]
+        self._most_tries = max([settings.max_tries, *limits])
 
     async def run(self, record: JobRecord) -> None:
         """Run one job to its outcome; a failing hook or worker fault fails the job instead of leaving it claimed."""
@@ -137,31 +142,15 @@ class JobRunner:
             kwargs=job.kwargs,
             delayed_s=late_ms / 1000 if late_ms > _DELAYED_MS else 0.0,
         )
-        timeout_s = self.settings.timeout_s(function)
-
-        def started() -> None:
-            # the timeout starts when the function does: a wait for a free thread or process does not count
-            if timeout_s is not None:
-                record.deadline = asyncio.get_running_loop().time() + timeout_s
-
         try:
-            result = await self.executors.call(
-                function,
-                ctx,
-                job.args,
-                job.kwargs,
-                timeout_s=timeout_s,
-                label=f"{record.job_id}:{job.function}",
-                on_start=started,
-                on_thread=record.ran_in,
-            )
+            result = await self._call(record, function, job, ctx)
         except (Exception, asyncio.CancelledError) as exc:
             record.deadline = None
             current = asyncio.current_task()
             if current is not None and isinstance(exc, asyncio.CancelledError):
                 current.uncancel()
             if isinstance(exc, asyncio.CancelledError) and record.state is JobState.TIMED_OUT:
-                exc = TimeoutError()  # the watchdog's cancel: the timeout's own was lost (see LeaseKeeper)
+                exc = TimeoutError()  # the deadline timer's cancel (or the lease keeper's, when that one was lost)
             await self._raised(record, function, ctx, exc)
         else:
             record.deadline = None
@@ -171,6 +160,34 @@ class JobRunner:
             await self._finish(record, function, True, result)
         if self.hooks.after_job_end is not None:
             await self.hooks.after_job_end(ctx)
+
+    async def _call(self, record: JobRecord, function: Function, job: DecodedJob, ctx: dict[str, Any]) -> Any:
+        """Call the job function on its executor; its timeout starts when the function does (a wait for a free
+        thread or process does not count)."""
+        timeout_s = self.settings.timeout_s(function)
+        if function.executor == "async":
+            # JobExecutors.call's async branch, timed by the shared deadline timer (deadlines.py) instead of an
+            # asyncio.timeout per job
+            if timeout_s is not None:
+                if record.task is None:  # run by hand, not started by the poll loop: the timer cancels this task
+                    record.task = asyncio.current_task()
+                self.deadlines.add(record, asyncio.get_running_loop().time() + timeout_s)
+            return await contained(function.coroutine(ctx, *job.args, **job.kwargs))
+
+        def started() -> None:
+            if timeout_s is not None:
+                record.deadline = asyncio.get_running_loop().time() + timeout_s
+
+        return await self.executors.call(
+            function,
+            ctx,
+            job.args,
+            job.kwargs,
+            timeout_s=timeout_s,
+            label=f"{record.job_id}:{job.function}",
+            on_start=started,
+            on_thread=record.ran_in,
+        )
 
     def _job_ctx(self, record: JobRecord, job: DecodedJob) -> dict[str, Any]:
         """The ctx one job's function and hooks get: the worker's, with the job's own keys (arq's names)."""
@@ -191,7 +208,7 @@ class JobRunner:
             return await self._refuse(record, None, JobExecutionFailed("job expired"), "expired before it ran")
         # the claim counted this try before anything is decoded: a payload that kills every worker decoding it
         # (os._exit from a crafted pickle) is failed here, undecoded, once the most any function allows is used up
-        most = self._most_tries()
+        most = self._most_tries
         if record.job_try > most:
             message = f"max {most} retries exceeded"
             return await self._refuse(record, None, JobExecutionFailed(message), f"{message} (not decoded)")
@@ -223,11 +240,6 @@ class JobRunner:
             message = f"max {max_tries} retries exceeded"
             return await self._refuse(record, function, JobExecutionFailed(message), message)
         return function
-
-    def _most_tries(self) -> int:
-        """The most tries any of the worker's functions allows (the limit before the payload says which runs)."""
-        limits = [function.max_tries for function in self.functions.values() if function.max_tries is not None]
-        return max([self.settings.max_tries, *limits])
 
     async def _refuse(
         self,

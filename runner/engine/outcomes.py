@@ -71,16 +71,17 @@ class OutcomeWriter:
         self.lifecycle = lifecycle
         self.outage = outage
         self.lock = threading.Lock()
-        self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._pending: list[tuple[Outcome, asyncio.Future[None] | None]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def write(self, outcome: Outcome, *, wait: bool = False) -> None:
         """Queue ``outcome`` for the next batch; with ``wait``, return only once it is written (or given up)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # a future only for a caller that waits: most outcomes are fire and forget
+        future: asyncio.Future[None] | None = asyncio.get_running_loop().create_future() if wait else None
         self._pending.append((outcome, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        if wait:
+        if future is not None:
             await asyncio.shield(future)
 
     @property
@@ -124,7 +125,7 @@ class OutcomeWriter:
                 values += outcome.script_args()
             await self._write_batch(job_keys, values, [outcome for outcome, _ in batch])
             for _, future in batch:
-                if not future.done():
+                if future is not None and not future.done():
                     future.set_result(None)
 
     async def _write_batch(self, job_keys: list[str], values: list[Any], outcomes: list[Outcome]) -> None:

@@ -11,9 +11,9 @@ from enum import StrEnum
 from typing import Any
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Claim:
-    """One job the claim script handed to this worker.
+    """One job the claim script handed to this worker (read-only by convention; not frozen, which costs per job).
 
     Attributes:
         job_id: the job's id.
@@ -35,7 +35,7 @@ class Claim:
     flow: bool = False
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ClaimReply:
     """The claim script's whole reply: the jobs claimed and, when it claimed fewer than asked, the next due time."""
 

@@ -3,8 +3,9 @@
 One job's life on a runner worker, in round trips and parts:
   claim    the poll loop (poll.py) claims up to ``max_jobs`` due jobs in one script call (payload, try
            counter and abort flag included) and puts a ``JobRecord`` for each in the registry (records.py);
-  run      the job runner (job_runner.py) runs the coroutine under its timeout and publishes job events
-           (events.py); the lease keeper (leases.py) keeps the claim alive and enforces aborts and timeouts;
+  run      the job runner (job_runner.py) runs the coroutine under its timeout (one timer for all of them,
+           deadlines.py) and publishes job events (events.py); the lease keeper (leases.py) keeps the claim alive,
+           enforces aborts and cancels again a job whose timeout's cancel was lost;
   finish   the outcome writer (outcomes.py) writes outcomes that arrive together in one script call, which
            also wakes ``Job.result()``.
 The health reporter (health.py) keeps the health records; the lifecycle (lifecycle.py) is one state.

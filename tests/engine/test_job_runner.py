@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from runner import func
 from runner.engine.client import RunnerRedis
 from runner.engine.events import JobEvent, JobEventKind
 from runner.engine.records import JobRecord, JobState
@@ -49,3 +51,22 @@ async def test_a_job_it_cannot_run_fails_with_the_reason(pool: RunnerRedis) -> N
     info = await job.result_info()
     assert info is not None and not info.success
     assert "function 'missing' not found" in str(info.result)
+
+
+async def sleepy(ctx: dict[str, Any]) -> None:
+    await asyncio.sleep(10)
+
+
+async def test_an_async_job_past_its_timeout_fails_saying_so(pool: RunnerRedis) -> None:
+    job = await pool.enqueue_job("sleepy")
+    assert job is not None
+    kinds = Kinds()
+    async with wired(pool, [func(sleepy, timeout=0.2)], observers=[kinds]) as (_, parts):
+        (claim,) = (await parts.poll.claim(1)).claims
+        record = JobRecord(claim)
+        await asyncio.wait_for(parts.runner.run(record), 5)
+        await parts.writer.wait_idle()
+    assert kinds.seen == [JobEventKind.STARTED, JobEventKind.FAILED]
+    info = await job.result_info()
+    assert info is not None and not info.success and isinstance(info.result, TimeoutError)
+    assert "the job ran longer than its timeout of 0.2s" in str(info.result)

@@ -114,6 +114,8 @@ class JobExecutors:
                 function.path, job_ctx, args, kwargs, timeout_s=timeout_s, label=label, on_start=on_start
             )
         on_start()
+        if timeout_s is None:  # no limit, or the caller's own (the job runner's deadline timer)
+            return await contained(function.coroutine(ctx, *args, **kwargs))
         async with asyncio.timeout(timeout_s):
             return await contained(function.coroutine(ctx, *args, **kwargs))
 
