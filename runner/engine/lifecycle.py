@@ -46,6 +46,7 @@ class Lifecycle:
     def __init__(self) -> None:
         self.state = WorkerState.NEW
         self._stop_event: asyncio.Event | None = None
+        self._stop_waiters: set[asyncio.Future[None]] = set()
 
     def begin(self) -> None:
         """A run starts: a stop requested before it is forgotten, as arq does."""
@@ -64,7 +65,23 @@ class Lifecycle:
             self.state = WorkerState.STOPPING
         if self._stop_event is not None:
             self._stop_event.set()
+        for waiter in self._stop_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._stop_waiters.clear()
         return self.state
+
+    def wake_on_stop(self, waiter: asyncio.Future[None]) -> None:
+        """Resolve ``waiter`` once a stop is requested (``forget`` it when done waiting): what ``wait_any`` does,
+        without a task per wait, for the poll loop's wait for a free slot, which comes every few jobs."""
+        if self._stop_event is not None and self._stop_event.is_set():
+            if not waiter.done():
+                waiter.set_result(None)
+            return
+        self._stop_waiters.add(waiter)
+
+    def forget(self, waiter: asyncio.Future[None]) -> None:
+        self._stop_waiters.discard(waiter)
 
     def ending(self) -> None:
         """The run ends by itself: no more claims, but no stop was requested."""

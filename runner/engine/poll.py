@@ -92,7 +92,7 @@ class PollLoop:
         self.outage = outage
         self.budget = budget or JobBudget()
         self.confirm = confirm
-        self._slot_free = asyncio.Event()
+        self._slot_waiter: asyncio.Future[None] | None = None  # the loop's wait for a free slot, when it waits
         layout, queue = pool.key_layout, settings.queue_name
         self._claim_keys = [
             layout.queue(queue),
@@ -244,14 +244,24 @@ class PollLoop:
 
     def _job_done(self, record: JobRecord, task: asyncio.Task[None]) -> None:
         self.running.remove(record)
-        self._slot_free.set()
+        _wake(self._slot_waiter)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             logger.error("internal error finishing job %s: %r", record.job_id, exc, exc_info=exc)
 
     async def _wait_for_slot(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        self._slot_free.clear()
-        await self.lifecycle.wait_any(self._slot_free.wait(), timeout=timeout)
+        """Until a job ends, a stop is requested, or ``timeout`` seconds: one future that each of them resolves."""
+        loop = asyncio.get_running_loop()
+        waiter = self._slot_waiter = loop.create_future()
+        timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
+        self.lifecycle.wake_on_stop(waiter)
+        try:
+            await waiter
+        finally:
+            self._slot_waiter = None
+            self.lifecycle.forget(waiter)
+            if timer is not None:
+                timer.cancel()
 
     def _idle_timeout(self, next_due_ms: int | None) -> float:
         wait = self.settings.poll_delay_s
@@ -276,3 +286,8 @@ class PollLoop:
                 await self.outage.failed(exc)
 
         await self.lifecycle.wait_any(blpop(), timeout=block_s + 1)
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
