@@ -14,7 +14,8 @@
 -- ARGV[5] '1' to report each job's abort time, '0' not to
 -- ARGV[6] holder token: unique to this worker and this call (arq only checks that the in-progress key exists)
 -- KEYS[8..18], ARGV[7]: flow control (runner-only, include/flow.lua): KEYS spec, meta, delayed, lanes, lane prefix,
---   seq, running, slots prefix, rate prefix, parked prefix, waiting; ARGV[7] '1' runs its steps, '0' (or none) not
+--   seq, running, slots prefix, rate prefix, parked prefix, waiting; ARGV[7] '1' runs its steps (only while the
+--   spec or meta hash exists: a queue without limits or flow jobs skips them), '0' (or none) never
 --
 -- A claimed job's in-progress key holds the token and lives `lease` ms (the worker's heartbeat renews it), and its
 -- score is moved to now + lease, so it leaves the due range while it runs and comes back by itself if the worker
@@ -41,7 +42,10 @@ local limit = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local token = ARGV[6]
 local out = {-1}
-local FLOW_ON = ARGV[7] == '1'
+-- the flow steps cost a handful of commands per call: they run only while the queue has limits (the spec hash a
+-- worker publishes) or flow jobs (each one has its entry in the meta hash from enqueue until its slots are given
+-- back), so a queue that uses none claims as cheaply as before flow control existed
+local FLOW_ON = ARGV[7] == '1' and redis.call('EXISTS', KEYS[8], KEYS[9]) > 0
 local FK = {queue = KEYS[1], spec = KEYS[8], meta = KEYS[9], delayed = KEYS[10], lanes = KEYS[11], lane = KEYS[12],
   seq = KEYS[13], running = KEYS[14], slots = KEYS[15], rate = KEYS[16], parked = KEYS[17], waiting = KEYS[18]}
 local NOW = now
