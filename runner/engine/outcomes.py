@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.commands.core import AsyncScript
-from redis.exceptions import OutOfMemoryError
+from redis.exceptions import NoScriptError, OutOfMemoryError
 
 from runner.engine import keys
 from runner.engine.flow import flow_keys
@@ -184,12 +184,35 @@ class OutcomeWriter:
             reply = await script(keys=script_keys, args=args)
             await self.release(keys=release_keys, args=release_args)
             return reply
-        client: Any = script.registered_client
-        async with client.pipeline(transaction=True) as pipe:
-            await script(keys=script_keys, args=args, client=pipe)
-            await self.release(keys=release_keys, args=release_args, client=pipe)
-            replies = await pipe.execute()
+        replies = await self._transaction([(script, script_keys, args), (self.release, release_keys, release_args)])
+        if isinstance(replies[0], NoScriptError):
+            # the server lost its scripts (a restart, SCRIPT FLUSH): the release did nothing to a job still held
+            await self._load(script, self.release)
+            replies = await self._transaction([(script, script_keys, args), (self.release, release_keys, release_args)])
+        elif isinstance(replies[1], NoScriptError):
+            # the outcomes are written: only the release goes again (a second finish would report them as gone)
+            await self._load(self.release)
+            replies[1:] = await self._transaction([(self.release, release_keys, release_args)])
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         return replies[0]
+
+    @staticmethod
+    async def _transaction(calls: list[tuple[AsyncScript, list[str], list[Any]]]) -> list[Any]:
+        """The scripts by their sha in one MULTI/EXEC, each reply or error in order. Not through redis-py's script
+        objects: a pipeline that carries them first asks SCRIPT EXISTS, a round trip more before every outcome
+        that frees a flow slot (the wait of every capped job's successor)."""
+        client: Any = calls[0][0].registered_client
+        async with client.pipeline(transaction=True) as pipe:
+            for script, script_keys, args in calls:
+                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
+
+    @staticmethod
+    async def _load(*scripts: AsyncScript) -> None:
+        for script in scripts:
+            script.sha = await script.registered_client.script_load(script.script)
 
     def _report_dropped(self, reply: Any, outcomes: list[Outcome]) -> None:
         if not isinstance(reply, list) or len(reply) < 3:

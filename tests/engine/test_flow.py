@@ -180,3 +180,25 @@ async def test_priorities_caps_and_groups_on_every_layout(
     assert sorted(rec.order) == ["high", "low0", "low1", "low2"]
     assert rec.most <= 2
     assert await pool.zcard(pool.key_layout.queue("arq:queue")) == 0
+
+
+async def test_capped_jobs_finish_and_free_slots_after_the_scripts_are_flushed(
+    pool: RunnerRedis, make_worker: Callable[..., Worker]
+) -> None:
+    """The outcome and its release go by sha in one transaction (outcomes.py): a server that lost its scripts (a
+    restart, SCRIPT FLUSH) gets them again, and every job still finishes and gives back its slot."""
+    rec = Recorder()
+    worker = make_worker([func(rec.job, name="job", concurrency=1)], max_jobs=5)
+    await worker.async_run()  # publishes the spec
+    for i in range(3):
+        await pool.enqueue_job("job", i, pause=0.02)
+    await worker.async_run()
+    await pool.script_flush()
+    for i in range(3, 6):
+        await pool.enqueue_job("job", i, pause=0.02)
+    await worker.async_run()
+    assert sorted(rec.order) == list(range(6))
+    assert rec.most == 1
+    assert await pool.zcard("arq:queue") == 0
+    assert await pool.scard("runner:flow-slots:arq:queue:f\x1fjob") == 0
+    assert await pool.zcard("runner:flow-running:arq:queue") == 0
