@@ -223,6 +223,16 @@ class WaitingConnectionPool(BlockingConnectionPool):
     description = "redis"
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        if self.can_get_connection() and not self._condition.locked() and not self._in_maintenance:
+            # a connection is free (or may be made) now: take it without the condition and the timeout, which cost
+            # more than the rest of a command's client side (a waiter woken meanwhile finds none and waits again)
+            connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
+            try:
+                await self.ensure_connection(connection)
+            except BaseException:
+                await self.release(connection)
+                raise
+            return connection
         try:
             return cast(AbstractConnection, await super().get_connection())  # type: ignore[no-untyped-call]
         except RedisConnectionError as exc:
