@@ -114,7 +114,10 @@ class KeyLayout:
         return "runner:enqueued:" + call_token
 
     def claimed(self, queue_name: str, holder_token: str) -> str:
-        return "runner:claimed:" + holder_token
+        return self.claimed_prefix(queue_name) + holder_token
+
+    def claimed_prefix(self, queue_name: str) -> str:
+        return "runner:claimed:"
 
     def dedup(self, queue_name: str, dedup_key: str) -> str:
         return f"runner:dedup:{queue_name}:{dedup_key}"
@@ -228,8 +231,8 @@ class ClusterLayout(KeyLayout):
     def enqueued(self, queue_name: str, call_token: str) -> str:
         return self._key(queue_name, "enqueued:" + call_token)
 
-    def claimed(self, queue_name: str, holder_token: str) -> str:
-        return self._key(queue_name, "claimed:" + holder_token)
+    def claimed_prefix(self, queue_name: str) -> str:
+        return self._key(queue_name, "claimed:")
 
     def job_prefix(self, queue_name: str) -> str:
         return self._key(queue_name, "job:")

@@ -111,24 +111,17 @@ class OutcomeWriter:
             self.lock.release()
 
     async def _flush(self) -> None:
-        layout, queue = self.layout, self.queue_name
-        job, in_progress = layout.job_prefix(queue), layout.in_progress_prefix(queue)
-        retry, result = layout.retry_prefix(queue), layout.result_prefix(queue)
         while self._pending:
             batch, self._pending = self._pending, []
-            job_keys: list[str] = []
             values: list[Any] = []
             for outcome, _ in batch:
-                job_id = outcome.job_id
-                claimed = layout.claimed(queue, outcome.token)
-                job_keys += [job + job_id, in_progress + job_id, retry + job_id, result + job_id, claimed]
                 values += outcome.script_args()
-            await self._write_batch(job_keys, values, [outcome for outcome, _ in batch])
+            await self._write_batch(values, [outcome for outcome, _ in batch])
             for _, future in batch:
                 if future is not None and not future.done():
                     future.set_result(None)
 
-    async def _write_batch(self, job_keys: list[str], values: list[Any], outcomes: list[Outcome]) -> None:
+    async def _write_batch(self, values: list[Any], outcomes: list[Outcome]) -> None:
         layout, queue = self.layout, self.queue_name
         while True:
             try:
@@ -140,8 +133,12 @@ class OutcomeWriter:
                     stats,
                     layout.failed(queue),
                     layout.failed_expiry(queue),
+                    layout.job_prefix(queue),
+                    layout.in_progress_prefix(queue),
+                    layout.retry_prefix(queue),
+                    layout.result_prefix(queue),
+                    layout.claimed_prefix(queue),
                 ]
-                script_keys += job_keys
                 reply = await self._call(script_keys, values, outcomes)
                 break
             except REDIS_ERRORS as exc:

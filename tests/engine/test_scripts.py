@@ -91,17 +91,11 @@ async def test_finish_applies_a_batch_with_one_command_per_kind_and_checks_every
         await pool.hset(layout.claimed(q, "t1"), mapping={"a": 1, "b": 1})
         outcomes = [("a", "fc", b"r", 60_000, 0, "t1"), ("a", "fc", b"r2", 60_000, 0, "t1")]
         outcomes += [("b", "fc", b"r", 60_000, 0, "t1"), ("c", "fc", b"r", 60_000, 0, "t1")]
-        job_keys: list[str] = []
-        values: list[Any] = []
-        for outcome in outcomes:
-            job_id = outcome[0]
-            job_keys += [layout.job(q, job_id), layout.in_progress(q, job_id), layout.retry(q, job_id)]
-            job_keys += [layout.result(q, job_id), layout.claimed(q, "t1")]
-            values += outcome
+        values: list[Any] = [value for outcome in outcomes for value in outcome]
         head = [layout.queue(q), layout.abort(q), layout.stats(q, 0), layout.failed(q), layout.failed_expiry(q)]
-        reply = await pool.eval(
-            scripts.FINISH, 5 + len(job_keys), *head, *job_keys, layout.done_channel(q), 60, 1, *values
-        )
+        head += [layout.job_prefix(q), layout.in_progress_prefix(q), layout.retry_prefix(q), layout.result_prefix(q)]
+        head.append(layout.claimed_prefix(q))
+        reply = await pool.eval(scripts.FINISH, len(head), *head, layout.done_channel(q), 60, 1, *values)
         assert reply == [2, b"a", b"gone", b"c", b"taken"]
         assert await pool.zrange(layout.queue(q), 0, -1) == [b"c"]
         assert await pool.get(layout.result(q, "a")) == b"r"

@@ -62,8 +62,14 @@ local function hand_over(id, score, try, flow)
   out[#out + 1] = flow or 0
 end
 
+-- the flow steps' functions are made only by a call that runs them: making them costs a few µs per call
+local function flow_steps()
 -- #include flow
 -- #include flow_claim
+  return {prepare = flow_prepare, claim = flow_claim, queue_room = queue_room, plain_taken = flow_plain_taken,
+    ready = flow_ready, note_due = note_due, state = FLOW}
+end
+local F = FLOW_ON and flow_steps() or nil
 
 local before = redis.call('HGETALL', KEYS[7])
 if #before > 0 then
@@ -85,9 +91,9 @@ local skipped = 0
 local record = {}
 local asked = limit
 if FLOW_ON then
-  flow_prepare(lease)
-  claimed = flow_claim(limit, '(0', lease, token)
-  limit = claimed + queue_room(limit - claimed)
+  F.prepare(lease)
+  claimed = F.claim(limit, '(0', lease, token)
+  limit = claimed + F.queue_room(limit - claimed)
 end
 local first_plain = #out + 1
 while claimed < limit do
@@ -119,8 +125,8 @@ while claimed < limit do
   if #due < want * 2 or skipped > 1000 then break end
 end
 if FLOW_ON then
-  flow_plain_taken(first_plain, #out, lease)
-  claimed = claimed + flow_claim(asked - claimed, '+inf', lease, token)
+  F.plain_taken(first_plain, #out, lease)
+  claimed = claimed + F.claim(asked - claimed, '+inf', lease, token)
 end
 limit = asked
 if claimed > 0 then
@@ -132,7 +138,7 @@ if claimed > 0 then
 end
 -- leave a wake token exactly when due jobs remain, so an idle peer takes them
 if claimed >= limit and (#redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', skipped, 1) > 0
-    or (FLOW_ON and flow_ready())) then
+    or (FLOW_ON and F.ready())) then
   wake_one(KEYS[3])
 else
   redis.call('DEL', KEYS[3])
@@ -142,8 +148,8 @@ if claimed < limit then
   if #nxt > 0 then out[1] = nxt[2] end
   if FLOW_ON then
     local delayed = redis.call('ZRANGE', FK.delayed, 0, 0, 'WITHSCORES')
-    if #delayed > 0 then note_due(tonumber(delayed[2])) end
-    if FLOW.next_due and (out[1] == -1 or FLOW.next_due < tonumber(out[1])) then out[1] = FLOW.next_due end
+    if #delayed > 0 then F.note_due(tonumber(delayed[2])) end
+    if F.state.next_due and (out[1] == -1 or F.state.next_due < tonumber(out[1])) then out[1] = F.state.next_due end
   end
 end
 return out

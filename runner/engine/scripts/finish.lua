@@ -6,8 +6,11 @@
 -- KEYS[3] this minute's stats (HASH)
 -- KEYS[4] failed index (ZSET: id -> finish ms), KEYS[5] failed expiry index (ZSET: id -> ms the result expires;
 --         a result kept forever is not in it)
--- then five keys per job, in ARGV's order: job key, in-progress key, retry key, result key, and the claim record
---   of the claim call that took it (claim.lua: an outcome shows that call's reply arrived, so it is not needed)
+-- KEYS[6] job key prefix, KEYS[7] in-progress key prefix, KEYS[8] retry key prefix, KEYS[9] result key prefix,
+-- KEYS[10] claim record prefix: every key of a job is `prefix .. id`, and the record of the claim call that took
+--   it is `KEYS[10] .. token` (claim.lua: an outcome shows that call's reply arrived, so the record is not needed).
+--   Prefixes, not whole keys per job: a batch of outcomes is most of what a worker sends, and five keys per job
+--   doubled its size; every layout builds a job's keys as prefix + id (runner/engine/keys.py)
 -- ARGV[1] done channel (a pub/sub channel, not a key)
 -- ARGV[2] stats hash ttl (s)
 -- ARGV[3] '1' to store results, '0' to finish jobs without them (Redis is out of memory: see below)
@@ -51,19 +54,15 @@ local records_keys = {}
 local record_seen = {}
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local job = 0
 for i = 4, #ARGV, 6 do
   local id = ARGV[i]
-  local base = 5 + job * 5
-  job = job + 1
   local token = ARGV[i + 5]
-  local record = KEYS[base + 5]
-  if not record_seen[record] then
-    record_seen[record] = true
-    records_keys[#records_keys + 1] = record
+  if not record_seen[token] then
+    record_seen[token] = true
+    records_keys[#records_keys + 1] = KEYS[10] .. token
   end
   local holder = false
-  if not finished_now[id] then holder = redis.call('GET', KEYS[base + 2]) end
+  if not finished_now[id] then holder = redis.call('GET', KEYS[7] .. id) end
   local mine = token == '' or holder == token
   if not mine and not holder and not finished_now[id] then mine = redis.call('ZSCORE', KEYS[1], id) ~= false end
   if not mine then
@@ -78,9 +77,9 @@ for i = 4, #ARGV, 6 do
       local keep = tonumber(ARGV[i + 3])
       if payload ~= '' and store_results then
         if keep > 0 then
-          redis.call('SET', KEYS[base + 4], payload, 'PX', keep)
+          redis.call('SET', KEYS[9] .. id, payload, 'PX', keep)
         elseif keep < 0 then
-          redis.call('SET', KEYS[base + 4], payload)
+          redis.call('SET', KEYS[9] .. id, payload)
         end
         if stat == 'failed' and keep ~= 0 then
           redis.call('ZADD', KEYS[4], now_ms, id)
@@ -89,17 +88,17 @@ for i = 4, #ARGV, 6 do
       end
       if not finished_now[id] then
         finished_now[id] = true
-        removed_keys[#removed_keys + 1] = KEYS[base + 1]
-        removed_keys[#removed_keys + 1] = KEYS[base + 2]
-        removed_keys[#removed_keys + 1] = KEYS[base + 3]
+        removed_keys[#removed_keys + 1] = KEYS[6] .. id
+        removed_keys[#removed_keys + 1] = KEYS[7] .. id
+        removed_keys[#removed_keys + 1] = KEYS[8] .. id
         finished[#finished + 1] = id
       end
     else
-      redis.call('DEL', KEYS[base + 2])
+      redis.call('DEL', KEYS[7] .. id)
       redis.call('ZADD', KEYS[1], 'XX', ARGV[i + 4], id)
       if not stat then
-        local tries = tonumber(redis.call('GET', KEYS[base + 3]))
-        if tries and tries > 0 then redis.call('DECR', KEYS[base + 3]) end
+        local tries = tonumber(redis.call('GET', KEYS[8] .. id))
+        if tries and tries > 0 then redis.call('DECR', KEYS[8] .. id) end
       end
     end
   end
