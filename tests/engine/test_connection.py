@@ -237,3 +237,29 @@ async def test_a_pool_packs_with_hiredis(redis_url: str) -> None:
         assert await pool.get("packed") == b"\x00value"
     finally:
         await pool.aclose()
+
+
+async def test_a_write_the_socket_cannot_take_times_out_and_drops_the_connection() -> None:
+    # the connection sends without a timer while the socket takes the bytes at once (packing.py); a write left
+    # over in a full socket buffer still waits at most socket_timeout, and the connection is closed after it
+    server = ValkeyServer().start()
+    pool = await create_pool(RedisSettings.from_dsn(server.url, socket_timeout=0.5, conn_retries=0))
+    try:
+        await pool.set("small", "fits")
+        connection = await pool.connection_pool.get_connection()
+        assert connection.is_connected
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGSTOP)  # reads nothing more: the socket buffers fill up
+        try:
+            started = time.monotonic()
+            with pytest.raises(aioredis.TimeoutError, match="Timeout writing to socket"):
+                await connection.send_command("SET", "big", b"x" * 64_000_000)
+            assert time.monotonic() - started < 10
+            assert not connection.is_connected
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+            await pool.connection_pool.release(connection)
+        assert await pool.get("small") == b"fits"
+    finally:
+        await pool.aclose()
+        server.stop()
