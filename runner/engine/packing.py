@@ -38,7 +38,7 @@ class _HiredisPacking:
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         writer: asyncio.StreamWriter | None = getattr(self, "_writer", None)
-        health_due = check_health and getattr(self, "health_check_interval", 0)
+        health_due = check_health and bool(getattr(self, "health_check_interval", 0))
         if writer is None or health_due or writer.transport.is_closing() or not isinstance(command, list | bytes):
             await super().send_packed_command(command, check_health)  # type: ignore[misc]
             return
