@@ -206,6 +206,15 @@ def flow_section(f: dict[str, Any]) -> str:
         f"| {c['most_at_once']} | exactly 3 | {c['load']:g} |",
         f"| the same run's throughput | {c['jobs_per_s']:.1f} jobs/s ({c['jobs_per_s'] / c['ideal_per_s']:.0%} of "
         f"3 / 50 ms) | within 10 % of 60 jobs/s: {'met' if within else '**missed**'} | {c['load']:g} |",
+        *(
+            [
+                f"| the same run: how long a job held its slot (its start to its end, as it recorded them), and the "
+                f"rest of each slot's cycle, the hand-over to the next job | {c['job_ms']:.1f} ms, "
+                f"{c['handover_ms']:.1f} ms | | {c['load']:g} |"
+            ]
+            if "job_ms" in c
+            else []
+        ),
         f'| `rate_limit = "50/s"`, 4 worker processes, {r["jobs"]:,} jobs over {r["seconds"]:.1f} s: achieved rate '
         f"| {r['rate_per_s']:.2f}/s | 50/s ± 5 % | {r['load']:g} |",
         f"| the same run: most starts in any one second | {r['most_in_1s']} | at most 55 | {r['load']:g} |",

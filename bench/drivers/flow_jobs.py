@@ -6,7 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-
 _COUNT_IN = """
 local running = redis.call('INCR', KEYS[1])
 if tonumber(redis.call('GET', KEYS[2]) or 0) < running then redis.call('SET', KEYS[2], running) end
