@@ -73,29 +73,50 @@ class OutcomeWriter:
         self.lock = threading.Lock()
         self._pending: list[tuple[Outcome, asyncio.Future[None] | None]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._deferred = False
 
     async def write(self, outcome: Outcome, *, wait: bool = False) -> None:
         """Queue ``outcome`` for the next batch; with ``wait``, return only once it is written (or given up)."""
         # a future only for a caller that waits: most outcomes are fire and forget
         future: asyncio.Future[None] | None = asyncio.get_running_loop().create_future() if wait else None
         self._pending.append((outcome, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if future is not None:
+            self._deferred = False  # its job waits for it, and holds its slot meanwhile: never hold it back
+        self._start()
         if future is not None:
             await asyncio.shield(future)
+
+    def defer(self) -> None:
+        """Hold new outcomes back until ``resume``: the poll loop, waiting for a slot, claims as soon as a job ends,
+        and its claim should reach Redis before the outcomes of the jobs that freed the slots, which Redis would
+        otherwise apply first while the worker waits for its next jobs. Written right after, they overlap with
+        those jobs. A job whose end waits for its outcome (``write(wait=True)``) ends the hold."""
+        self._deferred = True
+
+    def resume(self) -> None:
+        """Write what was held back (see ``defer``)."""
+        if self._deferred:
+            self._deferred = False
+            self._start()
+
+    def _start(self) -> None:
+        if self._pending and not self._deferred and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(self._flush())
 
     @property
     def busy(self) -> bool:
         """Outcomes are waiting or being written."""
-        return self._flusher is not None and not self._flusher.done()
+        return bool(self._pending) or (self._flusher is not None and not self._flusher.done())
 
     async def wait_idle(self) -> None:
         """Wait until every outcome queued so far is written."""
+        self.resume()
         if self._flusher is not None and not self._flusher.done():
             await asyncio.wait({self._flusher})
 
     async def close(self, timeout: float = 30) -> None:  # noqa: ASYNC109
         """On shutdown: give the outcomes still pending up to ``timeout`` seconds to land."""
+        self.resume()
         if self._flusher is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._flusher), timeout)

@@ -112,12 +112,19 @@ class PollLoop:
 
     async def run(self) -> None:
         """Claim and start jobs until a stop begins or a burst is done."""
+        try:
+            await self._run_polls()
+        finally:
+            self.writer.resume()
+
+    async def _run_polls(self) -> None:
         settings = self.settings
         while not self.lifecycle.stopping:
             limit = min(settings.max_jobs - len(self.running), settings.queue_read_limit)
             if settings.burst and settings.max_burst_jobs >= 0:
                 remaining = settings.max_burst_jobs - self.counts.started
                 if remaining <= 0:
+                    self.writer.resume()
                     await self.running.wait_all()
                     return
                 limit = min(limit, remaining)
@@ -130,7 +137,7 @@ class PollLoop:
                 return
             sent = time.monotonic()
             try:
-                reply = await self.claim(limit)
+                reply = await self.claim(limit, resume=self.writer.resume)
             except REDIS_ERRORS as exc:
                 self.budget.give_back(limit)
                 await self.outage.failed(exc)
@@ -157,6 +164,7 @@ class PollLoop:
 
     async def _retire(self) -> None:
         """The process's job budget is spent: claim no more, let the running jobs finish (a stop cuts this short)."""
+        self.writer.resume()
         logger.info(
             "worker on %s retiring after %s: no more claims; waiting for %d running jobs",
             self.settings.queue_name,
@@ -180,7 +188,7 @@ class PollLoop:
             await self.outage.failed(exc)
             return None
 
-    async def claim(self, limit: int) -> ClaimReply:
+    async def claim(self, limit: int, resume: Callable[[], None] | None = None) -> ClaimReply:
         """Claim up to ``limit`` due jobs in one round trip.
 
         Each call has a holder token of its own, which its claims write into their in-progress keys. A call that
@@ -193,7 +201,7 @@ class PollLoop:
             self._token = f"{self._token_prefix}:{self._calls}"
         token = self._token
         layout = self.pool.key_layout
-        raw = await self.script(
+        call = self.script(
             keys=[*self._claim_keys, layout.claimed(settings.queue_name, token), *self._flow_keys],
             args=[
                 timestamp_ms(),
@@ -205,6 +213,11 @@ class PollLoop:
                 1,  # flow control's steps (claim.lua): a few commands per call when no job uses it
             ],
         )
+        if resume is not None:
+            # the outcomes held back while the loop waited for a slot go out once this call is on its way: the call
+            # sends its command before it first waits, and the writer's task starts after that
+            resume()
+        raw = await call
         self._token = None  # answered: the next call is a new one
         return parse_claim_reply(raw, token)
 
@@ -253,6 +266,7 @@ class PollLoop:
         """Until a job ends, a stop is requested, or ``timeout`` seconds: one future that each of them resolves."""
         loop = asyncio.get_running_loop()
         waiter = self._slot_waiter = loop.create_future()
+        self.writer.defer()  # the claim that follows a job's end goes out before that job's outcome
         timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
         self.lifecycle.wake_on_stop(waiter)
         try:

@@ -28,6 +28,7 @@ from runner.engine.budget import JobBudget
 from runner.engine.client import RunnerRedis
 from runner.engine.connection import RedisSettings, blocking_client, create_pool, log_redis_info
 from runner.engine.cron import CronScheduler, function_table
+from runner.engine.direct import DirectScript
 from runner.engine.events import JobCounts, JobEvents, JobLog, JobObserver
 from runner.engine.executors import default_processes, default_threads
 from runner.engine.executors.dispatch import JobExecutors
@@ -443,11 +444,10 @@ class Worker:
 
     def _wire(self, pool: RunnerRedis, executors: JobExecutors, lane: Lane) -> WorkerParts:
         """Make this run's parts for one lane (the queue, or one shard of it), each handed only what it needs."""
-        outage = Outage(self.lifecycle, pool.settings_description)
-        losses = ClaimLosses(self.lease_ms)
+        outage, losses = Outage(self.lifecycle, pool.settings_description), ClaimLosses(self.lease_ms)
         writer = OutcomeWriter(
-            script=pool.register_script(scripts.FINISH),
-            without_results=pool.register_script(scripts.FINISH_WITHOUT_RESULTS),
+            script=DirectScript(pool, scripts.FINISH),
+            without_results=DirectScript(pool, scripts.FINISH_WITHOUT_RESULTS),
             layout=pool.key_layout,
             queue_name=lane.queue_name,
             lifecycle=self.lifecycle,
@@ -504,7 +504,7 @@ class Worker:
         return PollLoop(
             settings=poll_settings,
             pool=pool,
-            script=pool.register_script(scripts.CLAIM),
+            script=DirectScript(pool, scripts.CLAIM),
             running=lane.running,
             runner=runner,
             writer=writer,

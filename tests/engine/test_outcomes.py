@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -63,3 +64,27 @@ async def test_an_outcome_for_a_claim_held_elsewhere_is_dropped_and_said(
     assert await pool.get(layout.result(Q, "a")) is None
     assert await pool.get(layout.in_progress(Q, "a")) == b"other worker"
     assert ["its outcome here (complete) was dropped" in r.getMessage() for r in caplog.records] == [True]
+
+
+async def test_deferred_outcomes_wait_for_resume_and_a_waiting_one_ends_the_hold(pool: RunnerRedis) -> None:
+    # the poll loop holds outcomes back while it waits for a slot, so its claim reaches Redis first (poll.py)
+    await claimed(pool, {"a": "t", "b": "t", "c": "t"})
+    writer, layout = writer_on(pool), pool.key_layout
+    writer.defer()
+    await writer.write(Outcome("a", OutcomeKind.COMPLETE, b"ra", 60_000, token="t"))
+    await asyncio.sleep(0.05)
+    assert writer.busy  # held, not lost: a burst worker waits for it
+    assert await pool.exists(layout.result(Q, "a")) == 0
+    writer.resume()
+    await writer.wait_idle()
+    assert await pool.get(layout.result(Q, "a")) == b"ra"
+    # an outcome its job waits for is never held (the job keeps its slot until it lands)
+    writer.defer()
+    await asyncio.wait_for(writer.write(Outcome("b", OutcomeKind.COMPLETE, b"rb", 60_000, token="t"), wait=True), 5)
+    assert await pool.get(layout.result(Q, "b")) == b"rb"
+    # and wait_idle ends a hold too
+    writer.defer()
+    await writer.write(Outcome("c", OutcomeKind.COMPLETE, b"rc", 60_000, token="t"))
+    await asyncio.wait_for(writer.wait_idle(), 5)
+    assert await pool.get(layout.result(Q, "c")) == b"rc"
+    assert not writer.busy
