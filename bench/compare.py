@@ -9,6 +9,9 @@ Jobs to drain are written straight into the server in each system's stored form 
 a drain times only the worker. Every figure is the median of ``--runs`` runs (default 3); every ratio is taken
 between figures of the same run, and the median of those ratios is reported. Nobody logs job lines.
 
+Server CPU per 1 000 jobs is INFO cpu (user + sys) over a phase, per job it handled: the drain's (claims and
+finishes) and the one-at-a-time enqueue's; their sum is what a job costs the server from enqueue to outcome.
+
 Prints a Markdown table and the targets of issue 6, writes the figures to bench/figures/compare.json and draws the
 chart (docs/assets/compare.svg), both committed: `make docs` renders docs/benchmarks.md from them. --quick writes
 bench/results/compare-quick.json and .svg instead, so the committed figures stay the full run's.
@@ -127,14 +130,16 @@ def one_run(server: Server, c: dict[str, Contender], s: dict[str, Any], log: Any
         )
         log(f"10 ms jobs {key}: {r[f'sleep.{key}']['jobs_per_s']:,.0f} jobs/s")
     for key in ("runner", "arq", "saq"):  # the client has no worker settings: arq's figure serves both columns
-        r[f"enq_single.{key}"] = phases.enqueue(server, c[key], "single", s["single"], cap_s=s["enqueue_cap"])
+        single = phases.enqueue_cost(server, c[key], "single", s["single"], cap_s=s["enqueue_cap"])
+        r[f"enq_single.{key}"] = single["jobs_per_s"]
+        r[f"enq_single_cpu.{key}"] = single["cpu_ms_per_1000"]
         r[f"enq_concurrent.{key}"] = phases.enqueue(
             server, c[key], "concurrent", s["concurrent"], cap_s=s["enqueue_cap"], producers=20
         )
         r[f"enq_bulk.{key}"] = phases.enqueue(server, c[key], "bulk", s["bulk"], cap_s=s["enqueue_cap"] * 3)
         log(
             f"enqueue {key}: {r[f'enq_single.{key}']:,.0f} / {r[f'enq_concurrent.{key}']:,.0f} / "
-            f"{r[f'enq_bulk.{key}']:,.0f} jobs/s"
+            f"{r[f'enq_bulk.{key}']:,.0f} jobs/s; server CPU {single['cpu_ms_per_1000']:.0f} ms per 1 000 single"
         )
     for key in COLUMNS:
         r[f"pickup.{key}"] = phases.pickup(server, c[key], s["pickup"], 0.02)
@@ -199,6 +204,11 @@ def summarize(runs: list[dict[str, Any]], cmds: dict[str, Any]) -> dict[str, Any
         client = "arq" if key == "arq_tuned" else key
         for kind in ("single", "concurrent", "bulk"):
             cell[f"enq_{kind}"] = med(f"enq_{kind}.{client}")
+        # what a job costs the server from its enqueue to its outcome, summed inside each run
+        cell["enq_cpu_ms_per_1000"] = med(f"enq_single_cpu.{client}")
+        cell["enq_drain_cpu_ms_per_1000"] = median(
+            [r[f"enq_single_cpu.{client}"] + r[f"drain.{key}"]["cpu_ms_per_1000"] for r in runs]
+        )
         cell["idle_commands_per_s"] = med(f"pickup.{key}", "commands_per_s")
         cell["idle_cpu_pct"] = med(f"pickup.{key}", "server_cpu_pct")
         for p in ("p50", "p95", "p99"):
@@ -256,7 +266,18 @@ def table(t: dict[str, Any], c: dict[str, Contender], s: dict[str, Any]) -> str:
         ),
         row("client commands per job (drain)", lambda x, _k: f"{x['client_cmds']:.2f}"),
         row("server commands per job, scripts' calls included", lambda x, _k: f"{x['server_cmds']:.1f}"),
-        row("server CPU per 1 000 jobs (ms)", lambda x, _k: f"{x['cpu_ms_per_1000']:.0f}"),
+        row("server CPU per 1 000 jobs, claim + finish (ms)", lambda x, _k: f"{x['cpu_ms_per_1000']:.0f}"),
+        *(
+            [
+                row(
+                    "server CPU per 1 000 jobs, enqueue + claim + finish (ms)",
+                    lambda x, _k: f"{x['enq_drain_cpu_ms_per_1000']:.0f}",
+                )
+            ]
+            # figures of a run before the enqueue's cost was measured have no such row
+            if "enq_drain_cpu_ms_per_1000" in cells["runner"]
+            else []
+        ),
         row("worker peak RSS (MB)", lambda x, _k: f"{x['rss_mb']:.0f}"),
         row(
             "2 worker processes vs 1 (throughput ×)",

@@ -70,9 +70,13 @@ def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> No
         assert cells[name]["enq_bulk"] > 0, name
         assert cells[name]["pickup_p50_ms"] > 0, name
         assert cells[name]["result_p50_ms"] > 0, name
+        # a job's server cost from enqueue to outcome: the single enqueue's CPU per 1 000 jobs plus the drain's
+        assert cells[name]["enq_cpu_ms_per_1000"] > 0, name
+        assert cells[name]["enq_drain_cpu_ms_per_1000"] > cells[name]["cpu_ms_per_1000"], name
     # the table has a row per metric and a column per system, and nothing is left blank or NaN
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + 14
+    assert len(table) == 1 + 15
+    assert any(line.startswith("| server CPU per 1 000 jobs, enqueue + claim + finish (ms) |") for line in table)
     assert all(line.count("|") == 6 for line in table)
     assert "nan" not in done.stdout
     assert "Targets (issue 6):" in done.stdout
