@@ -19,6 +19,8 @@ class Contender:
     driver: str  # runner | arq | saq | bare
     options: dict[str, Any] = field(default_factory=dict)
     saq_template: dict[str, str] | None = None
+    # the event loop the driver runs on ("asyncio" or "uvloop"); only runner's driver reads it, None leaves it be
+    loop: str | None = None
 
     def fill(self, server: Server, n: int, function: str = "noop") -> None:
         if self.driver == "saq":
@@ -30,10 +32,14 @@ class Contender:
 
     def worker(self, server: Server, **spec: Any) -> Driver:
         options = {**self.options, **spec.pop("options", {})}
-        return Driver(self.python, self.driver, {"op": "work", "url": server.url, "options": options, **spec})
+        spec = {"op": "work", "url": server.url, "options": options, **self._loop(), **spec}
+        return Driver(self.python, self.driver, spec)
 
     def client(self, server: Server, **spec: Any) -> Driver:
-        return Driver(self.python, self.driver, {"url": server.url, **spec})
+        return Driver(self.python, self.driver, {"url": server.url, **self._loop(), **spec})
+
+    def _loop(self) -> dict[str, str]:
+        return {} if self.loop is None else {"loop": self.loop}
 
 
 def drain(
@@ -54,7 +60,8 @@ def drain(
 
     With ``fill=False`` the jobs already queued are used as they are (several drains share one big fill).
     Returns jobs/s, jobs done, whether the cap cut it short, peak RSS of the first worker, server CPU ms per
-    1 000 jobs, and (with ``monitor``) commands per job: sent by clients, and in total on the server.
+    1 000 jobs, the event loop the workers ran on where their driver says, and (with ``monitor``) commands per
+    job: sent by clients, and in total on the server.
     """
     if fill:
         server.flush()
@@ -69,6 +76,8 @@ def drain(
         "rss_mb": m.results[0]["rss_kb"] / 1024,
         "cpu_ms_per_1000": m.server_cpu_s * 1000 / done * 1000 if done else float("nan"),
     }
+    if "loop" in m.results[0]:
+        out["loop"] = m.results[0]["loop"]
     if monitor and done:
         out["client_cmds_per_job"] = m.client_cmds / done
         out["server_cmds_per_job"] = sum(m.calls.values()) / done

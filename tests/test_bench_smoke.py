@@ -59,8 +59,11 @@ def test_engine_bench_reports_every_figure(tmp_path: Path) -> None:
 def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> None:
     out, chart = tmp_path / "compare.json", tmp_path / "compare.svg"
     done = run_script(str(BENCH / "compare.py"), "--smoke", "--json", str(out), "--chart", str(chart), timeout=400)
-    cells = json.loads(out.read_text())["summary"]["cells"]
+    figures = json.loads(out.read_text())
+    cells = figures["summary"]["cells"]
     assert set(cells) == {"runner", "arq", "arq_tuned", "saq", "bare", "runner100"}
+    # runner's processes ran on the loop the figures say (the driver reports the loop it found itself on)
+    assert figures["loop"] == "asyncio" and figures["runs"][0]["drain.runner"]["loop"] == "asyncio"
     assert cells["runner100"]["drain"] > 0
     for name in ("runner", "arq", "arq_tuned", "saq", "bare"):
         assert cells[name]["drain"] > 0, name
