@@ -59,9 +59,10 @@ def drain(
     """Queue ``queued`` (default ``n``) jobs, then time worker processes through ``n`` of them (or the cap).
 
     With ``fill=False`` the jobs already queued are used as they are (several drains share one big fill).
-    Returns jobs/s, jobs done, whether the cap cut it short, peak RSS of the first worker, server CPU ms per
-    1 000 jobs, the event loop the workers ran on where their driver says, and (with ``monitor``) commands per
-    job: sent by clients, and in total on the server.
+    Returns jobs/s, jobs done, whether the cap cut it short, peak RSS of the first worker, the drain's wall time
+    (the first process told to go to the last job's end), the server's CPU seconds over it and per 1 000 jobs in
+    ms, the event loop the workers ran on where their driver says, and (with ``monitor``) commands per job: sent
+    by clients, and in total on the server.
     """
     if fill:
         server.flush()
@@ -75,6 +76,8 @@ def drain(
         "capped": done < (limit or n),
         "rss_mb": m.results[0]["rss_kb"] / 1024,
         "cpu_ms_per_1000": m.server_cpu_s * 1000 / done * 1000 if done else float("nan"),
+        "elapsed_s": max(r["t_last"] for r in m.results) - min(r["t0"] for r in m.results),
+        "server_cpu_s": m.server_cpu_s,
     }
     if "loop" in m.results[0]:
         out["loop"] = m.results[0]["loop"]
