@@ -2,16 +2,23 @@
 
     .venv/bin/python bench/compare.py            # the full comparison, about 8 minutes on 2 cores
     .venv/bin/python bench/compare.py --quick    # smaller sizes and one run each, about a minute
+    .venv/bin/python bench/compare.py --loop uvloop   # runner's worker and client processes on uvloop
 
 arq 0.28.0 and saq 0.26.4 live in bench/.compare-venv (built on first use: arq pins redis-py < 6). Every
 system runs the same jobs, in its own worker processes, against the same server: no-op jobs and 10 ms sleeps.
 Jobs to drain are written straight into the server in each system's stored form before the workers start, so
 a drain times only the worker. Every figure is the median of ``--runs`` runs (default 3); every ratio is taken
 between figures of the same run, and the median of those ratios is reported. Nobody logs job lines.
+``--loop uvloop`` runs runner's driver processes on uvloop (``pip install -e ".[bench]"``); arq and saq stay on
+asyncio's own loop. The JSON records the loop.
+
+Server CPU per 1 000 jobs is INFO cpu (user + sys) over a phase, per job it handled: the drain's (claims and
+finishes) and the one-at-a-time enqueue's; their sum is what a job costs the server from enqueue to outcome.
 
 Prints a Markdown table and the targets of issue 6, writes the figures to bench/figures/compare.json and draws the
 chart (docs/assets/compare.svg), both committed: `make docs` renders docs/benchmarks.md from them. --quick writes
-bench/results/compare-quick.json and .svg instead, so the committed figures stay the full run's.
+bench/results/compare-quick.json and .svg instead, and a full --loop uvloop run bench/results/compare-uvloop.json
+and .svg, so the committed figures stay those of the full run at runner's defaults (asyncio's own loop).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 
 import phases
 from chart import write_chart
-from harness import BENCH, MAIN_PYTHON, Server, ensure_compare_venv, median, package_version
+from harness import BENCH, LOOPS, MAIN_PYTHON, Server, ensure_compare_venv, median, package_version, require_loop
 from phases import Contender
 
 FULL = {
@@ -91,11 +98,14 @@ SMOKE = {
 COLUMNS = ["runner", "arq", "arq_tuned", "saq"]
 
 
-def contenders(compare_python: Path) -> dict[str, Contender]:
+def contenders(compare_python: Path, loop: str = "asyncio") -> dict[str, Contender]:
+    """Every system and setting compared; runner's processes on ``loop``, the others always on asyncio's own."""
     arq_v = package_version(compare_python, "arq")
     saq_v = package_version(compare_python, "saq")
+    on = "" if loop == "asyncio" else f" on {loop}"
+    runner_v = package_version(MAIN_PYTHON, "runner-jobs")
     return {
-        "runner": Contender("runner", f"runner {package_version(MAIN_PYTHON, 'runner-jobs')}", MAIN_PYTHON, "runner"),
+        "runner": Contender("runner", f"runner {runner_v}{on}", MAIN_PYTHON, "runner", loop=loop),
         "arq": Contender("arq", f"arq {arq_v} defaults", compare_python, "arq"),
         "arq_tuned": Contender(
             "arq_tuned",
@@ -106,7 +116,9 @@ def contenders(compare_python: Path) -> dict[str, Contender]:
         ),
         "saq": Contender("saq", f"saq {saq_v} defaults", compare_python, "saq"),
         "bare": Contender("bare", "bare loop", MAIN_PYTHON, "bare"),
-        "runner100": Contender("runner100", "runner max_jobs=100", MAIN_PYTHON, "runner", {"max_jobs": 100}),
+        "runner100": Contender(
+            "runner100", f"runner max_jobs=100{on}", MAIN_PYTHON, "runner", {"max_jobs": 100}, loop=loop
+        ),
     }
 
 
@@ -127,14 +139,16 @@ def one_run(server: Server, c: dict[str, Contender], s: dict[str, Any], log: Any
         )
         log(f"10 ms jobs {key}: {r[f'sleep.{key}']['jobs_per_s']:,.0f} jobs/s")
     for key in ("runner", "arq", "saq"):  # the client has no worker settings: arq's figure serves both columns
-        r[f"enq_single.{key}"] = phases.enqueue(server, c[key], "single", s["single"], cap_s=s["enqueue_cap"])
+        single = phases.enqueue_cost(server, c[key], "single", s["single"], cap_s=s["enqueue_cap"])
+        r[f"enq_single.{key}"] = single["jobs_per_s"]
+        r[f"enq_single_cpu.{key}"] = single["cpu_ms_per_1000"]
         r[f"enq_concurrent.{key}"] = phases.enqueue(
             server, c[key], "concurrent", s["concurrent"], cap_s=s["enqueue_cap"], producers=20
         )
         r[f"enq_bulk.{key}"] = phases.enqueue(server, c[key], "bulk", s["bulk"], cap_s=s["enqueue_cap"] * 3)
         log(
             f"enqueue {key}: {r[f'enq_single.{key}']:,.0f} / {r[f'enq_concurrent.{key}']:,.0f} / "
-            f"{r[f'enq_bulk.{key}']:,.0f} jobs/s"
+            f"{r[f'enq_bulk.{key}']:,.0f} jobs/s; server CPU {single['cpu_ms_per_1000']:.0f} ms per 1 000 single"
         )
     for key in COLUMNS:
         r[f"pickup.{key}"] = phases.pickup(server, c[key], s["pickup"], 0.02)
@@ -199,6 +213,11 @@ def summarize(runs: list[dict[str, Any]], cmds: dict[str, Any]) -> dict[str, Any
         client = "arq" if key == "arq_tuned" else key
         for kind in ("single", "concurrent", "bulk"):
             cell[f"enq_{kind}"] = med(f"enq_{kind}.{client}")
+        # what a job costs the server from its enqueue to its outcome, summed inside each run
+        cell["enq_cpu_ms_per_1000"] = med(f"enq_single_cpu.{client}")
+        cell["enq_drain_cpu_ms_per_1000"] = median(
+            [r[f"enq_single_cpu.{client}"] + r[f"drain.{key}"]["cpu_ms_per_1000"] for r in runs]
+        )
         cell["idle_commands_per_s"] = med(f"pickup.{key}", "commands_per_s")
         cell["idle_cpu_pct"] = med(f"pickup.{key}", "server_cpu_pct")
         for p in ("p50", "p95", "p99"):
@@ -256,7 +275,18 @@ def table(t: dict[str, Any], c: dict[str, Contender], s: dict[str, Any]) -> str:
         ),
         row("client commands per job (drain)", lambda x, _k: f"{x['client_cmds']:.2f}"),
         row("server commands per job, scripts' calls included", lambda x, _k: f"{x['server_cmds']:.1f}"),
-        row("server CPU per 1 000 jobs (ms)", lambda x, _k: f"{x['cpu_ms_per_1000']:.0f}"),
+        row("server CPU per 1 000 jobs, claim + finish (ms)", lambda x, _k: f"{x['cpu_ms_per_1000']:.0f}"),
+        *(
+            [
+                row(
+                    "server CPU per 1 000 jobs, enqueue + claim + finish (ms)",
+                    lambda x, _k: f"{x['enq_drain_cpu_ms_per_1000']:.0f}",
+                )
+            ]
+            # figures of a run before the enqueue's cost was measured have no such row
+            if "enq_drain_cpu_ms_per_1000" in cells["runner"]
+            else []
+        ),
         row("worker peak RSS (MB)", lambda x, _k: f"{x['rss_mb']:.0f}"),
         row(
             "2 worker processes vs 1 (throughput ×)",
@@ -318,7 +348,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, help="runs per figure (default 3, --quick 1)")
     parser.add_argument("--chart", type=Path, help="where the SVG chart goes")
     parser.add_argument("--json", type=Path, help="where the raw figures go (default bench/results/compare.json)")
+    parser.add_argument(
+        "--loop", choices=LOOPS, default="asyncio", help="the event loop of runner's processes (default asyncio)"
+    )
     args = parser.parse_args()
+    require_loop(args.loop)
     sizes = dict(SMOKE if args.smoke else QUICK if args.quick else FULL)
     args.quick = args.quick or args.smoke
     if args.runs:
@@ -330,7 +364,7 @@ def main() -> int:
         print(f"  [{time.monotonic() - began:5.0f}s] {message}", file=sys.stderr, flush=True)
 
     compare_python = ensure_compare_venv()
-    c = contenders(compare_python)
+    c = contenders(compare_python, args.loop)
     server = Server()
     try:
         runs = []
@@ -343,10 +377,12 @@ def main() -> int:
         server.stop()
     t = summarize(runs, cmds)
     command = "python bench/compare.py" + (" --smoke" if args.smoke else " --quick" if args.quick else "")
+    command += "" if args.loop == "asyncio" else f" --loop {args.loop}"
     header = (
         f"`{command}` — {sizes['runs']} run(s), valkey {server_version} on loopback, Python "
         f"{platform.python_version()}, {os.cpu_count()} cores, load average {load_before:.1f} → "
-        f"{os.getloadavg()[0]:.1f}, {time.monotonic() - began:.0f} s in all. "
+        f"{os.getloadavg()[0]:.1f}, {time.monotonic() - began:.0f} s in all"
+        f"{'' if args.loop == 'asyncio' else f', runner on {args.loop}'}. "
         "* = stopped at the time cap while jobs remained; the rate is over the jobs done."
     )
     print(header)
@@ -358,14 +394,24 @@ def main() -> int:
         print(f"  [{'met' if ok else 'MISSED'}] {name}: {value}")
     results_dir = BENCH / "results"
     results_dir.mkdir(exist_ok=True)
-    # a full run's figures are committed: docs/benchmarks.md is rendered from them (bench/figures.py, make docs)
-    json_path = args.json or (results_dir / "compare-quick.json" if args.quick else BENCH / "figures" / "compare.json")
+    # a full run's figures are committed: docs/benchmarks.md is rendered from them (bench/figures.py, make docs);
+    # they are runner's at its defaults, so a full --loop uvloop run's go to bench/results/ like a --quick run's
+    stem = "compare-quick" if args.quick else None if args.loop == "asyncio" else f"compare-{args.loop}"
+    json_path = args.json or (results_dir / f"{stem}.json" if stem else BENCH / "figures" / "compare.json")
     json_path.parent.mkdir(exist_ok=True)
     labels = {key: c[key].label for key in c}
-    figures = {"header": header, "labels": labels, "sizes": sizes, "runs": runs, "commands": cmds, "summary": t}
+    figures = {
+        "header": header,
+        "labels": labels,
+        "loop": args.loop,
+        "sizes": sizes,
+        "runs": runs,
+        "commands": cmds,
+        "summary": t,
+    }
     json_path.write_text(json.dumps(figures, indent=1) + "\n")
     chart_path = args.chart or (
-        results_dir / "compare-quick.svg" if args.quick else BENCH.parent / "docs" / "assets" / "compare.svg"
+        results_dir / f"{stem}.svg" if stem else BENCH.parent / "docs" / "assets" / "compare.svg"
     )
     write_chart(chart_path, t, {k: c[k].label for k in c}, sizes, header_note=command)
     print(f"\nchart: {chart_path}  figures: {json_path}")

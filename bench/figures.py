@@ -2,6 +2,7 @@
 
     python bench/engine.py     # writes bench/figures/engine.json
     python bench/compare.py    # writes bench/figures/compare.json and docs/assets/compare.svg
+    python bench/scaling.py    # writes bench/figures/scaling.json
     python bench/soak.py --servers valkey,redis --runs 3 --length 150 --json > bench/figures/soak.json
     python bench/dashboard.py  # writes bench/figures/dashboard.json
     make docs                  # renders them into docs/benchmarks.md and docs/guarantees.md, between the
@@ -24,6 +25,7 @@ BENCH = Path(__file__).resolve().parent
 FIGURES = BENCH / "figures"
 ENGINE_JSON = FIGURES / "engine.json"
 COMPARE_JSON = FIGURES / "compare.json"
+SCALING_JSON = FIGURES / "scaling.json"
 SOAK_JSON = FIGURES / "soak.json"
 DASHBOARD_JSON = FIGURES / "dashboard.json"
 EXECUTORS_JSON = FIGURES / "executors.json"
@@ -68,6 +70,15 @@ def _compare_module() -> Any:
     import compare
 
     return compare
+
+
+def scaling_section(data: dict[str, Any]) -> str:
+    """The drain with 1, 2, 4 and 8 worker processes: bench/scaling.py's header line and table."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    import scaling
+
+    return f"{scaling.header(data)}\n\n{scaling.table(data)}"
 
 
 def compare_section(data: dict[str, Any]) -> str:
@@ -248,6 +259,7 @@ def flow_section(f: dict[str, Any]) -> str:
 SECTIONS = {
     "engine": (ENGINE_JSON, engine_section),
     "compare": (COMPARE_JSON, compare_section),
+    "scaling": (SCALING_JSON, scaling_section),
     "soak": (SOAK_JSON, soak_section),
     "dashboard": (DASHBOARD_JSON, dashboard_section),
     "executors": (EXECUTORS_JSON, executors_section),

@@ -30,6 +30,8 @@ COMPARE_REQUIREMENTS = ["arq==0.28.0", "saq==0.26.4", "typing_extensions"]
 MAIN_PYTHON = Path(sys.executable)
 
 sys.path.insert(0, str(REPO))
+from drivers.common import LOOPS  # noqa: E402  (the loops runner's driver can run on)
+
 from tests.support.servers import ValkeyServer  # noqa: E402  (the tests' own server helper, so both start valkey alike)
 
 
@@ -53,6 +55,20 @@ def ensure_compare_venv() -> Path:
                 "the comparison needs PyPI to install arq and saq."
             )
     return python
+
+
+def require_loop(loop: str) -> None:
+    """Exit with a message saying how to install uvloop when ``--loop uvloop`` asks for it and it is not there."""
+    if loop not in LOOPS:
+        raise SystemExit(f"Error: --loop must be one of {', '.join(LOOPS)} (got {loop!r}).")
+    if loop == "asyncio":
+        return
+    check = [str(MAIN_PYTHON), "-c", f"import {loop}"]
+    if subprocess.run(check, capture_output=True, check=False).returncode != 0:
+        raise SystemExit(
+            f"Error: --loop {loop} runs runner's workers on {loop}, which {MAIN_PYTHON} cannot import; "
+            f'install it with `pip install -e ".[bench]"` (or `pip install {loop}`).'
+        )
 
 
 def package_version(python: Path, distribution: str) -> str:

@@ -19,6 +19,8 @@ class Contender:
     driver: str  # runner | arq | saq | bare
     options: dict[str, Any] = field(default_factory=dict)
     saq_template: dict[str, str] | None = None
+    # the event loop the driver runs on ("asyncio" or "uvloop"); only runner's driver reads it, None leaves it be
+    loop: str | None = None
 
     def fill(self, server: Server, n: int, function: str = "noop") -> None:
         if self.driver == "saq":
@@ -30,10 +32,14 @@ class Contender:
 
     def worker(self, server: Server, **spec: Any) -> Driver:
         options = {**self.options, **spec.pop("options", {})}
-        return Driver(self.python, self.driver, {"op": "work", "url": server.url, "options": options, **spec})
+        spec = {"op": "work", "url": server.url, "options": options, **self._loop(), **spec}
+        return Driver(self.python, self.driver, spec)
 
     def client(self, server: Server, **spec: Any) -> Driver:
-        return Driver(self.python, self.driver, {"url": server.url, **spec})
+        return Driver(self.python, self.driver, {"url": server.url, **self._loop(), **spec})
+
+    def _loop(self) -> dict[str, str]:
+        return {} if self.loop is None else {"loop": self.loop}
 
 
 def drain(
@@ -53,8 +59,10 @@ def drain(
     """Queue ``queued`` (default ``n``) jobs, then time worker processes through ``n`` of them (or the cap).
 
     With ``fill=False`` the jobs already queued are used as they are (several drains share one big fill).
-    Returns jobs/s, jobs done, whether the cap cut it short, peak RSS of the first worker, server CPU ms per
-    1 000 jobs, and (with ``monitor``) commands per job: sent by clients, and in total on the server.
+    Returns jobs/s, jobs done, whether the cap cut it short, peak RSS of the first worker, the drain's wall time
+    (the first process told to go to the last job's end), the server's CPU seconds over it and per 1 000 jobs in
+    ms, the event loop the workers ran on where their driver says, and (with ``monitor``) commands per job: sent
+    by clients, and in total on the server.
     """
     if fill:
         server.flush()
@@ -68,7 +76,11 @@ def drain(
         "capped": done < (limit or n),
         "rss_mb": m.results[0]["rss_kb"] / 1024,
         "cpu_ms_per_1000": m.server_cpu_s * 1000 / done * 1000 if done else float("nan"),
+        "elapsed_s": max(r["t_last"] for r in m.results) - min(r["t0"] for r in m.results),
+        "server_cpu_s": m.server_cpu_s,
     }
+    if "loop" in m.results[0]:
+        out["loop"] = m.results[0]["loop"]
     if monitor and done:
         out["client_cmds_per_job"] = m.client_cmds / done
         out["server_cmds_per_job"] = sum(m.calls.values()) / done
@@ -78,11 +90,21 @@ def drain(
 
 def enqueue(server: Server, who: Contender, mode: str, n: int, *, cap_s: float, producers: int = 1) -> float:
     """Jobs enqueued per second: ``single`` (one after another), ``concurrent`` (``producers`` tasks) or ``bulk``."""
+    return float(enqueue_cost(server, who, mode, n, cap_s=cap_s, producers=producers)["jobs_per_s"])
+
+
+def enqueue_cost(
+    server: Server, who: Contender, mode: str, n: int, *, cap_s: float, producers: int = 1
+) -> dict[str, float]:
+    """``enqueue``'s jobs/s, and what the enqueues cost the server: its CPU ms per 1 000 jobs enqueued."""
     server.flush()
     driver = who.client(server, op="enqueue", mode=mode, n=n, cap_s=cap_s, producers=producers)
     m = measure(server, [driver])
     r = m.results[0]
-    return float(r["n"] / r["elapsed"])
+    return {
+        "jobs_per_s": r["n"] / r["elapsed"],
+        "cpu_ms_per_1000": m.server_cpu_s * 1000 / r["n"] * 1000 if r["n"] else float("nan"),
+    }
 
 
 def pickup(server: Server, who: Contender, n: int, interval_s: float) -> dict[str, float]:

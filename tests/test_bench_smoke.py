@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -59,8 +60,11 @@ def test_engine_bench_reports_every_figure(tmp_path: Path) -> None:
 def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> None:
     out, chart = tmp_path / "compare.json", tmp_path / "compare.svg"
     done = run_script(str(BENCH / "compare.py"), "--smoke", "--json", str(out), "--chart", str(chart), timeout=400)
-    cells = json.loads(out.read_text())["summary"]["cells"]
+    figures = json.loads(out.read_text())
+    cells = figures["summary"]["cells"]
     assert set(cells) == {"runner", "arq", "arq_tuned", "saq", "bare", "runner100"}
+    # runner's processes ran on the loop the figures say (the driver reports the loop it found itself on)
+    assert figures["loop"] == "asyncio" and figures["runs"][0]["drain.runner"]["loop"] == "asyncio"
     assert cells["runner100"]["drain"] > 0
     for name in ("runner", "arq", "arq_tuned", "saq", "bare"):
         assert cells[name]["drain"] > 0, name
@@ -70,9 +74,13 @@ def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> No
         assert cells[name]["enq_bulk"] > 0, name
         assert cells[name]["pickup_p50_ms"] > 0, name
         assert cells[name]["result_p50_ms"] > 0, name
+        # a job's server cost from enqueue to outcome: the single enqueue's CPU per 1 000 jobs plus the drain's
+        assert cells[name]["enq_cpu_ms_per_1000"] > 0, name
+        assert cells[name]["enq_drain_cpu_ms_per_1000"] > cells[name]["cpu_ms_per_1000"], name
     # the table has a row per metric and a column per system, and nothing is left blank or NaN
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + 14
+    assert len(table) == 1 + 15
+    assert any(line.startswith("| server CPU per 1 000 jobs, enqueue + claim + finish (ms) |") for line in table)
     assert all(line.count("|") == 6 for line in table)
     assert "nan" not in done.stdout
     assert "Targets (issue 6):" in done.stdout
@@ -83,6 +91,43 @@ def test_compare_bench_fills_the_table_and_draws_the_chart(tmp_path: Path) -> No
     root = ET.parse(chart).getroot()
     assert root.tag.endswith("svg")
     assert len(root.findall("{http://www.w3.org/2000/svg}rect")) == 1 + 5 + 4 * 3
+
+
+def test_scaling_bench_drains_with_each_count_of_processes(tmp_path: Path) -> None:
+    out = tmp_path / "scaling.json"
+    done = run_script(str(BENCH / "scaling.py"), "--smoke", "--json", str(out), timeout=240)
+    f = json.loads(out.read_text())
+    assert f["loop"] == "asyncio" and f["processes"] == [1, 2, 4, 8]
+    rows = f["rows"]
+    assert [row["processes"] for row in rows] == [1, 2, 4, 8]
+    for row in rows:
+        # every point drained every job it queued, on the loop the figures say
+        assert row["done"] == f["jobs"] and not row["capped"], row
+        assert row["loops"] == ["asyncio"], row
+        assert row["jobs_per_s"] > 0 and row["server_cpu_ms_per_1000"] > 0, row
+        assert 0 < row["server_cpu_pct"] <= 100, row  # valkey runs commands on one thread
+    assert rows[0]["vs_first"] == 1.0 and rows[0]["cpu_per_job_vs_first"] == 1.0
+    # the table printed is the one the docs render from the same JSON (bench/figures.py), a row per count
+    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 4 and "nan" not in done.stdout
+    section = docs_figures().scaling_section(f)
+    assert [line for line in section.splitlines() if line.startswith("| ")] == table
+    assert "runner" in section.splitlines()[0] and "asyncio" in section.splitlines()[0]
+
+
+def test_scaling_bench_runs_the_workers_on_uvloop(tmp_path: Path) -> None:
+    if importlib.util.find_spec("uvloop") is None:
+        pytest.fail('uvloop is not installed in this venv: pip install -e ".[dev]" (it includes the bench extra)')
+    out = tmp_path / "scaling.json"
+    args = ("--smoke", "--loop", "uvloop", "--processes", "1,2", "--json", str(out))
+    done = run_script(str(BENCH / "scaling.py"), *args, timeout=120)
+    f = json.loads(out.read_text())
+    assert f["loop"] == "uvloop" and f["command"] == "python bench/scaling.py --smoke --loop uvloop"
+    assert [(row["processes"], row["loops"], row["done"]) for row in f["rows"]] == [
+        (1, ["uvloop"], f["jobs"]),
+        (2, ["uvloop"], f["jobs"]),
+    ]
+    assert "on uvloop" in done.stdout
 
 
 def test_dashboard_bench_times_every_page_and_the_drains(tmp_path: Path) -> None:

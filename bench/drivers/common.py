@@ -16,6 +16,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+# the event loops runner's driver runs on (its spec's "loop"); the other systems' drivers run on asyncio's own
+LOOPS = ("asyncio", "uvloop")
+
 # filled by the `pickup` job function: seconds from just before the enqueue call to the job starting
 PICKUPS: list[float] = []
 
