@@ -28,6 +28,7 @@ from runner.cli.recycle import Recycler
 from runner.config import LoadedConfig, ProblemList, build_redis_settings, build_workers, check
 from runner.config.checks import crons_of_queue, served_functions
 from runner.config.types import LOG_LEVELS
+from runner.engine import loops
 from runner.engine.connection import RedisSettings, create_pool
 from runner.engine.executors import ProcessStartError
 from runner.engine.launch import create_worker
@@ -112,8 +113,8 @@ def start(
 
             command = _child_command(config_file, burst, queue_name, verbose, log_format, processes, log_level)
             raise SystemExit(ProcessSupervisor(command + _metrics_flags(metrics_at), processes, watch=watch).run())
-        code = asyncio.run(run_workers([worker], worker.redis_settings, describe, verbose=verbose, metrics=metrics_at))
-        raise SystemExit(code)
+        running = run_workers([worker], worker.redis_settings, describe, verbose=verbose, metrics=metrics_at)
+        raise SystemExit(loops.run(running, event_loop=worker.event_loop))
     loaded = _load_checked(config_file, flags, verbose, EXIT_BROKEN if supervised else EXIT_START)
     if log_level is None and not verbose:
         set_level(loaded.settings.log_level)  # the flags were read first, so that loading logs in this format
@@ -142,10 +143,9 @@ def start(
         )
     redis_settings = build_redis_settings(loaded.settings.redis, loaded.directory, loaded.settings.queue_shards())
     describe = functools.partial(banner, loaded, workers, log_format=log_format)
-    code = asyncio.run(
-        run_workers(workers, redis_settings, describe, verbose=verbose, metrics=metrics_at, recycler=recycler)
-    )
-    raise SystemExit(code)
+    running = run_workers(workers, redis_settings, describe, verbose=verbose, metrics=metrics_at, recycler=recycler)
+    # one loop for every queue's worker: the file's event_loop is process-wide, as log_level is
+    raise SystemExit(loops.run(running, event_loop=settings.event_loop))
 
 
 def _child_command(

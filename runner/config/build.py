@@ -215,6 +215,7 @@ def build_workers(
                 job_deserializer=loads,
                 timezone=ZoneInfo(zone) if zone else None,
                 loop_stall_threshold=settings.loop_stall_threshold or None,
+                event_loop=settings.event_loop,
                 job_budget=job_budget,
                 **hooks,
                 **options,

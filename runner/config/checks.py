@@ -29,6 +29,7 @@ from runner.config.sources import Origin
 from runner.config.types import embedded_data_dir
 from runner.engine.functions import Function, is_async_callable
 from runner.engine.keys import ARQ_LAYOUT
+from runner.engine.loops import UVLOOP_INSTALL, uvloop_factory
 from runner.engine.serializers import MIN_KEY_BYTES
 from runner.engine.utils import import_string
 from runner.errors import ConfigError, EmbeddedServerError
@@ -343,6 +344,15 @@ class _Checker:
             for path, message in schedule_problems(name, entry, self.settings.timezone):
                 self.add(path, message)
 
+    def event_loop(self) -> None:
+        """event_loop = "uvloop" where uvloop is not installed: runner start could not make its loop."""
+        if self.settings.event_loop == "uvloop" and uvloop_factory() is None:
+            self.add(
+                ("event_loop",),
+                f'uvloop is not installed; install it with {UVLOOP_INSTALL}, or set "auto" to use it only where '
+                "it is installed",
+            )
+
     def dashboard(self) -> None:
         file_name = self.loaded.document.display_name
         for field, variable in (("password", "RUNNER_DASHBOARD__PASSWORD"), ("token", "RUNNER_DASHBOARD__TOKEN")):
@@ -531,6 +541,7 @@ def check(loaded: LoadedConfig, *, imports: bool = True) -> list[Problem]:
     elif isinstance(loaded.settings.serializer, str):
         checker.serializer()
     checker.cron()
+    checker.event_loop()
     checker.dashboard()
     checker.signing_key()
     checker.name_other_users()

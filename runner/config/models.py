@@ -39,6 +39,7 @@ from runner.config.types import (
     TimeZoneName,
 )
 from runner.engine.keys import default_queue_name
+from runner.engine.loops import EventLoopName
 
 DEFAULT_QUEUE = default_queue_name  # the engine's, arq's
 SerializerName = Literal["pickle", "json", "msgpack"]
@@ -327,6 +328,11 @@ class WorkerSettings(BaseSettings):
     )
     loop_stall_threshold: DurationOrZero = Field(
         1.0, description="Warn when something blocks the event loop this long; 0 turns the watchdog off."
+    )
+    event_loop: EventLoopName = Field(
+        "auto",
+        description='The loop runner start runs the workers on: "auto" is uvloop when it is installed, else '
+        'asyncio\'s; "asyncio"; "uvloop" (pip install "runner-jobs[uvloop]").',
     )
     log_level: LogLevel = Field(
         "info", description="Level of the lines runner start logs, its own and those of job code (--log-level)."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Sequence
@@ -406,7 +407,7 @@ async def create_pool(
                 lease.release()
             raise RedisUnavailable(
                 f"Could not connect to Redis at {_describe(settings, lease)} after {retry + 1} attempts "
-                f"({type(exc).__name__}: {exc}); check the URL and that the server is running."
+                f"({_connect_failure(exc)}); check the URL and that the server is running."
             ) from exc
         pool._embedded_lease = lease
         pool.settings_description = _describe(settings, lease)
@@ -428,6 +429,22 @@ def _check_cluster(settings: RedisSettings, key_layout: KeyLayout) -> None:
         )
     if settings.database:
         raise InvalidArgument(f"A Redis Cluster has only database 0 (got database {settings.database}).")
+
+
+def _connect_failure(exc: BaseException) -> str:
+    """``exc`` as the could-not-connect message names it, in the same words on either event loop.
+
+    asyncio's loop words a failed connect "Connect call failed ('127.0.0.1', 6379)" where uvloop, like the OS, says
+    "Connection refused"; redis-py copies that text into its own message, so the OS's words replace the loop's.
+    """
+    text = str(exc)
+    cause = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+    # an SSL error's errno is OpenSSL's, and a resolver error's (negative) is getaddrinfo's: neither is os.strerror's
+    if isinstance(cause, OSError) and not isinstance(cause, ssl_module.SSLError) and cause.strerror:
+        errno = cause.errno or 0
+        if errno > 0:
+            text = text.replace(cause.strerror, os.strerror(errno))
+    return f"{type(exc).__name__}: {text}"
 
 
 def _describe(settings: RedisSettings, lease: Any) -> str:

@@ -23,7 +23,7 @@ from datetime import tzinfo
 from typing import Any
 from uuid import uuid4
 
-from runner.engine import keys, scripts
+from runner.engine import keys, loops, scripts
 from runner.engine.budget import JobBudget
 from runner.engine.client import RunnerRedis
 from runner.engine.connection import RedisSettings, blocking_client, create_pool, log_redis_info
@@ -107,6 +107,8 @@ class Worker:
         shards: the queue is split over this many shards (cluster layout; default the count the pool's
             ``RedisSettings.shards`` names, else 1): one lane per shard claims from it with a share of ``max_jobs``
             (runner/engine/shards.py).
+        event_loop: the loop ``run()`` starts: "auto" (uvloop when installed, else asyncio's), "asyncio" or "uvloop"
+            (runner/engine/loops.py); ``async_run()`` runs on the caller's.
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class Worker:
         global_max_jobs: int | None = None,
         rate_limit: str | None = None,
         shards: int | None = None,
+        event_loop: str = "auto",
     ) -> None:
         self.cron_jobs = list(cron_jobs or [])
         self.functions = function_table(functions, self.cron_jobs)
@@ -206,9 +209,9 @@ class Worker:
         self.max_memory_per_process = max_memory_per_process
         self.loop_stall_threshold_s = to_seconds(loop_stall_threshold) or None
         self.job_budget = job_budget
+        self.event_loop = loops.check_event_loop(event_loop)
         self.queue_flow = FlowLimits.build(concurrency=global_max_jobs, rate_limit=rate_limit, label="queue")
         check_flow(self.shards, self.queue_name, self.queue_flow, self.functions)
-
         self.counts = JobCounts()
         self.events = JobEvents([self.counts, JobLog(log_results=log_results), *observers])
         self.lifecycle = Lifecycle()
@@ -270,7 +273,7 @@ class Worker:
             finally:
                 await self.close()
 
-        asyncio.run(run_and_close())
+        loops.run(run_and_close(), event_loop=self.event_loop)
 
     async def run_check(self, retry_jobs: bool | None = None, max_burst_jobs: int | None = None) -> int:
         """Run in burst mode and return the number of jobs completed; like ``async_run`` it leaves ``close()`` to
@@ -373,13 +376,7 @@ class Worker:
         finally:
             if self._own_pool:
                 await pool.aclose()
-        logger.info(
-            "worker %s closed: j_complete=%d j_failed=%d j_retried=%d",
-            self.worker_id,
-            self.jobs_complete,
-            self.jobs_failed,
-            self.jobs_retried,
-        )
+        self._log_counts("closed")
 
     async def _startup(self) -> list[WorkerParts]:
         if self._pool is None:
@@ -395,9 +392,10 @@ class Worker:
         if self.shards > 1:  # cron's enqueues, and those of jobs through ctx["redis"], spread over the shards
             pool.queue_shards.setdefault(self.queue_name, self.shards)
         logger.info(
-            "worker %s on %s: %d functions: %s",
+            "worker %s on %s (event loop: %s): %d functions: %s",
             self.worker_id,
             self.queue_name,
+            loops.loop_name(asyncio.get_running_loop()),
             len(self.functions),
             ", ".join(self.functions),
         )
@@ -569,13 +567,11 @@ class Worker:
         for parts in lanes:
             with contextlib.suppress(*REDIS_ERRORS):
                 await parts.health.clear_own()  # not running any more; arq's shared record is close()'s
-        logger.info(
-            "worker %s stopped: j_complete=%d j_failed=%d j_retried=%d",
-            self.worker_id,
-            self.jobs_complete,
-            self.jobs_failed,
-            self.jobs_retried,
-        )
+        self._log_counts("stopped")
+
+    def _log_counts(self, event: str) -> None:
+        counts = (self.jobs_complete, self.jobs_failed, self.jobs_retried)
+        logger.info("worker %s %s: j_complete=%d j_failed=%d j_retried=%d", self.worker_id, event, *counts)
 
     def __repr__(self) -> str:
         return (

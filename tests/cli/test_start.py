@@ -139,6 +139,22 @@ def test_json_logs(tmp_path: Path, redis_url: str) -> None:
     assert any("send_email('j@s.on')" in r["message"] for r in records)
 
 
+def test_the_event_loop_comes_from_the_file_or_the_environment(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = 'event_loop = "asyncio"\n' + TOML.format(url=redis_url)
+    make_project(tmp_path, toml + '\n[functions.loop_kind]\npath = "starttasks:loop_kind"\n', "starttasks")
+    for env, module in ((None, "asyncio.unix_events"), ("uvloop", "uvloop")):
+        if env is not None:
+            monkeypatch.setenv("RUNNER_EVENT_LOOP", env)
+        job_id = asyncio.run(enqueue(redis_url, "loop_kind"))
+        result = invoke("start", "worker.toml", "--burst")
+        assert result.exit_code == 0, result.output
+        assert asyncio.run(result_of(redis_url, job_id)) == module
+        name = module.partition(".")[0]
+        assert re.search(rf"worker \w+ on arq:queue \(event loop: {name}\): 4 functions", result.stderr)
+
+
 # -- a server with a password ----------------------------------------------------------------------------------------
 
 

@@ -53,11 +53,12 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))  # the command puts the working directory on it
 
 
-def write_app(tmp_path: Path, url: str, queue: str = "arq:queue") -> None:
+def write_app(tmp_path: Path, url: str, queue: str = "arq:queue", attributes: str = "") -> None:
+    """The arqapp package; ``attributes`` are more lines of the settings class (it ends the module)."""
     package = tmp_path / "arqapp"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "worker.py").write_text(SETTINGS.replace("{url}", url).replace("{queue}", queue))
+    (package / "worker.py").write_text(SETTINGS.replace("{url}", url).replace("{queue}", queue) + attributes)
 
 
 async def enqueue(url: str, queue: str) -> str:
@@ -89,6 +90,19 @@ def test_burst_runs_the_settings_class(tmp_path: Path, redis_url: str, target: s
     assert banner[1] == "  queue mail: functions send_email; cron jobs none; max_jobs 3, burst"
     assert asyncio.run(result_of(redis_url, job_id, "mail")) == "sent to a@b.c by arqapp"
     assert re.search(rf"← {job_id}:send_email ● 'sent to a@b.c by arqapp'", result.stderr)
+
+
+@pytest.mark.parametrize(("event_loop", "name"), [("asyncio", "asyncio"), ("uvloop", "uvloop"), (None, "uvloop")])
+def test_the_settings_class_names_the_event_loop(
+    tmp_path: Path, redis_url: str, event_loop: str | None, name: str
+) -> None:
+    # an attribute like any other Worker argument; without it "auto", which is uvloop where it is installed
+    write_app(tmp_path, redis_url, attributes="" if event_loop is None else f'    event_loop = "{event_loop}"\n')
+    job_id = asyncio.run(enqueue(redis_url, "arq:queue"))
+    result = invoke("start", "arqapp.worker.WorkerSettings", "--burst")
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"worker \w+ on arq:queue \(event loop: {name}\): 1 functions: send_email", result.stderr)
+    assert asyncio.run(result_of(redis_url, job_id, "arq:queue")) == "sent to a@b.c by arqapp"
 
 
 def test_an_unknown_settings_class_is_one_line(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,22 @@ def test_a_module_that_raises_is_reported_once_with_its_line(tmp_path: Path) -> 
         "KeyError: 'NO_SUCH_VARIABLE_HERE' (at synerr.py:3); functions.two.path, functions.three.path, "
         "hooks.on_startup need it too"
     ]
+
+
+def test_uvloop_where_it_is_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_project(tmp_path, 'event_loop = "uvloop"\n' + GOOD, "valtasks")
+    assert invoke("validate", "worker.toml").exit_code == 0  # the suite's test extra installs uvloop
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where the extra is not installed: the import fails
+    fix = 'uvloop is not installed; install it with pip install "runner-jobs[uvloop]", or set "auto" to use it only '
+    fix += "where it is installed"
+    for args in (["validate", "worker.toml"], ["validate", "worker.toml", "--no-import"]):
+        result = invoke(*args)
+        assert (result.exit_code, result.stdout) == (1, f"worker.toml:1: event_loop: {fix}\n")
+    (tmp_path / "worker.toml").write_text(GOOD)
+    monkeypatch.setenv("RUNNER_EVENT_LOOP", "uvloop")
+    result = invoke("validate", "worker.toml")
+    assert (result.exit_code, result.stdout) == (1, f"env RUNNER_EVENT_LOOP: event_loop: {fix}\n")
+    result = invoke("start", "worker.toml", "--burst")  # refused before it connects anywhere
+    assert (result.exit_code, result.stderr) == (3, f"Error: env RUNNER_EVENT_LOOP: event_loop: {fix}\n")
+    monkeypatch.setenv("RUNNER_EVENT_LOOP", "auto")
+    assert invoke("validate", "worker.toml").exit_code == 0

@@ -349,3 +349,15 @@ def test_shards_reach_the_workers_and_the_pool_settings(project: Path) -> None:
     assert [lane.max_jobs for lane in hot.lanes] == [2, 2, 2, 2]
     assert hot.redis_settings.shards == {"hot": 4}
     assert cold.shards == 1 and [lane.queue_name for lane in cold.lanes] == ["cold"]
+
+
+def test_event_loop_reaches_every_worker(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(write(project, QUEUES)).settings
+    assert settings.event_loop == "auto"
+    assert [worker.event_loop for worker in build_workers(settings)] == ["auto", "auto"]
+    settings = load_settings(write(project, 'event_loop = "asyncio"\n' + QUEUES)).settings
+    assert [worker.event_loop for worker in build_workers(settings)] == ["asyncio", "asyncio"]
+    monkeypatch.setenv("RUNNER_EVENT_LOOP", "uvloop")
+    loaded = load_settings(write(project, 'event_loop = "asyncio"\n' + QUEUES), display_name="worker.toml")
+    assert loaded.settings.event_loop == "uvloop"
+    assert loaded.origin(("event_loop",)).label() == "env RUNNER_EVENT_LOOP"

@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from runner import JobSpec, RedisSettings, create_pool
+from runner.engine import loops
 from runner.engine.utils import mask_url
 from runner.errors import AuthenticationFailed, ConfigError, PoolExhausted, RedisUnavailable
 from tests.support.servers import RedisServer, ValkeyServer, free_port
@@ -87,6 +88,18 @@ async def connections_received(server: ValkeyServer) -> int:
         return int((await client.info("stats"))["total_connections_received"])
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_a_refused_connection_reads_the_same_on_either_loop(event_loop: str) -> None:
+    # asyncio's loop words it "Connect call failed ('127.0.0.1', PORT)", uvloop "Connection refused"
+    port = free_port()  # nothing listens there
+    with pytest.raises(RedisUnavailable) as info:
+        loops.run(create_pool(RedisSettings(host="127.0.0.1", port=port, conn_retries=0)), event_loop=event_loop)
+    assert str(info.value) == (
+        f"Could not connect to Redis at redis://127.0.0.1:{port}/0 after 1 attempts (ConnectionError: Error 111 "
+        f"connecting to 127.0.0.1:{port}. Connection refused.); check the URL and that the server is running."
+    )
 
 
 async def test_a_wrong_password_fails_at_once_with_one_line(

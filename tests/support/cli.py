@@ -30,6 +30,10 @@ async def slow(ctx: dict[str, Any]) -> None:
 
 async def startup(ctx: dict[str, Any]) -> None:
     ctx["pid"] = os.getpid()
+
+
+async def loop_kind(ctx: dict[str, Any]) -> str:
+    return type(asyncio.get_running_loop()).__module__
 """
 
 
