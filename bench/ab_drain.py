@@ -1,6 +1,7 @@
 """A/B of one worker's drain between two checkouts of runner, in alternating runs on one loopback valkey-server.
 
     .venv/bin/python bench/ab_drain.py A_DIR B_DIR [--rounds 6] [--jobs 30000] [--max-jobs 10]
+    .venv/bin/python bench/ab_drain.py . .@uvloop          # one checkout on asyncio's loop against uvloop's
 
 Each run queues ``--jobs`` no-op jobs in arq's format, then drains them with one burst worker in a fresh process
 whose ``runner`` comes from the checkout (PYTHONPATH). The runs alternate A, B, A, B, … so that a change in the
@@ -25,6 +26,7 @@ from harness import BENCH, Server
 
 
 async def _drain(url: str, max_jobs: int) -> dict[str, object]:
+    loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
     sys.path.insert(0, os.getcwd())  # the checkout under test, ahead of the one harness.py put first
     import runner
     from runner import RedisSettings, Worker, create_pool, func
@@ -38,21 +40,25 @@ async def _drain(url: str, max_jobs: int) -> dict[str, object]:
     await worker.async_run()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     await pool.aclose()
-    return {"done": worker.jobs_complete, "wall_s": wall, "cpu_s": cpu, "runner": runner.__file__}
+    return {"done": worker.jobs_complete, "wall_s": wall, "cpu_s": cpu, "runner": runner.__file__, "loop": loop}
 
 
-def one_run(checkout: Path, server: Server, jobs: int, max_jobs: int) -> dict[str, float]:
+def one_run(side: str, server: Server, jobs: int, max_jobs: int) -> dict[str, float]:
+    path, _, loop = side.partition("@")
+    checkout = Path(path).resolve()
     server.flush()
     server.fill_arq(jobs)
     before = server.reset_stats()
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    spec = json.dumps({"url": server.url, "max_jobs": max_jobs})
+    spec = json.dumps({"url": server.url, "max_jobs": max_jobs, "loop": loop or "asyncio"})
     out = subprocess.run(
         [sys.executable, __file__, "--drain", spec], env=env, cwd=checkout, capture_output=True, text=True, check=True
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if not str(result["runner"]).startswith(str(checkout)):
         raise SystemExit(f"the run imported {result['runner']}, not the checkout {checkout}")
+    if result["loop"] != (loop or "asyncio"):
+        raise SystemExit(f"the run was on {result['loop']}'s loop, not {loop}'s")
     done = result["done"]
     return {
         "jobs_per_s": done / result["wall_s"],
@@ -63,8 +69,8 @@ def one_run(checkout: Path, server: Server, jobs: int, max_jobs: int) -> dict[st
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("a", type=Path, nargs="?")
-    parser.add_argument("b", type=Path, nargs="?")
+    parser.add_argument("a", nargs="?", help="a checkout, optionally with @uvloop")
+    parser.add_argument("b", nargs="?", help="a checkout, optionally with @uvloop")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--jobs", type=int, default=30_000)
     parser.add_argument("--max-jobs", type=int, default=10)
@@ -72,11 +78,17 @@ def main() -> int:
     args = parser.parse_args()
     if args.drain:
         spec = json.loads(args.drain)
-        print(json.dumps(asyncio.run(_drain(spec["url"], spec["max_jobs"]))))
+        factory = None
+        if spec["loop"] == "uvloop":
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            print(json.dumps(runner.run(_drain(spec["url"], spec["max_jobs"]))))
         return 0
     if args.a is None or args.b is None:
         parser.error("give two checkouts to compare")
-    sides = {"A": args.a.resolve(), "B": args.b.resolve()}
+    sides = {"A": args.a, "B": args.b}
     runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
     server = Server()
     try:
