@@ -10,6 +10,7 @@ from typing import Any, cast
 from uuid import uuid4
 
 from runner.engine import scripts
+from runner.engine.direct import DirectScript
 from runner.engine.flow import PARK_MS, FlowLimits, SpecCache, check_group, check_priority, flow_keys
 from runner.engine.job import Job, JobDef, JobResult, deserialize_job, deserialize_result, serialize_job
 from runner.engine.pool import JobsClient, JobsRedis
@@ -323,8 +324,9 @@ class RunnerRedis(Producer, JobsRedis):  # type: ignore[misc]  # as JobsRedis
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._enqueue_script = self.register_script(scripts.ENQUEUE)
-        self._enqueue_flow_script = self.register_script(scripts.ENQUEUE_FLOW)
+        # straight on a pool connection (direct.py): an enqueue is one script call, most of a producer's work
+        self._enqueue_script = DirectScript(self, scripts.ENQUEUE)
+        self._enqueue_flow_script = DirectScript(self, scripts.ENQUEUE_FLOW)
 
 
 def enqueue_marker_ms(socket_timeout: float | None) -> int:
