@@ -1,8 +1,8 @@
 """Scripts on the worker's hot path, called straight on a pool connection.
 
 A claim call and an outcome batch are most of what a busy worker sends, a couple of calls per ten jobs. redis-py's
-``execute_command`` adds about as much client time to each as the round trip itself: an observability record, an
-event dispatched on every release, closures per call. ``DirectScript`` keeps what matters of it and drops the rest:
+``execute_command`` adds about as much client time to each as the round trip itself: an observability record and
+an event dispatched on every release among it. ``DirectScript`` keeps what matters of it and drops the rest:
 a connection from the same pool, the connection's own retry (a dropped connection is ridden over and said once, as
 for any command, see connection.py), the connection closed before a retry, and the script loaded again when the
 server answers NOSCRIPT. Replies are the raw ``EVALSHA`` reply, as redis-py gives them for a script.

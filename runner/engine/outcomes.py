@@ -74,6 +74,14 @@ class OutcomeWriter:
         self._pending: list[tuple[Outcome, asyncio.Future[None] | None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._deferred = False
+        # every finish.lua call's keys but the stats hash, which changes each minute
+        self._key_prefixes = [
+            layout.job_prefix(queue_name),
+            layout.in_progress_prefix(queue_name),
+            layout.retry_prefix(queue_name),
+            layout.result_prefix(queue_name),
+            layout.claimed_prefix(queue_name),
+        ]
 
     async def write(self, outcome: Outcome, *, wait: bool = False) -> None:
         """Queue ``outcome`` for the next batch; with ``wait``, return only once it is written (or given up)."""
@@ -154,11 +162,7 @@ class OutcomeWriter:
                     stats,
                     layout.failed(queue),
                     layout.failed_expiry(queue),
-                    layout.job_prefix(queue),
-                    layout.in_progress_prefix(queue),
-                    layout.retry_prefix(queue),
-                    layout.result_prefix(queue),
-                    layout.claimed_prefix(queue),
+                    *self._key_prefixes,
                 ]
                 reply = await self._call(script_keys, values, outcomes)
                 break

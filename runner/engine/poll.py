@@ -137,7 +137,7 @@ class PollLoop:
                 return
             sent = time.monotonic()
             try:
-                reply = await self.claim(limit, resume=self.writer.resume)
+                reply = await self.claim(limit)
             except REDIS_ERRORS as exc:
                 self.budget.give_back(limit)
                 await self.outage.failed(exc)
@@ -188,7 +188,7 @@ class PollLoop:
             await self.outage.failed(exc)
             return None
 
-    async def claim(self, limit: int, resume: Callable[[], None] | None = None) -> ClaimReply:
+    async def claim(self, limit: int) -> ClaimReply:
         """Claim up to ``limit`` due jobs in one round trip.
 
         Each call has a holder token of its own, which its claims write into their in-progress keys. A call that
@@ -213,10 +213,9 @@ class PollLoop:
                 1,  # flow control's steps (claim.lua): a few commands per call when no job uses it
             ],
         )
-        if resume is not None:
-            # the outcomes held back while the loop waited for a slot go out once this call is on its way: the call
-            # sends its command before it first waits, and the writer's task starts after that
-            resume()
+        # the outcomes held back while the loop waited for a slot go out once this call is on its way: the call
+        # sends its command before it first waits, and the writer's task starts after that
+        self.writer.resume()
         raw = await call
         self._token = None  # answered: the next call is a new one
         return parse_claim_reply(raw, token)
